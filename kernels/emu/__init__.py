@@ -1,0 +1,1 @@
+"""The CPU emulator of CUDA's execution model (the emu backend)."""

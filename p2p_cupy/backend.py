@@ -1,0 +1,148 @@
+"""Backends: where arrays live and who runs the elementwise/reduction work.
+
+    numpy  numpy arrays, vectorised NumPy code (the readable reference)
+    cuda   cupy arrays, our kernels/*.cu through cupy.RawModule, cuBLAS GEMMs
+    emu    numpy arrays, the same kernels/*.cu compiled with g++ and run by our CPU
+           emulator of CUDA's execution model, numpy GEMMs
+
+Ops ask `current()` for the active backend. `cuda` and `emu` share one path: an op gets
+a kernel with `bk.kernel(family, op, dtype)` and launches it as
+`kernel(grid, block, args, shared_mem=0)`, the call shape of CuPy's RawModule functions.
+
+Importing this module never imports CuPy: the cuda backend is built on first request.
+"""
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+
+DEVICES = ("auto", "cpu", "numpy", "cuda", "emu")
+_DTYPE_SUFFIX = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64"}
+
+
+class BackendUnavailable(RuntimeError):
+    """The requested backend cannot run on this machine; the message says why."""
+
+
+class Backend:
+    """One place to ask for the array module and for compiled kernels.
+
+    name:     "numpy", "cuda" or "emu"
+    xp:       the array module (numpy or cupy)
+    modules:  None for numpy; for cuda/emu an object with get_function(family, name)
+              returning a launchable kernel (see kernels/loader.py)
+    """
+
+    def __init__(self, name, xp, modules=None):
+        self.name = name
+        self.xp = xp
+        self.modules = modules
+
+    @property
+    def uses_kernels(self) -> bool:
+        """True when ops must run our CUDA kernels (cuda, emu) instead of NumPy code."""
+        return self.modules is not None
+
+    def kernel(self, family: str, op: str, dtype):
+        """The kernel `<op>_<f32|f64>` from kernels/<family>.cu, compiled on first use."""
+        suffix = _DTYPE_SUFFIX.get(np.dtype(dtype))
+        if suffix is None:
+            raise ValueError(f"kernel {family}/{op}: unsupported dtype {np.dtype(dtype)} "
+                             "(kernels exist for float32 and float64)")
+        return self.modules.get_function(family, f"{op}_{suffix}")
+
+    def asarray(self, a, dtype=None):
+        """Move a host (or device) array onto this backend."""
+        return self.xp.asarray(a, dtype=dtype)
+
+    def to_numpy(self, a) -> np.ndarray:
+        """A host copy (numpy array) of an array of this backend."""
+        if self.name == "cuda":
+            return self.xp.asnumpy(a)
+        return np.asarray(a)
+
+    def synchronize(self):
+        if self.name == "cuda":
+            self.xp.cuda.get_current_stream().synchronize()
+
+    def __repr__(self):
+        return f"Backend({self.name!r})"
+
+
+_NUMPY = Backend("numpy", np)
+_cache: dict = {"numpy": _NUMPY}
+_current = _NUMPY
+
+
+def _make_cuda() -> Backend:
+    try:
+        import cupy  # noqa: F401  (imported lazily on purpose)
+    except ImportError as e:
+        raise BackendUnavailable(
+            "device 'cuda' needs CuPy: pip install 'p2p-cupy[cuda12]' (or [cuda13]) "
+            f"on a machine with an NVIDIA GPU ({e})") from None
+    raise BackendUnavailable("device 'cuda' is not available yet: the CUDA kernels of "
+                             "p2p_cupy are not built in this version")
+
+
+def _make_emu() -> Backend:
+    raise BackendUnavailable("device 'emu' is not available yet: the CPU emulator of "
+                             "our CUDA kernels is not built in this version")
+
+
+def cuda_available() -> bool:
+    """True when CuPy imports and sees at least one GPU (used by --device auto)."""
+    try:
+        import cupy
+        return cupy.cuda.runtime.getDeviceCount() > 0
+    except Exception:
+        return False
+
+
+def get_backend(device: str = "auto") -> Backend:
+    """The backend for a --device value: auto|cpu|numpy|cuda|emu (cpu means numpy)."""
+    if device not in DEVICES:
+        raise ValueError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)}")
+    if device == "auto":
+        device = "cuda" if cuda_available() else "numpy"
+    if device == "cpu":
+        device = "numpy"
+    if device not in _cache:
+        _cache[device] = {"cuda": _make_cuda, "emu": _make_emu}[device]()
+    return _cache[device]
+
+
+def current() -> Backend:
+    """The backend ops run on now."""
+    return _current
+
+
+def set_backend(device) -> Backend:
+    """Make `device` (a name or a Backend) the active backend and return it."""
+    global _current
+    _current = device if isinstance(device, Backend) else get_backend(device)
+    return _current
+
+
+@contextlib.contextmanager
+def using(device):
+    """Run a block on another backend: `with using("emu"): ...`."""
+    previous = _current
+    set_backend(device)
+    try:
+        yield _current
+    finally:
+        set_backend(previous)
+
+
+def available_backends() -> list:
+    """Names of the backends that can run here (numpy always; emu, cuda when buildable)."""
+    names = []
+    for name in ("numpy", "emu", "cuda"):
+        try:
+            get_backend(name)
+            names.append(name)
+        except BackendUnavailable:
+            pass
+    return names

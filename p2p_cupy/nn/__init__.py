@@ -1,0 +1,2 @@
+"""Modules: layers holding parameters, with forward and hand-written backward."""
+from p2p_cupy.nn.module import Module, Parameter, Sequential  # noqa: F401

@@ -1,0 +1,218 @@
+"""Module: a layer holding parameters, buffers and the cache of its last forward.
+
+The contract (DESIGN.md, "The op contract"), in module form:
+
+    y  = m.forward(x)      # keeps in m only what backward needs
+    dx = m.backward(dy)    # uses that cache; parameter grads ACCUMULATE (+=),
+                           # the returned input grad is ASSIGNED (a new array)
+
+A module is used as forward/backward pairs: a second forward overwrites the cache, so
+backward the first pass before running the next one (pix2pix's D does exactly that for
+its fake and real passes). `requires_grad = False` (see `freeze`) skips the parameter
+gradients, e.g. for D during the generator's step; the input gradient is still returned.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import numpy as np
+
+from p2p_cupy import backend
+
+
+class Parameter:
+    """A trainable array and its gradient (same shape, dtype and backend)."""
+
+    __slots__ = ("data", "grad")
+
+    def __init__(self, data):
+        self.data = data
+        self.grad = None
+
+    def zero_grad(self):
+        if self.grad is None:
+            self.grad = backend.current().xp.zeros_like(self.data)
+        else:
+            self.grad[...] = 0
+
+    def accumulate(self, g):
+        """grad += g (parameter gradients accumulate across backward calls)."""
+        if self.grad is None:
+            self.grad = g.astype(self.data.dtype, copy=True)
+        else:
+            self.grad += g
+
+    def __repr__(self):
+        return f"Parameter(shape={tuple(self.data.shape)}, dtype={self.data.dtype})"
+
+
+class Module:
+    """Base class: named parameters, named buffers, child modules, train/eval state."""
+
+    def __init__(self):
+        object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "_modules", OrderedDict())
+        self.training = True
+        self.requires_grad = True
+
+    # --- registration -------------------------------------------------------------
+    def __setattr__(self, name, value):
+        if isinstance(value, Parameter):
+            self._parameters[name] = value
+        elif isinstance(value, Module):
+            self._modules[name] = value
+        object.__setattr__(self, name, value)
+
+    def register_buffer(self, name, array):
+        """A non-trained array saved in state_dict (e.g. BatchNorm's running mean)."""
+        self._buffers[name] = array
+        object.__setattr__(self, name, array)
+
+    def set_buffer(self, name, array):
+        """Replace a buffer's array (keeps the attribute and the state_dict entry in step)."""
+        self._buffers[name] = array
+        object.__setattr__(self, name, array)
+
+    # --- the contract ------------------------------------------------------------
+    def forward(self, x):
+        raise NotImplementedError
+
+    def backward(self, dy):
+        raise NotImplementedError
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    # --- traversal ---------------------------------------------------------------
+    def named_modules(self, prefix=""):
+        yield prefix, self
+        for name, child in self._modules.items():
+            yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
+
+    def children(self):
+        return list(self._modules.values())
+
+    def named_parameters(self, prefix=""):
+        for mod_name, mod in self.named_modules(prefix):
+            for name, p in mod._parameters.items():
+                yield (f"{mod_name}.{name}" if mod_name else name), p
+
+    def parameters(self):
+        return [p for _, p in self.named_parameters()]
+
+    def named_buffers(self, prefix=""):
+        for mod_name, mod in self.named_modules(prefix):
+            for name, b in mod._buffers.items():
+                yield (f"{mod_name}.{name}" if mod_name else name), mod, name, b
+
+    def num_parameters(self) -> int:
+        return int(sum(p.data.size for p in self.parameters()))
+
+    # --- state -------------------------------------------------------------------
+    def train(self, mode: bool = True):
+        for _, m in self.named_modules():
+            m.training = mode
+        return self
+
+    def eval(self):
+        return self.train(False)
+
+    def freeze(self, frozen: bool = True):
+        """Stop (or restart) computing parameter gradients in this module and below."""
+        for _, m in self.named_modules():
+            m.requires_grad = not frozen
+        return self
+
+    def zero_grad(self):
+        for p in self.parameters():
+            p.zero_grad()
+
+    def state_dict(self) -> "OrderedDict[str, np.ndarray]":
+        """Host (numpy) copies of every parameter and buffer, by dotted name."""
+        bk = backend.current()
+        out = OrderedDict()
+        for name, p in self.named_parameters():
+            out[name] = bk.to_numpy(p.data).copy()
+        for name, _, _, b in self.named_buffers():
+            out[name] = bk.to_numpy(b).copy()
+        return out
+
+    def load_state_dict(self, state, strict: bool = True):
+        """Copy arrays into parameters and buffers; names and shapes must match."""
+        params = dict(self.named_parameters())
+        buffers = {name: (mod, short) for name, mod, short, _ in self.named_buffers()}
+        missing = [k for k in list(params) + list(buffers) if k not in state]
+        unexpected = [k for k in state if k not in params and k not in buffers]
+        if strict and (missing or unexpected):
+            raise KeyError(f"{type(self).__name__}.load_state_dict: missing keys {missing}, "
+                           f"unexpected keys {unexpected}")
+        bk = backend.current()
+        for name, value in state.items():
+            if name in params:
+                p = params[name]
+                if tuple(np.shape(value)) != tuple(p.data.shape):
+                    raise ValueError(f"{name}: checkpoint shape {tuple(np.shape(value))} "
+                                     f"!= model shape {tuple(p.data.shape)}")
+                p.data = bk.asarray(value, dtype=p.data.dtype)
+                p.grad = None
+            elif name in buffers:
+                mod, short = buffers[name]
+                old = mod._buffers[short]
+                if tuple(np.shape(value)) != tuple(np.shape(old)):
+                    raise ValueError(f"{name}: checkpoint shape {tuple(np.shape(value))} "
+                                     f"!= model shape {tuple(np.shape(old))}")
+                mod.set_buffer(short, bk.asarray(value, dtype=old.dtype))
+        return self
+
+    def apply_arrays(self, fn):
+        """Replace every parameter and floating buffer array by fn(array); grads dropped."""
+        for p in self.parameters():
+            p.data = fn(p.data)
+            p.grad = None
+        for _, mod, short, b in list(self.named_buffers()):
+            if np.dtype(b.dtype).kind == "f":
+                mod.set_buffer(short, fn(b))
+        return self
+
+    def astype(self, dtype):
+        """Cast parameters and floating buffers (float64 for gradient checks)."""
+        return self.apply_arrays(lambda a: a.astype(dtype))
+
+    def to_backend(self, bk=None):
+        """Move parameters and buffers onto a backend (the current one by default)."""
+        bk = bk or backend.current()
+        for p in self.parameters():
+            p.data = bk.asarray(p.data)
+            p.grad = None
+        for _, mod, short, b in list(self.named_buffers()):
+            mod.set_buffer(short, bk.asarray(b))
+        return self
+
+
+class Sequential(Module):
+    """Children run in order; backward runs them in reverse."""
+
+    def __init__(self, *layers):
+        super().__init__()
+        for i, layer in enumerate(layers):
+            setattr(self, str(i), layer)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __getitem__(self, i):
+        return list(self._modules.values())[i]
+
+    def forward(self, x):
+        for layer in self._modules.values():
+            x = layer.forward(x)
+        return x
+
+    def backward(self, dy):
+        for layer in reversed(self._modules.values()):
+            dy = layer.backward(dy)
+        return dy

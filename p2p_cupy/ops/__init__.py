@@ -1,0 +1,1 @@
+"""Functional ops: forward(inputs) -> (outputs, cache); backward(grads, cache) -> grads."""

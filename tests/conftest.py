@@ -1,0 +1,39 @@
+"""Shared fixtures. `bk` runs a test once per backend present on this machine.
+
+numpy always runs; emu runs where g++ can build the emulator (CI included); cuda runs
+where CuPy sees a GPU. Absent backends are skipped with the reason shown (pytest -rs).
+"""
+import numpy as np
+import pytest
+
+from p2p_cupy import backend
+
+ALL_BACKENDS = ("numpy", "emu", "cuda")
+
+
+def _backend_or_skip(name):
+    try:
+        return backend.get_backend(name)
+    except backend.BackendUnavailable as e:
+        pytest.skip(f"backend {name} unavailable: {e}")
+
+
+@pytest.fixture(params=ALL_BACKENDS)
+def bk(request):
+    """The backend under test, made current for the duration of the test."""
+    b = _backend_or_skip(request.param)
+    with backend.using(b):
+        yield b
+
+
+@pytest.fixture(params=["emu", "cuda"])
+def kernel_bk(request):
+    """Only the backends that run our CUDA kernels (emu, cuda)."""
+    b = _backend_or_skip(request.param)
+    with backend.using(b):
+        yield b
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
