@@ -20,6 +20,7 @@ setup(
         "p2p_cupy.data",
         "p2p_cupy.models",
         "p2p_cupy.train",
+        "p2p_cupy.inspection",
         "p2p_cupy.kernels",
         "p2p_cupy.kernels.emu",
         "p2p_cupy.cli",

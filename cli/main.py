@@ -9,6 +9,10 @@ import click
 
 COMMANDS = {
     "gradcheck": "p2p_cupy.cli.gradcheck:gradcheck",
+    "inspect": "p2p_cupy.cli.inspect_cmd:inspect",
+    "test": "p2p_cupy.cli.evaluate:test",
+    "train": "p2p_cupy.cli.train:train",
+    "translate": "p2p_cupy.cli.translate:translate",
 }
 
 

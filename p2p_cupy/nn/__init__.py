@@ -1,2 +1,3 @@
 """Modules: layers holding parameters, with forward and hand-written backward."""
 from p2p_cupy.nn.module import Module, Parameter, Sequential  # noqa: F401
+from p2p_cupy.nn.conv import Conv2d, ConvTranspose2d  # noqa: F401

@@ -1,0 +1,78 @@
+"""`p2p train`: train pix2pix (the reference implementation's options, plus --max-steps).
+
+    p2p train                                   # synthetic facades, full-size models
+    p2p train --dataroot datasets/facades --direction BtoA --name facades
+    p2p train --resume runs/facades --n-epochs 150
+"""
+import sys
+
+import click
+
+from p2p_cupy.backend import DEVICES, BackendUnavailable
+from p2p_cupy.models import GENERATORS
+from p2p_cupy.train.options import TrainOptions
+
+D = TrainOptions()
+NETG = sorted([*GENERATORS, *(g.replace("unet", "encoder_decoder") for g in GENERATORS)])
+
+
+def _opt(name, help, **kw):
+    """A --dashed-name option whose default comes from TrainOptions."""
+    attr = name.lstrip("-").replace("-", "_")    # click would lowercase netG
+    default = getattr(D, attr)
+    if isinstance(default, bool):
+        return click.option(name, attr, is_flag=True, default=default, help=help, **kw)
+    return click.option(name, attr, default=default, show_default=True, help=help, **kw)
+
+
+@click.command()
+@_opt("--dataroot", "Folder with train/ of AB images side by side, or synthetic-facades "
+      "(the built-in set, generated once into ~/.cache/p2p_cupy).")
+@_opt("--out", "Runs are written to OUT/NAME.")
+@_opt("--name", "Name of the run (its folder under --out).")
+@_opt("--direction", "AtoB or BtoA.", type=click.Choice(["AtoB", "BtoA"]))
+@_opt("--netG", "Generator.", type=click.Choice(NETG))
+@_opt("--netD", "Discriminator: basic (70x70 PatchGAN), n_layers or pixel.",
+      type=click.Choice(["basic", "n_layers", "pixel"]))
+@_opt("--n-layers-D", "PatchGAN depth for --netD n_layers (1..5).", type=click.IntRange(1, 5))
+@_opt("--ngf", "Generator filters in the first conv.", type=click.IntRange(1))
+@_opt("--ndf", "Discriminator filters in the first conv.", type=click.IntRange(1))
+@_opt("--norm", "Normalisation.", type=click.Choice(["batch", "instance", "none"]))
+@_opt("--no-dropout", "No dropout in the generator.")
+@_opt("--gan-mode", "GAN loss: vanilla (BCE) or lsgan (MSE).",
+      type=click.Choice(["vanilla", "lsgan"]))
+@_opt("--lambda-l1", "Weight of the L1 loss.", type=float)
+@_opt("--lr", "Adam learning rate.", type=float)
+@_opt("--beta1", "Adam beta1.", type=float)
+@_opt("--n-epochs", "Epochs at the initial learning rate.", type=click.IntRange(0))
+@_opt("--n-epochs-decay", "Epochs of linear decay to zero.", type=click.IntRange(0))
+@_opt("--batch-size", "Batch size.", type=click.IntRange(1))
+@_opt("--load-size", "Resize images to this size first.", type=click.IntRange(1))
+@_opt("--crop-size", "Then crop to this size.", type=click.IntRange(1))
+@_opt("--preprocess", "resize_and_crop, crop, scale_width, scale_width_and_crop or none.")
+@_opt("--no-flip", "No random horizontal flips.")
+@_opt("--seed", "Seed of weights, data order, augmentation and dropout.", type=int)
+@_opt("--device", "auto, cpu (= numpy), numpy, cuda or emu.", type=click.Choice(DEVICES))
+@click.option("--max-steps", type=click.IntRange(1), default=None,
+              help="Stop after this global step (counted across resumes).")
+@_opt("--print-freq", "Steps between reading losses (progress bar, loss_log.csv).",
+      type=click.IntRange(1))
+@_opt("--sample-freq", "Steps between sample grids in the report.", type=click.IntRange(1))
+@_opt("--save-latest-freq", "Steps between `latest` checkpoints.", type=click.IntRange(1))
+@_opt("--save-epoch-freq", "Epochs between kept epoch checkpoints.", type=click.IntRange(1))
+@click.option("--resume", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Continue the run in this folder with its saved options; only how long "
+                   "to train, the frequencies and --device may change.")
+@click.pass_context
+def train(ctx, resume, **values):
+    """Train pix2pix; the run folder gets checkpoints, loss_log.csv, samples and index.html."""
+    from p2p_cupy.train.run import start_or_resume
+
+    given = {k: v for k, v in values.items()
+             if ctx.get_parameter_source(k) == click.core.ParameterSource.COMMANDLINE}
+    try:
+        code = start_or_resume(TrainOptions(**values), given, resume)
+    except (ValueError, BackendUnavailable) as e:
+        raise click.ClickException(str(e)) from None
+    sys.exit(code)
+

@@ -1,0 +1,36 @@
+"""`p2p translate`: run a trained generator on single images of any size it accepts
+(width and height multiples of 2^num_downs, e.g. 256 for unet_256).
+
+    p2p translate --checkpoint runs/facades labels1.png labels2.png --out translated/
+"""
+import click
+
+from p2p_cupy.backend import DEVICES, BackendUnavailable
+
+
+@click.command()
+@click.option("--checkpoint", "run_dir", required=True,
+              type=click.Path(exists=True, file_okay=False), help="The run folder.")
+@click.argument("images", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--out", "out_dir", required=True, help="Folder for the outputs (NAME.png).")
+@click.option("--eval", "eval_mode", is_flag=True,
+              help="Use BN running statistics and no dropout.")
+@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
+def translate(run_dir, images, out_dir, eval_mode, device):
+    """Translate IMAGE... with the generator of a run."""
+    from pathlib import Path
+
+    from p2p_cupy import backend
+    from p2p_cupy.train import inference
+
+    try:
+        backend.set_backend(device)
+        G, _ = inference.load_generator(run_dir, eval_mode=eval_mode)
+        inputs = [inference.load_image(path, G) for path in images]   # all checked first
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        for path, x in zip(images, inputs):
+            target = Path(out_dir) / f"{Path(path).stem}.png"
+            inference.save_image(inference.translate(G, x)[0], target)
+            click.echo(f"{path} -> {target}")
+    except (ValueError, BackendUnavailable) as e:
+        raise click.ClickException(str(e)) from None

@@ -1,0 +1,1 @@
+"""Looking inside: the model's cost and shapes (cost.py)."""

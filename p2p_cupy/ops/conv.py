@@ -1,0 +1,220 @@
+"""Convolution and transposed convolution (NCHW), forward and backward.
+
+Shapes (k kernel size, s stride, p symmetric zero padding):
+
+    conv2d            x (N, Cin, H, W), w (Cout, Cin, k, k) -> y (N, Cout, (H + 2p - k)//s + 1, ...)
+    conv_transpose2d  x (N, Cin, H, W), w (Cin, Cout, k, k) -> y (N, Cout, (H - 1)*s - 2p + k, ...)
+
+Each is one GEMM plus a rearrangement of the data (batch folded into the GEMM):
+
+    conv:        y = w (Cout, Cin*k*k) @ im2col(x) (Cin*k*k, N*Ho*Wo)
+    transposed:  y = col2im(w^T (Cout*k*k, Cin) @ x (Cin, N*H*W))
+
+im2col copies each k x k window of the padded input into one column (a single strided
+copy); col2im is its adjoint: every column entry is added back onto the pixel it came from,
+one slice-add per kernel tap (k*k of them), deterministic and free of atomics.
+Because col2im is the adjoint of im2col, the two ops are each other's input gradient:
+
+    conv's dx       = col2im(w^T @ dy)  = conv_transpose2d(dy, w)
+    transposed's dx = w @ im2col(dy)    = conv2d(dy, w)
+
+and they share the weight gradient, dw = (gradient side) @ im2col(input side)^T.
+The cache holds only x and w (plus the hyper-parameters).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+
+def conv2d_forward(x, w, b, stride, padding):
+    """y[n, o, i, j] = b[o] + sum_{c,u,v} w[o, c, u, v] * x_pad[n, c, i*s + u, j*s + v]."""
+    k = w.shape[2]
+    out_hw = (_conv_out_size(x.shape[2], k, stride, padding),
+              _conv_out_size(x.shape[3], k, stride, padding))
+    y = _conv_of_cols(_im2col(x, k, stride, padding, out_hw), w, x.shape[0], out_hw)
+    _add_bias(y, b)
+    return y, (x, w, stride, padding, b is not None)
+
+
+def conv2d_backward(dy, cache, need_weight_grad=True):
+    """(dx, dw, db) of conv2d; dw and db are None when not needed (or no bias)."""
+    x, w, stride, padding, has_bias = cache
+    # dx = col2im(w^T @ dy): the transposed conv of dy with the same w, at x's size
+    dx = _transposed_conv(dy, w, stride, padding, x.shape)
+    if not need_weight_grad:
+        return dx, None, None
+    # dw[o, (c,u,v)] = sum_{n,i,j} dy[n, o, i, j] * x_pad[n, c, i*s + u, j*s + v]
+    cols = _im2col(x, w.shape[2], stride, padding, dy.shape[2:])
+    return dx, _weight_grad(dy, cols, w.shape), _bias_grad(dy, has_bias)
+
+
+def conv_transpose2d_forward(x, w, b, stride, padding):
+    """y = col2im(w^T @ x): x[n, c, i, j] * w[c, o, u, v] lands on y_pad[n, o, i*s + u, j*s + v]."""
+    n, _, h, wd = x.shape
+    _, cout, k, _ = w.shape
+    out_hw = ((h - 1) * stride - 2 * padding + k, (wd - 1) * stride - 2 * padding + k)
+    y = _transposed_conv(x, w, stride, padding, (n, cout) + out_hw)
+    _add_bias(y, b)
+    return y, (x, w, stride, padding, b is not None)
+
+
+def conv_transpose2d_backward(dy, cache, need_weight_grad=True):
+    """(dx, dw, db) of conv_transpose2d; dw and db are None when not needed (or no bias)."""
+    x, w, stride, padding, has_bias = cache
+    # im2col(dy) serves both gradients; its output grid is exactly x's (H, W)
+    cols = _im2col(dy, w.shape[2], stride, padding, x.shape[2:])
+    # dx = w @ im2col(dy): the conv of dy with the same w
+    dx = _conv_of_cols(cols, w, x.shape[0], x.shape[2:])
+    if not need_weight_grad:
+        return dx, None, None
+    # dw[c, (o,u,v)] = sum_{n,i,j} x[n, c, i, j] * dy_pad[n, o, i*s + u, j*s + v]
+    return dx, _weight_grad(x, cols, w.shape), _bias_grad(dy, has_bias)
+
+
+# --- the three GEMMs, each serving both ops ---------------------------------------------
+
+def _conv_of_cols(cols, w, n, out_hw):
+    """w (A, B, k, k) as (A, B*k*k) @ cols (B*k*k, N*Ho*Wo) -> (N, A, Ho, Wo).
+
+    conv2d's forward (cols = im2col(x)) and conv_transpose2d's dx (cols = im2col(dy)).
+    """
+    return _from_channel_rows(w.reshape(w.shape[0], -1) @ cols, n, out_hw)
+
+
+def _transposed_conv(x, w, stride, padding, out_shape):
+    """col2im(w^T @ x) for w (A, B, k, k), x (N, A, H, W) -> out_shape (N, B, Ho, Wo).
+
+    conv_transpose2d's forward and conv2d's dx. The output shape is given, not derived:
+    for conv2d's dx it is x's, one or more rows taller than (H-1)*s - 2p + k when
+    (H_x + 2p - k) % s != 0 left rows of x that no window reached.
+    """
+    w_t = w.reshape(w.shape[0], -1).T  # (B*k*k, A), a transposed view: BLAS reads it as is
+    x_rows = _channel_rows(x)
+    cols = _scratch("cols", (w_t.shape[0], x_rows.shape[1]), x.dtype)
+    np.matmul(w_t, x_rows, out=cols)
+    return _col2im(cols, out_shape, w.shape[2], stride, padding)
+
+
+def _weight_grad(out_side, in_cols, w_shape):
+    """dw = rows(out_side) (A, M) @ in_cols^T (M, B*k*k), the one weight gradient of both ops.
+
+    conv: out_side = dy, in_cols = im2col(x); transposed: out_side = x, in_cols = im2col(dy).
+    in_cols^T is a transposed view of a C-contiguous array: BLAS reads it as is, no copy.
+    """
+    return (_channel_rows(out_side) @ in_cols.T).reshape(w_shape)
+
+
+# --- rearrangements ---------------------------------------------------------------------
+
+def _im2col(x, k, stride, padding, out_hw):
+    """cols[(c, u, v), (n, i, j)] = x_pad[n, c, i*s + u, j*s + v], shape (C*k*k, N*Ho*Wo).
+
+    A window view of the padded input (no copy) with the axes already in the GEMM's order,
+    then one C-order copy: the copy's inner loop runs along j, the longest axis.
+    """
+    n, c, _, _ = x.shape
+    ho, wo = out_hw
+    x_pad = _padded(x, padding)
+    sn, sc, sh, sw = x_pad.strides
+    windows = as_strided(x_pad, shape=(c, k, k, n, ho, wo),
+                         strides=(sc, sh, sw, sn, stride * sh, stride * sw), writeable=False)
+    cols = _scratch("cols", windows.shape, x.dtype)
+    np.copyto(cols, windows)
+    return cols.reshape(c * k * k, n * ho * wo)
+
+
+def _col2im(cols, x_shape, k, stride, padding):
+    """The adjoint of _im2col: x_pad[n, c, i*s + u, j*s + v] += cols[(c, u, v), (n, i, j)].
+
+    One slice-add per tap (u, v), each adding a whole (C, N, Hi, Wi) slab: no Python loop
+    over pixels, channels or images. To keep those adds unit-stride, the sums live in a
+    phase-major buffer: padded row P = s*I + a is stored as sums[a, ..., I, :], so tap
+    u = s*q + a lands on rows q .. q + Hi - 1 of phase a (the same for columns). Each of
+    the s*s phases is then copied once to its rows and columns of x; padded rows and
+    rows no window reaches (when (H + 2p - k) % s != 0) get nothing, their true gradient.
+    """
+    n, c, h, w = x_shape
+    hi = (h + 2 * padding - k) // stride + 1
+    wi = (w + 2 * padding - k) // stride + 1
+    taps = cols.reshape(c, k, k, n, hi, wi)
+    phase_h, phase_w = -(-(h + 2 * padding) // stride), -(-(w + 2 * padding) // stride)
+    sums = _scratch("sums", (stride, stride, c, n, phase_h, phase_w), cols.dtype)
+    sums.fill(0)
+    for u in range(k):
+        for v in range(k):
+            (q, a), (r, b) = divmod(u, stride), divmod(v, stride)
+            sums[a, b, :, :, q:q + hi, r:r + wi] += taps[:, u, v]
+    x = np.empty(x_shape, dtype=cols.dtype)
+    for a in range(stride):
+        x_row, sum_row, n_rows = _phase_span(a, h, stride, padding)
+        for b in range(stride):
+            x_col, sum_col, n_cols = _phase_span(b, w, stride, padding)
+            phase = sums[a, b, :, :, sum_row:sum_row + n_rows, sum_col:sum_col + n_cols]
+            x[:, :, x_row::stride, x_col::stride] = phase.transpose(1, 0, 2, 3)
+    return x
+
+
+def _phase_span(a, size, stride, padding):
+    """Where phase a (padded index = s*I + a) meets x: (first x index, first I, count)."""
+    first = (a - padding) % stride  # x index i has padded index i + p
+    return first, (first + padding) // stride, len(range(first, size, stride))
+
+
+def _channel_rows(a):
+    """(N, C, H, W) -> (C, N*H*W), the GEMM layout with the batch folded in (a view if N == 1)."""
+    n, c, h, w = a.shape
+    return a.transpose(1, 0, 2, 3).reshape(c, n * h * w)
+
+
+def _from_channel_rows(rows, n, hw):
+    """(C, N*H*W) -> contiguous (N, C, H, W) (no copy when N == 1)."""
+    c = rows.shape[0]
+    return np.ascontiguousarray(rows.reshape(c, n, hw[0], hw[1]).transpose(1, 0, 2, 3))
+
+
+def _padded(x, padding):
+    """x with `padding` zeros on each side of H and W; x itself (any strides) when padding is 0."""
+    if padding == 0:
+        return x
+    n, c, h, w = x.shape
+    x_pad = np.zeros((n, c, h + 2 * padding, w + 2 * padding), dtype=x.dtype)
+    x_pad[:, :, padding:padding + h, padding:padding + w] = x
+    return x_pad
+
+
+def _conv_out_size(size, k, stride, padding):
+    out = (size + 2 * padding - k) // stride + 1
+    if out < 1:
+        raise ValueError(f"conv: input size {size} with padding {padding} is smaller than "
+                         f"the kernel size {k}")
+    return out
+
+
+def _add_bias(y, b):
+    if b is not None:
+        y += b.reshape(1, -1, 1, 1)
+
+
+def _bias_grad(dy, has_bias):
+    # db[o] = sum_{n,i,j} dy[n, o, i, j]
+    return dy.sum(axis=(0, 2, 3)) if has_bias else None
+
+
+# Temporaries of tens of MB cost as much in first-touch page faults as the copy that fills
+# them, so the columns matrix and col2im's sums each live in one buffer per dtype, kept
+# across calls and grown to the largest size asked for. Only temporaries that die inside
+# one function here use them: every array returned is freshly allocated. (So two threads
+# must not run these ops at once; the training loop runs one op at a time.)
+_scratch_buffers: dict = {}
+
+
+def _scratch(name, shape, dtype):
+    """A reusable array of `shape` with undefined contents (see above)."""
+    size, key = math.prod(shape), (name, np.dtype(dtype))
+    buffer = _scratch_buffers.get(key)
+    if buffer is None or buffer.size < size:
+        buffer = _scratch_buffers[key] = np.empty(size, dtype)
+    return buffer[:size].reshape(shape)

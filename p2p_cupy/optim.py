@@ -1,0 +1,150 @@
+"""Adam and pix2pix's learning-rate schedule.
+
+Adam (Kingma & Ba), in PyTorch's form, for each parameter p with gradient g at step t:
+
+    m = b1 m + (1 - b1) g              v = b2 v + (1 - b2) g^2
+    p -= lr * m_hat / (sqrt(v_hat) + eps)   with m_hat = m / (1 - b1^t), v_hat = v / (1 - b2^t)
+
+computed as PyTorch does, with the bias corrections folded into scalars:
+
+    denom = sqrt(v) / sqrt(1 - b2^t) + eps;    p -= (lr / (1 - b1^t)) * m / denom
+
+The update runs in place with one scratch array (the size of the largest parameter), so a
+step over the 57 M parameters of pix2pix allocates nothing.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from p2p_cupy import backend
+
+
+class Adam:
+    """Adam over a list of Parameters; `lr` may be changed between steps (the schedule)."""
+
+    def __init__(self, params, lr=2e-4, betas=(0.5, 0.999), eps=1e-8):
+        self.params = list(params)
+        self.lr, self.betas, self.eps = float(lr), (float(betas[0]), float(betas[1])), float(eps)
+        self.t = 0                     # number of steps taken (PyTorch's state["step"])
+        xp = backend.current().xp
+        self.m = [xp.zeros_like(p.data) for p in self.params]   # first moments
+        self.v = [xp.zeros_like(p.data) for p in self.params]   # second moments
+        self._scratch = {}             # dtype -> flat reusable buffer
+
+    def zero_grad(self):
+        for p in self.params:
+            p.zero_grad()
+
+    def step(self):
+        """One update of every parameter that has a gradient."""
+        self.t += 1
+        b1, b2 = self.betas
+        step_size = self.lr / (1.0 - b1 ** self.t)
+        inv_sqrt_bc2 = 1.0 / math.sqrt(1.0 - b2 ** self.t)
+        xp = backend.current().xp
+        for p, m, v in zip(self.params, self.m, self.v):
+            if p.grad is None:
+                continue
+            g, tmp = p.grad, self._buffer(p.data)
+            m *= b1                                  # m = b1 m + (1 - b1) g
+            m += xp.multiply(g, 1.0 - b1, out=tmp)
+            v *= b2                                  # v = b2 v + (1 - b2) g^2
+            xp.multiply(g, g, out=tmp)
+            tmp *= 1.0 - b2
+            v += tmp
+            xp.sqrt(v, out=tmp)                      # denom = sqrt(v) / sqrt(bc2) + eps
+            tmp *= inv_sqrt_bc2
+            tmp += self.eps
+            xp.divide(m, tmp, out=tmp)               # p -= (lr / bc1) * m / denom
+            tmp *= step_size
+            p.data -= tmp
+
+    def _buffer(self, like):
+        """A scratch array shaped like `like`, a view of one buffer per dtype."""
+        buf = self._scratch.get(like.dtype)
+        if buf is None or buf.size < like.size:
+            size = max(p.data.size for p in self.params if p.data.dtype == like.dtype)
+            buf = self._scratch[like.dtype] = backend.current().xp.empty(size, like.dtype)
+        return buf[:like.size].reshape(like.shape)
+
+    # --- checkpoints ---------------------------------------------------------------
+    def state_dict(self) -> dict:
+        """A flat dict of host numpy arrays (np.savez-friendly): hyper-parameters, step
+        count, and m.<i>, v.<i> for the i-th parameter."""
+        bk = backend.current()
+        state = {"step": np.array(self.t, np.int64), "lr": np.array(self.lr),
+                 "beta1": np.array(self.betas[0]), "beta2": np.array(self.betas[1]),
+                 "eps": np.array(self.eps)}
+        for i, (m, v) in enumerate(zip(self.m, self.v)):
+            state[f"m.{i}"] = bk.to_numpy(m).copy()
+            state[f"v.{i}"] = bk.to_numpy(v).copy()
+        return state
+
+    def load_state_dict(self, state):
+        """Restore what state_dict wrote; the parameter list must have the same shapes."""
+        n_saved = sum(1 for k in state if k.startswith("m."))
+        if n_saved != len(self.params):
+            raise ValueError(f"Adam.load_state_dict: the state holds moments for {n_saved} "
+                             f"parameters, this optimizer has {len(self.params)}")
+        bk = backend.current()
+        for i, p in enumerate(self.params):
+            for name, moments in (("m", self.m), ("v", self.v)):
+                saved = state[f"{name}.{i}"]
+                if tuple(np.shape(saved)) != tuple(p.data.shape):
+                    raise ValueError(f"Adam.load_state_dict: {name}.{i} has shape "
+                                     f"{tuple(np.shape(saved))}, parameter {i} has shape "
+                                     f"{tuple(p.data.shape)}")
+                moments[i] = bk.asarray(np.array(saved, dtype=p.data.dtype))
+        self.t = int(state["step"])
+        self.lr, self.eps = float(state["lr"]), float(state["eps"])
+        self.betas = (float(state["beta1"]), float(state["beta2"]))
+        return self
+
+
+class LinearDecaySchedule:
+    """pix2pix's "linear" policy: the full learning rate for about n_epochs epochs, then a
+    linear decay to zero over n_epochs_decay more.
+
+    The reference (pytorch-CycleGAN-and-pix2pix, models/networks.py get_scheduler) wraps
+
+        lambda_rule(k) = 1 - max(0, k + epoch_count - n_epochs) / (n_epochs_decay + 1)
+
+    in torch's LambdaLR, where k counts the scheduler.step() calls so far, and its train.py
+    calls scheduler.step() at the *beginning* of every epoch of
+    `for epoch in range(epoch_count, n_epochs + n_epochs_decay + 1)`. So epoch e trains
+    with k = e - epoch_count + 1, i.e. lr * factor(e) where
+
+        factor(e) = 1 - max(0, e + 1 - n_epochs) / (n_epochs_decay + 1)
+
+    (100 + 100: epochs 1..99 at 1.0, epoch 100 at 100/101, ..., epoch 200 at 0). Versions of
+    the reference before 2020 stepped at the *end* of each epoch instead (one epoch later:
+    1..100 at 1.0, ..., epoch 200 at 1/101). The factor depends on the epoch only, which
+    is what makes a resumed run continue exactly: epoch_count just relabels k.
+    """
+
+    def __init__(self, n_epochs: int, n_epochs_decay: int, epoch_count: int = 1):
+        if n_epochs < 0 or n_epochs_decay < 0 or epoch_count < 1:
+            raise ValueError(f"LinearDecaySchedule: expected n_epochs >= 0, n_epochs_decay >= 0 "
+                             f"and epoch_count >= 1, got {n_epochs}, {n_epochs_decay}, "
+                             f"{epoch_count}")
+        self.n_epochs, self.n_epochs_decay = int(n_epochs), int(n_epochs_decay)
+        self.epoch_count = int(epoch_count)
+
+    def lambda_rule(self, k: int) -> float:
+        """The reference's multiplier after k scheduler steps."""
+        return 1.0 - max(0, k + self.epoch_count - self.n_epochs) / float(self.n_epochs_decay + 1)
+
+    def factor(self, epoch: int) -> float:
+        """The learning-rate multiplier for training epoch `epoch` (1-based)."""
+        return self.lambda_rule(epoch - self.epoch_count + 1)
+
+    def state_dict(self) -> dict:
+        return {"n_epochs": np.array(self.n_epochs), "n_epochs_decay": np.array(self.n_epochs_decay),
+                "epoch_count": np.array(self.epoch_count)}
+
+    def load_state_dict(self, state):
+        self.__init__(int(state["n_epochs"]), int(state["n_epochs_decay"]),
+                      int(state["epoch_count"]))
+        return self

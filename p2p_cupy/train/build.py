@@ -1,0 +1,71 @@
+"""Everything a run trains with, built from its options: G, D, two Adams, the schedule
+and the data loader (the built-in synthetic facades are generated once into a cache).
+
+Seeds: G's weights (and its dropout keys) from `seed`, D's from `seed + 1`, the data
+order and augmentation from `seed + 2`: one --seed fixes the whole run, on every backend.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from p2p_cupy.models import define_D
+from p2p_cupy.optim import Adam, LinearDecaySchedule
+from p2p_cupy.train.inference import generator_from_options
+
+SYNTHETIC = "synthetic-facades"
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "p2p_cupy"
+
+
+def resolve_dataroot(dataroot: str, size: int) -> Path:
+    """A data root on disk; `synthetic-facades` is generated on first use (atomically:
+    into a temporary folder, then renamed) and reused afterwards."""
+    if dataroot != SYNTHETIC:
+        return Path(dataroot)
+    target = cache_root() / f"{SYNTHETIC}-{size}-0"
+    if not target.exists():
+        from p2p_cupy.data import synthetic
+        tmp = target.with_name(f".tmp-{os.getpid()}-{target.name}")
+        synthetic.generate(tmp, size=size, seed=0)
+        try:
+            os.replace(tmp, target)
+        except OSError:                       # another process generated it meanwhile
+            if not target.exists():
+                raise
+    return target
+
+
+class Run:
+    """The trained objects of a run: G, D, opt_G, opt_D, schedule, loader, dataroot."""
+
+    def __init__(self, opts):
+        from p2p_cupy.data import make_train_loader
+        self.opts = opts
+        self.G = generator_from_options(opts)
+        self.D = define_D(opts.netD, ndf=opts.ndf, n_layers_D=opts.n_layers_D, norm=opts.norm,
+                          seed=opts.seed + 1)
+        betas = (opts.beta1, 0.999)
+        self.opt_G = Adam(self.G.parameters(), lr=opts.lr, betas=betas)
+        self.opt_D = Adam(self.D.parameters(), lr=opts.lr, betas=betas)
+        self.schedule = LinearDecaySchedule(opts.n_epochs, opts.n_epochs_decay)
+        self.dataroot = resolve_dataroot(opts.dataroot, opts.load_size)
+        self.loader = make_train_loader(self.dataroot, opts, seed=opts.seed + 2)
+
+    def set_epoch_lr(self, epoch: int):
+        """The reference schedule: lr * factor(epoch), the same for G and D."""
+        lr = self.opts.lr * self.schedule.factor(epoch)
+        self.opt_G.lr = self.opt_D.lr = lr
+
+
+def build_run(opts) -> Run:
+    return Run(opts)
+
+
+def phase_pairs(opts, data_root, phase, limit=None):
+    """(name, A, B) host arrays of a phase, resized to the run's crop size, no jitter."""
+    from p2p_cupy.data import iter_test_pairs
+    root = resolve_dataroot(data_root, opts.load_size)
+    return iter_test_pairs(root, phase, opts, limit)

@@ -1,0 +1,66 @@
+"""`p2p test`: translate a phase of a data set with a trained generator and score it.
+
+Writes to OUT_DIR: images/NAME_{input,output,target}.png, index.html (one row per image)
+and metrics.json with the mean L1, PSNR and SSIM of output vs target, computed on images
+scaled to [0, 1] (per image, then averaged).
+"""
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+
+import numpy as np
+
+from p2p_cupy.train import metrics
+from p2p_cupy.train.build import phase_pairs
+from p2p_cupy.train.inference import load_generator, save_image, translate
+from p2p_cupy.train.report import write_atomic
+
+
+def run_test(run_dir, data_root, out_dir, phase="test", eval_mode=False, num_test=None) -> dict:
+    G, opts = load_generator(run_dir, eval_mode=eval_mode)
+    out_dir = Path(out_dir)
+    (out_dir / "images").mkdir(parents=True, exist_ok=True)
+    scores, names = [], []
+    for name, real_A, real_B in phase_pairs(opts, data_root, phase, num_test):
+        fake_B = translate(G, real_A[None])[0]
+        for kind, img in (("input", real_A), ("output", fake_B), ("target", real_B)):
+            save_image(img, out_dir / "images" / f"{name}_{kind}.png")
+        out01, target01 = (fake_B + 1) / 2, (real_B + 1) / 2
+        scores.append((metrics.l1(out01, target01), metrics.psnr(out01, target01),
+                       metrics.ssim(out01, target01)))
+        names.append(name)
+    if not names:
+        raise ValueError(f"{data_root}: no image pairs in phase {phase!r}")
+    mean = np.mean(np.array(scores), axis=0)
+    result = {"run": str(run_dir), "data": str(data_root), "phase": phase,
+              "eval_mode": eval_mode, "images": len(names), "range": "[0, 1]",
+              "l1": float(mean[0]), "psnr": float(mean[1]), "ssim": float(mean[2]),
+              "per_image": {n: {"l1": s[0], "psnr": s[1], "ssim": s[2]}
+                            for n, s in zip(names, scores)}}
+    write_atomic(out_dir / "metrics.json", json.dumps(result, indent=1))
+    write_atomic(out_dir / "index.html", _page(result, names))
+    return result
+
+
+def _page(result, names) -> str:
+    rows = "\n".join(
+        f"<tr><td>{html.escape(n)}</td>" + "".join(
+            f'<td><img src="images/{html.escape(n)}_{k}.png" alt="{k}"></td>'
+            for k in ("input", "output", "target"))
+        + f"<td>L1 {s['l1']:.3f}<br>PSNR {s['psnr']:.2f}<br>SSIM {s['ssim']:.3f}</td></tr>"
+        for n, s in ((n, result["per_image"][n]) for n in names))
+    mode = "eval mode (running statistics, no dropout)" if result["eval_mode"] else \
+        "train mode (batch statistics and dropout, as in the paper)"
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>p2p test: {html.escape(result['run'])}</title>
+<style>body {{ font-family: system-ui, sans-serif; margin: 24px; color: #222; }}
+td, th {{ padding: 4px 10px 4px 0; text-align: left; vertical-align: middle; font-size: 14px; }}
+img {{ width: 192px; image-rendering: pixelated; border: 1px solid #ccc; }}</style></head><body>
+<h1>{html.escape(result['run'])} on {html.escape(result['data'])} ({result['phase']})</h1>
+<p>{result['images']} images, generator in {mode}. Mean L1 {result['l1']:.4f},
+PSNR {result['psnr']:.2f} dB, SSIM {result['ssim']:.4f} (images scaled to [0, 1]).</p>
+<table><tr><th>image</th><th>input</th><th>output</th><th>target</th><th>scores</th></tr>
+{rows}</table></body></html>
+"""

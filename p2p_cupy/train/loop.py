@@ -1,0 +1,195 @@
+"""The training loop of `p2p train`: epochs of train_step, checkpoints, reports.
+
+Host reads are rare on purpose: every iteration's losses stay 0-d arrays on the backend
+and are read in one transfer every --print-freq steps (and before every checkpoint). That
+read also checks them: a NaN or inf stops the run, naming the first bad step, *before*
+anything is saved, so the last checkpoint on disk is a good one.
+
+Stopping: --max-steps N (global step, counted across resumes), the last epoch, or Ctrl-C.
+Ctrl-C only sets a flag that is checked between iterations, so the checkpoint written on
+the way out holds a consistent state (never D updated but G not); a second Ctrl-C aborts
+at once, leaving the previous checkpoint.
+"""
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from p2p_cupy import backend
+from p2p_cupy.train import checkpoint
+from p2p_cupy.train.progress import ProgressBar
+from p2p_cupy.train.report import LOSS_NAMES, RunReport
+from p2p_cupy.train.build import build_run
+from p2p_cupy.train.step import train_step
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss became NaN or inf; the message names the step and the loss."""
+
+
+class Trainer:
+    """One run: models, optimizers, data, report; `run()` trains until a stop condition."""
+
+    def __init__(self, opts, run_dir, resume_state=None, out=None):
+        self.opts, self.run_dir, self.out = opts, Path(run_dir), out or sys.stderr
+        self.bk = backend.set_backend(opts.device)
+        self.run = build_run(opts)     # G, D, opt_G, opt_D, schedule, loader
+        self.report = RunReport(self.run_dir)
+        self.step, self.epoch, self.epoch_step, self.trained_s = 0, 1, 0, 0.0
+        if resume_state is not None:
+            self.load_state(resume_state)
+        self.report.truncate_log(self.step)
+        self.pending = []              # (step, epoch, lr, {name: 0-d backend array})
+        self.stop_requested = False
+        self.last_checkpoint_step = self.step if resume_state is not None else None
+
+    # --- state ------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        r = self.run
+        return {"version": 1, "step": self.step, "epoch": self.epoch,
+                "epoch_step": self.epoch_step, "trained_s": self.trained_s,
+                "options": self.opts.to_dict(), "G": dict(r.G.state_dict()),
+                "D": dict(r.D.state_dict()), "opt_G": r.opt_G.state_dict(),
+                "opt_D": r.opt_D.state_dict(), "loader": r.loader.state_dict()}
+
+    def load_state(self, state):
+        r = self.run
+        r.G.load_state_dict(state["G"])
+        r.D.load_state_dict(state["D"])
+        r.opt_G.load_state_dict(state["opt_G"])
+        r.opt_D.load_state_dict(state["opt_D"])
+        r.loader.load_state_dict(state["loader"])
+        self.step, self.epoch = state["step"], state["epoch"]
+        self.epoch_step, self.trained_s = state["epoch_step"], state["trained_s"]
+
+    def save(self, name="latest"):
+        self.flush_losses()            # raises TrainingDiverged before a bad state is saved
+        checkpoint.save_checkpoint(checkpoint.checkpoint_dir(self.run_dir), name,
+                                   self.state_dict())
+        self.last_checkpoint_step = self.step
+
+    # --- losses -----------------------------------------------------------------------
+    def flush_losses(self):
+        """Read the pending losses to the host in one transfer, check and log them."""
+        if not self.pending:
+            return
+        xp = self.bk.xp
+        table = self.bk.to_numpy(xp.stack([xp.stack([losses[k] for k in LOSS_NAMES])
+                                           for *_, losses in self.pending]))
+        rows = [(step, epoch, lr, dict(zip(LOSS_NAMES, map(float, values))))
+                for (step, epoch, lr, _), values in zip(self.pending, table)]
+        self.pending = []
+        bad = [(row, k) for row in rows for k, v in row[3].items() if not np.isfinite(v)]
+        good_rows = rows[:rows.index(bad[0][0])] if bad else rows
+        self.report.log_losses(good_rows)
+        if good_rows:
+            self.latest_losses = good_rows[-1][3]
+        if bad:
+            (step, *_, losses), name = bad[0]
+            raise TrainingDiverged(f"loss {name} is {losses[name]} at step {step}")
+
+    # --- the loop -----------------------------------------------------------------------
+    def lr(self) -> float:
+        return self.run.opt_G.lr
+
+    def total_epochs(self) -> int:
+        return self.opts.n_epochs + self.opts.n_epochs_decay
+
+    def run_to_end(self) -> str:
+        """Train until a stop condition; returns why it stopped: 'max-steps', 'finished',
+        'interrupted' or 'diverged' (the last after printing the message)."""
+        self.latest_losses = {}
+        with _sigint_sets_flag(self):
+            try:
+                reason = self._loop()
+                self.save()
+            except TrainingDiverged as e:
+                kept = (f"the last good checkpoint (step {self.last_checkpoint_step}) is kept in "
+                        f"{checkpoint.checkpoint_dir(self.run_dir)}"
+                        if self.last_checkpoint_step is not None else "no checkpoint was written")
+                print(f"\ntraining stopped: {e}; {kept}", file=self.out)
+                reason = "diverged"
+        self.write_index(reason)
+        return reason
+
+    def _loop(self) -> str:
+        opts, r = self.opts, self.run
+        if opts.max_steps is not None and self.step >= opts.max_steps:
+            return "max-steps"
+        while self.epoch <= self.total_epochs():
+            r.set_epoch_lr(self.epoch)
+            bar = ProgressBar(self.epoch, self.total_epochs(), len(r.loader), self.out)
+            started, steps_before = time.perf_counter(), self.step
+            for real_A, real_B in r.loader.iter_from(self.epoch, self.epoch_step):
+                losses, fake_B = train_step(
+                    r.G, r.D, r.opt_G, r.opt_D, self.bk.asarray(real_A),
+                    self.bk.asarray(real_B), opts.gan_mode, opts.lambda_l1)
+                self.step += 1
+                self.epoch_step += 1
+                self.pending.append((self.step, self.epoch, self.lr(), losses))
+                if self.step % opts.print_freq == 0:
+                    self.flush_losses()
+                    bar.update(self.epoch_step, self._speed(started, steps_before),
+                               self.latest_losses)
+                if self.step % opts.sample_freq == 0:
+                    self.report.save_sample(self.step, real_A, self.bk.to_numpy(fake_B), real_B)
+                    self.write_index("running")
+                if self.step % opts.save_latest_freq == 0:
+                    self.save()
+                if self.stop_requested:
+                    return "interrupted"
+                # Checked before the loader is asked for the next batch, whose random crop
+                # and flip would otherwise be drawn and lost.
+                if opts.max_steps is not None and self.step >= opts.max_steps:
+                    return "max-steps"
+            elapsed = time.perf_counter() - started
+            self.trained_s += elapsed
+            self.flush_losses()
+            bar.finish(self.epoch_step, self._speed(started, steps_before), self.latest_losses,
+                       elapsed, self.lr())
+            self.epoch, self.epoch_step = self.epoch + 1, 0
+            self.save()
+            if (self.epoch - 1) % opts.save_epoch_freq == 0:
+                self.save(f"epoch_{self.epoch - 1:04d}")
+            self.write_index("running")
+        return "finished"
+
+    def _speed(self, started, steps_before) -> float:
+        return (self.step - steps_before) / max(time.perf_counter() - started, 1e-9)
+
+    def write_index(self, state: str):
+        speed = self.step / self.trained_s if self.trained_s > 0 else float("nan")
+        status = {"state": state, "step": self.step, "epoch": f"{min(self.epoch, self.total_epochs())} / "
+                  f"{self.total_epochs()}", "device": self.bk.name,
+                  "speed": f"{speed:.2f} it/s ({self.trained_s:.0f} s of training)",
+                  "generator parameters": f"{self.run.G.num_parameters():,}",
+                  "discriminator parameters": f"{self.run.D.num_parameters():,}"}
+        self.report.write_index(self.opts.to_dict(), status)
+
+
+class _sigint_sets_flag:
+    """During training, the first Ctrl-C asks for a clean stop; the second aborts."""
+
+    def __init__(self, trainer):
+        self.trainer = trainer
+
+    def __enter__(self):
+        self.previous = None
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, self._handle)
+
+    def _handle(self, signum, frame):
+        if self.trainer.stop_requested:
+            raise KeyboardInterrupt
+        self.trainer.stop_requested = True
+        print("\nCtrl-C: stopping after this step and saving a checkpoint "
+              "(press again to abort without saving)", file=self.trainer.out)
+
+    def __exit__(self, *exc):
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)

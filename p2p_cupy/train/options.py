@@ -1,0 +1,70 @@
+"""The options of a training run: the reference pix2pix options that apply, with their
+defaults, plus a few of ours (--max-steps, --device, frequencies in steps).
+
+A run saves its options in every checkpoint; `--resume` takes them back, and only the
+options in RESUME_OVERRIDABLE may be changed on the command line when resuming (how long
+to train, how often to report, where to run). Changing the model or the data under a
+half-trained run would not "continue" it.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Optional
+
+RESUME_OVERRIDABLE = ("max_steps", "n_epochs", "n_epochs_decay", "print_freq", "sample_freq",
+                      "save_epoch_freq", "save_latest_freq", "device")
+
+
+@dataclass
+class TrainOptions:
+    dataroot: str = "synthetic-facades"   # a folder with train/ (AB pairs) or the built-in set
+    out: str = "runs"                     # runs are written to OUT/NAME
+    name: str = "pix2pix"
+    direction: str = "AtoB"
+    netG: str = "unet_256"
+    netD: str = "basic"
+    n_layers_D: int = 3
+    ngf: int = 64
+    ndf: int = 64
+    norm: str = "batch"
+    no_dropout: bool = False
+    gan_mode: str = "vanilla"
+    lambda_l1: float = 100.0
+    lr: float = 2e-4
+    beta1: float = 0.5
+    n_epochs: int = 100
+    n_epochs_decay: int = 100
+    batch_size: int = 1
+    load_size: int = 286
+    crop_size: int = 256
+    preprocess: str = "resize_and_crop"
+    no_flip: bool = False
+    seed: int = 0
+    device: str = "auto"
+    max_steps: Optional[int] = None       # stop after this global step (counted across resumes)
+    print_freq: int = 100                 # steps between reading the losses to the host
+    sample_freq: int = 400                # steps between sample grids
+    save_latest_freq: int = 5000          # steps between `latest` checkpoints
+    save_epoch_freq: int = 5              # epochs between kept epoch checkpoints
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "TrainOptions":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown training options {unknown}")
+        return cls(**values)
+
+    def resumed_with(self, overrides: dict) -> "TrainOptions":
+        """These saved options with the command line's explicit changes applied."""
+        frozen = sorted(k for k, v in overrides.items()
+                        if k not in RESUME_OVERRIDABLE and getattr(self, k) != v)
+        if frozen:
+            raise ValueError("--resume continues the saved run; these options cannot change: "
+                             + ", ".join("--" + k.replace("_", "-") for k in frozen)
+                             + f" (only {', '.join(RESUME_OVERRIDABLE)} can)")
+        return dataclasses.replace(self, **overrides)

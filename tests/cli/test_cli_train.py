@@ -1,0 +1,69 @@
+"""`p2p train`, `p2p test` and `p2p translate` on one tiny run, through click."""
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from p2p_cupy.cli.main import main
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """A 6-step run of a tiny unet_32 on a tiny AB data set; returns (data root, run dir)."""
+    root = tmp_path_factory.mktemp("cli")
+    data = root / "data"
+    rng = np.random.default_rng(0)
+    for phase, n in (("train", 4), ("test", 3)):
+        (data / phase).mkdir(parents=True)
+        for i in range(n):
+            a = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+            Image.fromarray(np.concatenate([a, 255 - a], axis=1)).save(data / phase / f"{i}.png")
+    result = CliRunner().invoke(main, [
+        "train", "--dataroot", str(data), "--out", str(root), "--name", "tiny", "--netG",
+        "unet_32", "--ngf", "4", "--ndf", "4", "--load-size", "32", "--crop-size", "32",
+        "--max-steps", "6", "--print-freq", "3", "--sample-freq", "3", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert "stopped at step 6" in result.output
+    return data, root / "tiny"
+
+
+def test_train_leaves_a_report_and_can_be_resumed_for_more_steps(run):
+    data, run_dir = run
+    assert (run_dir / "index.html").exists() and len(list((run_dir / "samples").iterdir())) == 2
+    result = CliRunner().invoke(main, ["train", "--resume", str(run_dir), "--max-steps", "8"])
+    assert result.exit_code == 0, result.output
+    assert "resuming" in result.output and "stopped at step 8" in result.output
+
+
+def test_train_refuses_an_unavailable_device_in_one_line(tmp_path):
+    result = CliRunner().invoke(main, ["train", "--device", "emu", "--out", str(tmp_path)])
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: device 'emu'") and "Traceback" not in result.output
+
+
+def test_test_command_writes_outputs_index_and_metrics(run, tmp_path):
+    data, run_dir = run
+    result = CliRunner().invoke(main, ["test", "--checkpoint", str(run_dir), "--data", str(data),
+                                       "--num-test", "2", "--out", str(tmp_path), "--eval"])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["images"] == 2 and metrics["eval_mode"] is True
+    assert 0 < metrics["l1"] < 1 and -1 <= metrics["ssim"] <= 1 and metrics["psnr"] > 0
+    assert len(list((tmp_path / "images").glob("*_output.png"))) == 2
+    assert "_target.png" in (tmp_path / "index.html").read_text()
+
+
+def test_translate_accepts_any_multiple_of_32_and_names_the_nearest_valid_size(run, tmp_path):
+    _, run_dir = run
+    Image.fromarray(np.zeros((64, 96, 3), np.uint8)).save(tmp_path / "wide.png")
+    Image.fromarray(np.zeros((50, 70, 3), np.uint8)).save(tmp_path / "odd.png")
+    result = CliRunner().invoke(main, ["translate", "--checkpoint", str(run_dir),
+                                       str(tmp_path / "wide.png"), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 0, result.output
+    assert Image.open(tmp_path / "o" / "wide.png").size == (96, 64)
+    result = CliRunner().invoke(main, ["translate", "--checkpoint", str(run_dir),
+                                       str(tmp_path / "odd.png"), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 1
+    assert "70x50" in result.output and "nearest valid size is 64x64" in result.output

@@ -1,0 +1,57 @@
+import numpy as np
+
+from p2p_cupy.models import define_D, define_G
+from p2p_cupy.optim import Adam
+from p2p_cupy.train.step import train_step
+
+# B = a fixed colour transform of A (mix the channels, then squash into [-1, 1]).
+COLOR_MIX = np.array([[0.2, 0.7, 0.1], [-0.6, 0.1, 0.5], [0.3, -0.3, 0.9]], np.float32)
+
+
+def _pairs(rng, n, size=32):
+    """Images of a few coloured rectangles on a coloured background, and their B."""
+    A = np.empty((n, 3, size, size), np.float32)
+    for img in A:
+        img[:] = rng.uniform(-1, 1, (3, 1, 1))
+        for _ in range(4):
+            y, x = rng.integers(0, size - 4, 2)
+            h, w = rng.integers(4, size // 2, 2)
+            img[:, y:y + h, x:x + w] = rng.uniform(-1, 1, (3, 1, 1))
+    B = np.tanh(np.einsum("oc,nchw->nohw", COLOR_MIX, A) * 1.5).astype(np.float32)
+    return A, B
+
+
+def test_training_learns_a_colour_mapping_on_held_out_images():
+    rng = np.random.default_rng(0)
+    train_A, train_B = _pairs(rng, 64)
+    test_A, test_B = _pairs(rng, 8)
+    G = define_G("unet_32", ngf=8, num_downs=5, seed=0)
+    D = define_D("basic", ndf=8, n_layers_D=3, seed=1)
+    opt_G, opt_D = Adam(G.parameters(), lr=2e-4), Adam(D.parameters(), lr=2e-4)
+
+    def held_out_l1():
+        return float(np.mean(np.abs(G.forward(test_A) - test_B)))
+
+    start = held_out_l1()
+    for step in range(500):
+        idx = rng.integers(0, len(train_A), 4)
+        losses, _ = train_step(G, D, opt_G, opt_D, train_A[idx], train_B[idx])
+    end = held_out_l1()
+    assert np.isfinite(float(losses["G_GAN"])) and np.isfinite(float(losses["D_real"]))
+    assert end < 0.4 * start, (start, end)
+
+
+def test_one_step_updates_both_networks_and_returns_backend_losses(bk):
+    G = define_G("unet_32", ngf=4, num_downs=5)
+    D = define_D("basic", ndf=4)
+    G.to_backend(bk), D.to_backend(bk)
+    opt_G, opt_D = Adam(G.parameters()), Adam(D.parameters())
+    g0, d0 = G.state_dict(), D.state_dict()
+    A, B = (bk.asarray(a) for a in _pairs(np.random.default_rng(1), 2))
+    losses, fake_B = train_step(G, D, opt_G, opt_D, A, B, gan_mode="lsgan")
+    assert set(losses) == {"G_GAN", "G_L1", "D_real", "D_fake"}
+    assert all(isinstance(v, bk.xp.ndarray) and v.shape == () for v in losses.values())
+    assert fake_B.shape == B.shape
+    g1, d1 = G.state_dict(), D.state_dict()
+    assert not np.array_equal(g0["enc1.0.weight"], g1["enc1.0.weight"])
+    assert not np.array_equal(d0["0.weight"], d1["0.weight"])
