@@ -109,54 +109,60 @@ def check_problem(name: str, problem: Problem, rng, directions: int = 3,
     """CheckResults: one per array small enough to check element by element, then one
     for `directions` random directions over all arrays together."""
     bk = backend.current()
-    dtype = np.dtype(next(iter(problem.arrays.values())).dtype)
-    tol = TOLERANCES[dtype]
+    tol = TOLERANCES[np.dtype(next(iter(problem.arrays.values())).dtype)]
     out = problem.forward()
     gy_host = rng.standard_normal(out.shape)
-    gy = bk.asarray(gy_host, dtype=out.dtype)
-    grads = {k: _host64(bk, g) for k, g in problem.backward(gy).items()}
+    grads = {k: _host64(bk, g)
+             for k, g in problem.backward(bk.asarray(gy_host, dtype=out.dtype)).items()}
 
     def f():
+        """The checked scalar <gy, forward()>, summed on the host in float64."""
         return float(np.sum(gy_host * _host64(bk, problem.forward())))
 
-    def error(numeric, analytic):
+    def row(what, numeric, analytic):
         numeric, analytic = np.asarray(numeric), np.asarray(analytic)
         scale = np.maximum(np.maximum(np.abs(numeric), np.abs(analytic)), tol.floor)
-        return float(np.max(np.abs(numeric - analytic) / scale))
+        return CheckResult(name, what, float(np.max(np.abs(numeric - analytic) / scale)),
+                           tol.max_error)
 
-    rows = []
-    for key, a in problem.arrays.items():
-        if a.size > elementwise_limit:
-            continue
-        numeric = np.empty(a.shape)
-        for idx in np.ndindex(*a.shape):
-            original = a[idx].copy()
-            a[idx] = original + tol.h
-            x_plus, f_plus = float(a[idx]), f()
-            a[idx] = original - tol.h
-            x_minus, f_minus = float(a[idx]), f()
-            a[idx] = original
-            # divide by the step actually taken (x +- h rounds in float32)
-            numeric[idx] = (f_plus - f_minus) / (x_plus - x_minus)
-        rows.append(CheckResult(name, f"d{key} element by element ({a.size})",
-                                error(numeric, grads[key]), tol.max_error))
-
-    originals = {k: a.copy() for k, a in problem.arrays.items()}
+    rows = [row(f"d{k} element by element ({a.size})", _elementwise(f, a, tol.h), grads[k])
+            for k, a in problem.arrays.items() if a.size <= elementwise_limit]
     numeric, analytic = [], []
     for _ in range(directions):
         r = {k: rng.standard_normal(a.shape) for k, a in problem.arrays.items()}
-        f_at = {}
-        for sign in (1.0, -1.0):
-            for k, a in problem.arrays.items():
-                a[...] = originals[k] + bk.asarray(sign * tol.h * r[k], dtype=a.dtype)
-            f_at[sign] = f()
-        for k, a in problem.arrays.items():
-            a[...] = originals[k]
-        numeric.append((f_at[1.0] - f_at[-1.0]) / (2 * tol.h))
+        numeric.append(_along(f, bk, problem.arrays, r, tol.h))
         analytic.append(sum(float(np.sum(grads[k] * r[k])) for k in problem.arrays))
-    rows.append(CheckResult(name, f"all {len(problem.arrays)} arrays, {directions} "
-                            "random directions", error(numeric, analytic), tol.max_error))
+    rows.append(row(f"all {len(problem.arrays)} arrays, {directions} random directions",
+                    numeric, analytic))
     return rows
+
+
+def _elementwise(f, a, h):
+    """df/da[i] = (f(a + h e_i) - f(a - h e_i)) / 2h for every element i (a restored)."""
+    numeric = np.empty(a.shape)
+    for idx in np.ndindex(*a.shape):
+        original = a[idx].copy()
+        a[idx] = original + h
+        x_plus, f_plus = float(a[idx]), f()
+        a[idx] = original - h
+        x_minus, f_minus = float(a[idx]), f()
+        a[idx] = original
+        # divide by the step actually taken (x +- h rounds in float32)
+        numeric[idx] = (f_plus - f_minus) / (x_plus - x_minus)
+    return numeric
+
+
+def _along(f, bk, arrays, r, h):
+    """The derivative of f along r: (f(a + h r) - f(a - h r)) / 2h, all arrays at once."""
+    originals = {k: a.copy() for k, a in arrays.items()}
+    f_at = {}
+    for sign in (1.0, -1.0):
+        for k, a in arrays.items():
+            a[...] = originals[k] + bk.asarray(sign * h * r[k], dtype=a.dtype)
+        f_at[sign] = f()
+    for k, a in arrays.items():
+        a[...] = originals[k]
+    return (f_at[1.0] - f_at[-1.0]) / (2 * h)
 
 
 def _host64(bk, a):

@@ -1,0 +1,110 @@
+"""`p2p data`: make, convert and download pix2pix data sets.
+
+    p2p data synth-facades --out datasets/synth-facades
+    p2p data download facades --root datasets
+    p2p data combine photos/A photos/B datasets/mine
+    p2p data edges photos/ datasets/edges2photos
+    p2p data split datasets/mine/all datasets/mine --val-fraction 0.1
+"""
+import time
+
+import click
+
+
+def _run(job):
+    """Run job(); our ValueErrors (bad file, bad option) become one-line click errors."""
+    try:
+        return job()
+    except ValueError as e:
+        raise click.ClickException(str(e)) from None
+
+
+@click.group()
+def data():
+    """Make, convert and download pix2pix data sets (AB images side by side)."""
+
+
+@data.command("synth-facades")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Output folder.")
+@click.option("--n-train", default=400, show_default=True, type=click.IntRange(0))
+@click.option("--n-val", default=100, show_default=True, type=click.IntRange(0))
+@click.option("--n-test", default=100, show_default=True, type=click.IntRange(0))
+@click.option("--size", default=256, show_default=True, type=click.IntRange(16),
+              help="Side of the square label map and photo.")
+@click.option("--seed", default=0, show_default=True, type=int)
+def synth_facades(out, n_train, n_val, n_test, size, seed):
+    """Generate the synthetic facades set: OUT/{train,val,test}/N.png, label map (A, left)
+    | photo-like rendering (B, right); trains AtoB. Class colors: OUT/classes.txt."""
+    from p2p_cupy.data import synthetic
+    started = time.perf_counter()
+    _run(lambda: synthetic.generate(out, size, seed, n_train, n_val, n_test))
+    click.echo(f"wrote {n_train + n_val + n_test} pairs of {size}x{2 * size} to {out} in "
+               f"{time.perf_counter() - started:.1f} s")
+
+
+@data.command()
+@click.argument("name")
+@click.option("--root", default="datasets", show_default=True, type=click.Path(file_okay=False))
+@click.option("--url", default=None, help="Download from this URL instead (a mirror).")
+def download(name, root, url):
+    """Download and unpack an official pix2pix data set: facades, maps, edges2shoes,
+    edges2handbags or night2day, into ROOT/NAME. An interrupted download resumes."""
+    from p2p_cupy.data.download import download as fetch_and_unpack
+    click.echo(f"data set in {_run(lambda: fetch_and_unpack(name, root, url))}")
+
+
+@data.command()
+@click.argument("a_dir", type=click.Path(exists=True, file_okay=False))
+@click.argument("b_dir", type=click.Path(exists=True, file_okay=False))
+@click.argument("out", type=click.Path(file_okay=False))
+def combine(a_dir, b_dir, out):
+    """Put A_DIR/NAME and B_DIR/NAME side by side into OUT/NAME.png (per train/val/test
+    folder if A_DIR has them). Sizes must match."""
+    from p2p_cupy.data import tools
+    click.echo(f"wrote {_run(lambda: tools.combine(a_dir, b_dir, out))} pairs to {out}")
+
+
+def _report(summary, out):
+    skipped = f", skipped {summary['skipped']} unreadable" if summary["skipped"] else ""
+    click.echo(f"wrote {summary['written']} pairs to {out}{skipped}")
+
+
+@data.command()
+@click.argument("src", type=click.Path(exists=True, file_okay=False))
+@click.argument("out", type=click.Path(file_okay=False))
+def edges(src, out):
+    """Edges -> photo pairs from a folder of photos (our NumPy edge detector)."""
+    from p2p_cupy.data import tools
+    _report(_run(lambda: tools.edges(src, out)), out)
+
+
+@data.command()
+@click.argument("src", type=click.Path(exists=True, file_okay=False))
+@click.argument("out", type=click.Path(file_okay=False))
+def colorize(src, out):
+    """Grayscale -> color pairs from a folder of photos."""
+    from p2p_cupy.data import tools
+    _report(_run(lambda: tools.colorize(src, out)), out)
+
+
+@data.command()
+@click.argument("src", type=click.Path(exists=True, file_okay=False))
+@click.argument("out", type=click.Path(file_okay=False))
+@click.option("--seed", default=0, show_default=True, type=int)
+def blank(src, out, seed):
+    """Inpainting pairs: photo with a gray rectangle -> photo."""
+    from p2p_cupy.data import tools
+    _report(_run(lambda: tools.blank(src, out, seed)), out)
+
+
+@data.command()
+@click.argument("src", type=click.Path(exists=True, file_okay=False))
+@click.argument("out", type=click.Path(file_okay=False))
+@click.option("--val-fraction", default=0.2, show_default=True, type=float)
+@click.option("--test-fraction", default=0.0, show_default=True, type=float)
+@click.option("--seed", default=0, show_default=True, type=int)
+def split(src, out, val_fraction, test_fraction, seed):
+    """Copy the images of SRC into OUT/train, OUT/val (and OUT/test), shuffled (seeded)."""
+    from p2p_cupy.data import tools
+    counts = _run(lambda: tools.split(src, out, val_fraction, test_fraction, seed))
+    click.echo(", ".join(f"{phase}: {n}" for phase, n in counts.items()))

@@ -1,0 +1,90 @@
+"""Reading images: any file Pillow opens becomes an RGB (or one-channel) image, or a clean
+ImageReadError naming the file and the problem. Nothing else escapes from a bad file.
+
+Mode conversions (what `convert("RGB")` alone gets wrong):
+  16-bit and 32-bit integer grayscale ("I;16", "I") -> 8 bit by scaling the full range
+  (65535 -> 255), not by clipping at 255; float ("F") is taken as [0, 1];
+  transparency (RGBA, LA, palette with a transparent index) is composited onto white,
+  so transparent pixels do not reveal whatever color happens to be stored under them.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".tif", ".tiff", ".webp")
+
+
+class ImageReadError(ValueError):
+    """A file that is not a readable image; the message is one line naming it."""
+
+
+def list_images(folder) -> list:
+    """The image files directly inside folder, sorted by name (the reference's order)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ValueError(f"{folder}: folder not found")
+    return sorted(p for p in folder.iterdir()
+                  if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+
+
+def _to_8bit_gray(img: Image.Image) -> Image.Image:
+    values = np.asarray(img, dtype=np.float64)
+    scale = 1.0 if img.mode == "F" else (65535.0 if values.max(initial=0) > 255 else 255.0)
+    return Image.fromarray(np.clip(np.rint(values / scale * 255), 0, 255).astype(np.uint8))
+
+
+def _flatten(img: Image.Image) -> Image.Image:
+    """An image in mode "RGB" or "L", transparency composited onto white."""
+    if img.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        return _to_8bit_gray(img)
+    if img.mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    if img.mode in ("RGB", "L"):
+        return img
+    return img.convert("RGB")        # CMYK, YCbCr, LAB, HSV, 1 (bilevel)
+
+
+def read_image(path, channels: int = 3) -> Image.Image:
+    """The fully decoded image at path as mode "RGB" (channels=3) or "L" (channels=1)."""
+    if channels not in (1, 3):
+        raise ValueError(f"{path}: channels must be 1 or 3, got {channels}")
+    try:
+        with Image.open(path) as img:
+            img.load()               # decode now: a truncated file fails here, not later
+            flat = _flatten(img)
+            flat = flat.convert("L" if channels == 1 else "RGB")
+            flat.load()
+    except ImageReadError:
+        raise
+    except Exception as e:           # Pillow raises a dozen types for bad bytes
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ImageReadError(f"{path}: unreadable image ({reason})") from None
+    if flat.width == 0 or flat.height == 0:
+        raise ImageReadError(f"{path}: empty image ({flat.width}x{flat.height})")
+    return flat
+
+
+def image_size(path) -> tuple:
+    """(width, height) from the header only (fast: nothing is decoded)."""
+    try:
+        with Image.open(path) as img:
+            return img.size
+    except Exception as e:
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ImageReadError(f"{path}: unreadable image ({reason})") from None
+
+
+def to_chw(img: Image.Image) -> np.ndarray:
+    """An 8-bit image as float32 C x H x W in [-1, 1] (the reference's ToTensor + Normalize)."""
+    a = np.asarray(img, dtype=np.float32)
+    if a.ndim == 2:
+        a = a[:, :, None]
+    return np.ascontiguousarray(a.transpose(2, 0, 1)) / 127.5 - 1.0
+

@@ -1,0 +1,73 @@
+"""Batch normalisation over (N, H, W) per channel, as torch.nn.BatchNorm2d.
+
+Training:  mean, var = batch statistics (biased var);  inv_std = 1 / sqrt(var + eps)
+           y = (x - mean) * inv_std * gamma + beta
+           running_mean <- (1 - m) running_mean + m mean
+           running_var  <- (1 - m) running_var  + m var * M / (M - 1)   (unbiased, M = N*H*W)
+Eval:      the same y with running_mean, running_var in place of the batch statistics.
+
+Backward, with xhat = (x - mean) inv_std and sums over (N, H, W):
+    dbeta  = sum(dy);   dgamma = sum(dy * xhat) = inv_std * (sum(dy * x) - mean * sum(dy))
+    train: dx = gamma inv_std * (dy - dbeta / M - xhat * dgamma / M)
+    eval:  dx = gamma inv_std * dy            (the statistics are constants)
+The cache keeps x, mean and inv_std (as Chainer does), not x-hat: backward folds xhat into
+per-channel coefficients, dx = a * dy + b * x + c, so it never materialises xhat.
+"""
+from __future__ import annotations
+
+from p2p_cupy import backend
+
+
+def _per_channel(v):
+    """(C,) -> (C, 1, 1): broadcasts against (N, C, H, W)."""
+    return v.reshape(-1, 1, 1)
+
+
+def _dot_nhw(xp, a, b):
+    """Per-channel sum over N, H, W of a * b, without the (N, C, H, W) temporary."""
+    n, c = a.shape[:2]
+    return xp.einsum("nci,nci->c", a.reshape(n, c, -1), b.reshape(n, c, -1))
+
+
+def batch_norm2d_forward(x, gamma, beta, running_mean, running_var, training,
+                         momentum=0.1, eps=1e-5):
+    """(y, cache); in training mode running_mean/running_var are updated IN PLACE."""
+    xp = backend.current().xp
+    count = x.shape[0] * x.shape[2] * x.shape[3]
+    if training:
+        mean = x.mean(axis=(0, 2, 3))
+        y = x - _per_channel(mean)                       # x - mean, reused as y's buffer
+        var = _dot_nhw(xp, y, y) / count
+        inv_std = 1.0 / xp.sqrt(var + eps)
+        running_mean *= 1.0 - momentum
+        running_mean += momentum * mean
+        running_var *= 1.0 - momentum
+        running_var += (momentum * count / (count - 1)) * var
+        y *= _per_channel(inv_std * gamma)
+        y += _per_channel(beta)
+    else:
+        mean = running_mean.copy()
+        inv_std = 1.0 / xp.sqrt(running_var + eps)
+        scale = inv_std * gamma
+        y = x * _per_channel(scale)
+        y += _per_channel(beta - mean * scale)
+    return y, (x, mean, inv_std, gamma, training)
+
+
+def batch_norm2d_backward(dy, cache):
+    """(dx, dgamma, dbeta)."""
+    xp = backend.current().xp
+    x, mean, inv_std, gamma, training = cache
+    count = x.shape[0] * x.shape[2] * x.shape[3]
+    dbeta = dy.sum(axis=(0, 2, 3))
+    dgamma = inv_std * (_dot_nhw(xp, dy, x) - mean * dbeta)
+    a = gamma * inv_std
+    dx = dy * _per_channel(a)
+    if training:
+        # gamma inv_std (-dbeta/M - (x - mean) inv_std dgamma/M) = b * x + c
+        b = -a * inv_std * dgamma / count
+        c = -a * dbeta / count - b * mean
+        bx = x * _per_channel(b)
+        dx += bx
+        dx += _per_channel(c)
+    return dx, dgamma, dbeta

@@ -1,0 +1,117 @@
+import threading
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from p2p_cupy.data import (AlignedDataset, BadImageWarning, PairLoader, Preprocess,
+                           iter_test_pairs, make_train_loader)
+from p2p_cupy.train.options import TrainOptions
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    """7 AB pairs of 20x20: A holds its index in every pixel, B = 255 - A."""
+    root = tmp_path_factory.mktemp("ab")
+    (root / "train").mkdir()
+    for i in range(7):
+        a = np.full((20, 20, 3), 10 * i, np.uint8)
+        a[:, :3] = 250                              # a left stripe: shows flips and crops
+        Image.fromarray(np.concatenate([a, 255 - a], axis=1)).save(root / "train" / f"{i}.png")
+    return root
+
+
+def _loader(root, batch_size=3, seed=0, prefetch=True):
+    ds = AlignedDataset(root, preprocess=Preprocess("resize_and_crop", 24, 16))
+    return PairLoader(ds, batch_size, seed, prefetch)
+
+
+def _ids(batch_a):
+    """The pair index of each sample of a batch (from its center pixel)."""
+    return [int(round((a[0, 8, 8] + 1) * 127.5 / 10)) for a in batch_a]
+
+
+def test_batches_cover_the_epoch_once_in_a_seeded_shuffle(root):
+    loader = _loader(root)
+    assert len(loader) == 3
+    batches = list(loader.iter_from(1))
+    assert [a.shape for a, _ in batches] == [(3, 3, 16, 16)] * 2 + [(1, 3, 16, 16)]
+    assert all(a.dtype == np.float32 and np.abs(a + b).max() < 0.02 for a, b in batches)
+    order = sum((_ids(a) for a, _ in batches), [])
+    assert sorted(order) == list(range(7)) and order == list(loader.order(1))
+    assert order != list(loader.order(2)) and list(loader.order(2)) == list(_loader(root).order(2))
+    assert list(_loader(root, seed=1).order(1)) != order
+
+
+def test_prefetching_builds_batches_in_a_background_thread_with_the_same_result(root):
+    loader = _loader(root)
+    threads = set()
+    load = loader.dataset.load
+
+    def recording_load(*args, **kw):
+        threads.add(threading.current_thread().name)
+        return load(*args, **kw)
+
+    loader.dataset.load = recording_load
+    with_prefetch = list(loader.iter_from(4))
+    assert threads == {"p2p-data-prefetch"}
+    without = list(_loader(root, prefetch=False).iter_from(4))
+    for (a1, b1), (a2, b2) in zip(with_prefetch, without, strict=True):
+        np.testing.assert_array_equal(a1, a2)
+        np.testing.assert_array_equal(b1, b2)
+
+
+def test_stopping_early_stops_the_worker(root):
+    before = threading.active_count()
+    it = _loader(root, batch_size=1).iter_from(1)
+    next(it)
+    it.close()
+    assert threading.active_count() == before
+
+
+def test_resume_from_the_state_continues_exactly(root):
+    whole = _loader(root, batch_size=2)
+    expected = [b for e in (1, 2) for b in whole.iter_from(e)]
+    first = _loader(root, batch_size=2)
+    got = []
+    for batch in first:                              # epoch 1, stopped after 2 batches
+        got.append(batch)
+        if len(got) == 2:
+            break
+    state = first.state_dict()
+    assert (state["epoch"], state["position"]) == (1, 2)
+    resumed = _loader(root, batch_size=2)
+    resumed.load_state_dict(state)
+    got += list(resumed) + list(resumed)             # rest of epoch 1, then epoch 2
+    assert len(got) == len(expected) == 8
+    for (a1, b1), (a2, b2) in zip(got, expected):
+        np.testing.assert_array_equal(a1, a2)
+        np.testing.assert_array_equal(b1, b2)
+    with pytest.raises(ValueError, match="saved batch_size 2 but now 3"):
+        _loader(root, batch_size=3).load_state_dict(state)
+
+
+def test_a_file_that_fails_to_decode_mid_run_is_skipped_with_a_warning(root, tmp_path):
+    for p in (root / "train").iterdir():
+        (tmp_path / "train").mkdir(exist_ok=True)
+        (tmp_path / "train" / p.name).write_bytes(p.read_bytes())
+    bad = tmp_path / "train" / "3.png"
+    bad.write_bytes(bad.read_bytes()[:-40])          # the header still reads fine
+    loader = _loader(tmp_path, batch_size=7)
+    with pytest.warns(BadImageWarning, match="3.png: unreadable image"):
+        (a, _), = list(loader.iter_from(1))
+    assert a.shape[0] == 7 and 3 not in _ids(a) and loader.skipped == 1
+
+
+def test_make_train_loader_and_test_pairs_follow_the_options(root):
+    opts = TrainOptions(dataroot=str(root), load_size=24, crop_size=16, batch_size=2,
+                        direction="BtoA")
+    loader = make_train_loader(root, opts, seed=5)
+    assert len(loader.dataset) == 7 and len(loader) == 4 and loader.seed == 5
+    a, b = next(iter(loader))
+    assert a.shape == (2, 3, 16, 16) and (a > 0).mean() > 0.5      # BtoA: input is bright B
+    pairs = list(iter_test_pairs(root, "train", opts, limit=3))
+    assert [n for n, _, _ in pairs] == ["0", "1", "2"]
+    name, a, b = pairs[1]
+    assert a.shape == (3, 16, 16)
+    assert (a[:, :, 0] < a[:, :, -1]).all()          # B's dark stripe stays left: no flip
