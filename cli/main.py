@@ -8,6 +8,7 @@ import importlib
 import click
 
 COMMANDS = {
+    "bench": "p2p_cupy.cli.bench:bench",
     "data": "p2p_cupy.cli.data:data",
     "gradcheck": "p2p_cupy.cli.gradcheck:gradcheck",
     "inspect": "p2p_cupy.cli.inspect_cmd:inspect",

@@ -132,7 +132,7 @@ def check_problem(name: str, problem: Problem, rng, directions: int = 3,
         r = {k: rng.standard_normal(a.shape) for k, a in problem.arrays.items()}
         numeric.append(_along(f, bk, problem.arrays, r, tol.h))
         analytic.append(sum(float(np.sum(grads[k] * r[k])) for k in problem.arrays))
-    rows.append(row(f"all {len(problem.arrays)} arrays, {directions} random directions",
+    rows.append(row(f"all arrays ({len(problem.arrays)}), {directions} random directions",
                     numeric, analytic))
     return rows
 

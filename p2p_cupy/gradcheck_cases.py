@@ -10,6 +10,7 @@ import numpy as np
 
 from p2p_cupy import backend, nn
 from p2p_cupy.gradcheck import check_problem, function_problem, module_problem
+from p2p_cupy.models.gradcheck_networks import patchgan, unet
 
 KINK_MARGIN = 0.1   # |input| kept at least this far from a kink (well above h of any dtype)
 
@@ -26,22 +27,22 @@ def _image(rng, dtype, channels=3, away_from_zero=False):
     return _array(rng, (2, channels, 7, 5), dtype, away_from_zero)
 
 
-def conv2d(rng, dtype):
-    layer = nn.Conv2d(3, 4, 3, stride=2, padding=1, rng=rng)
-    return module_problem(layer.astype(dtype), _image(rng, dtype))
-
-
-def conv_transpose2d(rng, dtype):
-    layer = nn.ConvTranspose2d(3, 4, 4, stride=2, padding=1, rng=rng)
-    return module_problem(layer.astype(dtype), _image(rng, dtype))
-
-
 def _perturbed_parameters(layer, rng):
-    # the init (gamma 1, beta 0) would hide mistakes that only matter for other values
+    # the init (zero biases, gamma near 1) would hide mistakes that matter for other values
     for p in layer.parameters():
         p.data[...] = p.data + backend.current().asarray(
             0.1 * rng.standard_normal(p.data.shape), dtype=p.data.dtype)
     return layer
+
+
+def conv2d(rng, dtype):
+    layer = nn.Conv2d(3, 4, 3, stride=2, padding=1, rng=rng)
+    return module_problem(_perturbed_parameters(layer.astype(dtype), rng), _image(rng, dtype))
+
+
+def conv_transpose2d(rng, dtype):
+    layer = nn.ConvTranspose2d(3, 4, 4, stride=2, padding=1, rng=rng)
+    return module_problem(_perturbed_parameters(layer.astype(dtype), rng), _image(rng, dtype))
 
 
 def batch_norm2d_train(rng, dtype):
@@ -142,6 +143,8 @@ CASES = {
     "bce_with_logits_label": bce_with_logits_label,
     "mse": mse,
     "l1": l1,
+    "unet": unet,
+    "patchgan": patchgan,
 }
 
 

@@ -9,8 +9,8 @@ computed as PyTorch does, with the bias corrections folded into scalars:
 
     denom = sqrt(v) / sqrt(1 - b2^t) + eps;    p -= (lr / (1 - b1^t)) * m / denom
 
-The update runs in place with one scratch array (the size of the largest parameter), so a
-step over the 57 M parameters of pix2pix allocates nothing.
+The update runs in place with one scratch array, so a step over the 57 M parameters of
+pix2pix allocates nothing.
 """
 from __future__ import annotations
 
@@ -19,6 +19,8 @@ import math
 import numpy as np
 
 from p2p_cupy import backend
+
+CHUNK = 1 << 16    # elements per chunk of the NumPy update (a few 100 KB: fits in L2)
 
 
 class Adam:
@@ -47,26 +49,39 @@ class Adam:
         for p, m, v in zip(self.params, self.m, self.v):
             if p.grad is None:
                 continue
-            g, tmp = p.grad, self._buffer(p.data)
-            m *= b1                                  # m = b1 m + (1 - b1) g
-            m += xp.multiply(g, 1.0 - b1, out=tmp)
-            v *= b2                                  # v = b2 v + (1 - b2) g^2
-            xp.multiply(g, g, out=tmp)
-            tmp *= 1.0 - b2
-            v += tmp
-            xp.sqrt(v, out=tmp)                      # denom = sqrt(v) / sqrt(bc2) + eps
-            tmp *= inv_sqrt_bc2
-            tmp += self.eps
-            xp.divide(m, tmp, out=tmp)               # p -= (lr / bc1) * m / denom
-            tmp *= step_size
-            p.data -= tmp
+            arrays = (p.data, p.grad, m, v)
+            if xp is np and all(a.flags.c_contiguous for a in arrays):
+                # ~13 passes over each array: in chunks, the scratch stays in the CPU cache
+                # and only p, g, m, v travel to memory (about 2x faster on 57 M parameters)
+                flat = [a.reshape(-1) for a in arrays]
+                for start in range(0, p.data.size, CHUNK):
+                    chunk = [a[start:start + CHUNK] for a in flat]
+                    self._update(*chunk, self._buffer(chunk[0]), step_size, inv_sqrt_bc2)
+            else:   # CuPy (each pass is one kernel launch): whole arrays
+                self._update(*arrays, self._buffer(p.data), step_size, inv_sqrt_bc2)
+
+    def _update(self, p, g, m, v, tmp, step_size, inv_sqrt_bc2):
+        """The Adam update of one array (or chunk), in place; tmp is scratch."""
+        xp = backend.current().xp
+        b1, b2 = self.betas
+        m *= b1                                  # m = b1 m + (1 - b1) g
+        m += xp.multiply(g, 1.0 - b1, out=tmp)
+        v *= b2                                  # v = b2 v + (1 - b2) g^2
+        xp.multiply(g, g, out=tmp)
+        tmp *= 1.0 - b2
+        v += tmp
+        xp.sqrt(v, out=tmp)                      # denom = sqrt(v) / sqrt(bc2) + eps
+        tmp *= inv_sqrt_bc2
+        tmp += self.eps
+        xp.divide(m, tmp, out=tmp)               # p -= (lr / bc1) * m / denom
+        tmp *= step_size
+        p -= tmp
 
     def _buffer(self, like):
         """A scratch array shaped like `like`, a view of one buffer per dtype."""
         buf = self._scratch.get(like.dtype)
         if buf is None or buf.size < like.size:
-            size = max(p.data.size for p in self.params if p.data.dtype == like.dtype)
-            buf = self._scratch[like.dtype] = backend.current().xp.empty(size, like.dtype)
+            buf = self._scratch[like.dtype] = backend.current().xp.empty(like.size, like.dtype)
         return buf[:like.size].reshape(like.shape)
 
     # --- checkpoints ---------------------------------------------------------------
@@ -141,7 +156,8 @@ class LinearDecaySchedule:
         return self.lambda_rule(epoch - self.epoch_count + 1)
 
     def state_dict(self) -> dict:
-        return {"n_epochs": np.array(self.n_epochs), "n_epochs_decay": np.array(self.n_epochs_decay),
+        return {"n_epochs": np.array(self.n_epochs),
+                "n_epochs_decay": np.array(self.n_epochs_decay),
                 "epoch_count": np.array(self.epoch_count)}
 
     def load_state_dict(self, state):

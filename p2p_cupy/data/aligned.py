@@ -18,7 +18,8 @@ import warnings
 from pathlib import Path
 
 from p2p_cupy.data import transforms
-from p2p_cupy.data.images import IMAGE_EXTENSIONS, ImageReadError, image_size, list_images, read_image, to_chw
+from p2p_cupy.data.images import (IMAGE_EXTENSIONS, ImageReadError, image_size, list_images,
+                                  read_image, to_chw)
 
 
 class BadImageWarning(UserWarning):
@@ -41,17 +42,15 @@ class AlignedDataset:
         self.preprocess = preprocess or transforms.Preprocess()
         self.input_nc, self.output_nc = input_nc, output_nc
         self.skipped = []                         # one message per skipped file
-        self.pairs = self._find_pairs()           # [(name, path_A_or_AB, path_B or None)]
-        if max_dataset_size is not None:
-            self.pairs = self.pairs[:max_dataset_size]
+        self.pairs = self._find_pairs(max_dataset_size)   # [(name, A or AB path, B or None)]
 
     # --- discovery ------------------------------------------------------------------------
-    def _find_pairs(self):
+    def _find_pairs(self, max_dataset_size):
         two_folders = (self.root / "A").is_dir() and (self.root / "B").is_dir()
         folder = self.root / "A" / self.phase if two_folders else self.root / self.phase
         if not folder.is_dir():
             raise ValueError(f"{folder}: phase folder {self.phase!r} not found in {self.root}")
-        files = list_images(folder)
+        files = list_images(folder)[:max_dataset_size]     # the first N, as the reference
         if not files:
             raise ValueError(f"{folder}: no images (files ending in "
                              f"{' '.join(IMAGE_EXTENSIONS)})")

@@ -11,11 +11,13 @@ is written, and the result is assembled in a temporary folder then renamed to RO
 """
 from __future__ import annotations
 
+import http.client
 import os
 import shutil
 import sys
 import tarfile
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path, PurePosixPath
 
@@ -60,6 +62,10 @@ def fetch(url: str, dest: Path, stream=None) -> Path:
     request = urllib.request.Request(url, headers={"Range": f"bytes={have}-"} if have else {})
     try:
         response = urllib.request.urlopen(request, timeout=60)
+    except urllib.error.HTTPError as e:
+        if not (e.code == 416 and have):     # 416: nothing after `have`, the part is whole
+            raise ValueError(f"{url}: download failed ({e})") from None
+        return _verified(part, dest, url, None)
     except OSError as e:
         raise ValueError(f"{url}: download failed ({e})") from None
     with response:
@@ -70,10 +76,20 @@ def fetch(url: str, dest: Path, stream=None) -> Path:
         total = have + int(length) if length is not None else None
         progress = _Progress(dest.name, total, have, stream)
         with open(part, "ab" if resumed else "wb") as f:
-            while chunk := response.read(CHUNK):
-                f.write(chunk)
-                progress.update(len(chunk))
+            try:
+                while chunk := response.read(CHUNK):
+                    f.write(chunk)
+                    progress.update(len(chunk))
+            except (OSError, http.client.HTTPException) as e:
+                progress.update(0, final=True)
+                raise ValueError(f"{url}: download interrupted after {progress.done} bytes "
+                                 f"({type(e).__name__}); run again to resume") from None
         progress.update(0, final=True)
+    return _verified(part, dest, url, total)
+
+
+def _verified(part: Path, dest: Path, url: str, total) -> Path:
+    """Rename part to dest once it has the announced size and opens as a tar.gz."""
     got = part.stat().st_size
     if total is not None and got != total:
         raise ValueError(f"{part}: incomplete download, {got} of {total} bytes (run the "

@@ -71,7 +71,8 @@ def edge_map(gray: np.ndarray, sigma: float = 1.5, threshold: float = 0.2,
     steps = ((0, 1), (1, 1), (1, 0), (1, -1))
     peak = np.zeros_like(mag, dtype=bool)
     for b, (dy, dx) in enumerate(steps):
-        is_max = (mag >= _shift(mag, dy, dx)) & (mag >= _shift(mag, -dy, -dx))
+        # Strict on one side: of two equal neighbours across a symmetric step, one wins.
+        is_max = (mag > _shift(mag, dy, dx)) & (mag >= _shift(mag, -dy, -dx))
         peak |= (bins == b) & is_max
     strongest = mag.max()
     if strongest == 0:

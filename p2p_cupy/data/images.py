@@ -2,8 +2,8 @@
 ImageReadError naming the file and the problem. Nothing else escapes from a bad file.
 
 Mode conversions (what `convert("RGB")` alone gets wrong):
-  16-bit and 32-bit integer grayscale ("I;16", "I") -> 8 bit by scaling the full range
-  (65535 -> 255), not by clipping at 255; float ("F") is taken as [0, 1];
+  16-bit integer grayscale ("I;16", "I") -> 8 bit by scaling the 16-bit range (65535 ->
+  255), not by clipping at 255 as convert() does; float ("F") is taken as [0, 1];
   transparency (RGBA, LA, palette with a transparent index) is composited onto white,
   so transparent pixels do not reveal whatever color happens to be stored under them.
 """
@@ -32,7 +32,7 @@ def list_images(folder) -> list:
 
 def _to_8bit_gray(img: Image.Image) -> Image.Image:
     values = np.asarray(img, dtype=np.float64)
-    scale = 1.0 if img.mode == "F" else (65535.0 if values.max(initial=0) > 255 else 255.0)
+    scale = 1.0 if img.mode == "F" else 65535.0       # Pillow opens 16-bit files as I or I;16
     return Image.fromarray(np.clip(np.rint(values / scale * 255), 0, 255).astype(np.uint8))
 
 

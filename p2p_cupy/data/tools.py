@@ -119,8 +119,8 @@ def split(src, out, val_fraction: float = 0.2, test_fraction: float = 0.0,
         raise ValueError(f"{src}: no images")
     order = np.random.default_rng(seed).permutation(len(files))
     n_val, n_test = round(val_fraction * len(files)), round(test_fraction * len(files))
-    groups = {"val": order[:n_val], "test": order[n_val:n_val + n_test],
-              "train": order[n_val + n_test:]}
+    groups = {"train": order[n_val + n_test:], "val": order[:n_val],
+              "test": order[n_val:n_val + n_test]}
     counts = {}
     for phase, idx in groups.items():
         if len(idx) == 0 and phase != "train":

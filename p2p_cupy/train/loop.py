@@ -45,6 +45,8 @@ class Trainer:
             self.load_state(resume_state)
         self.report.truncate_log(self.step)
         self.pending = []              # (step, epoch, lr, {name: 0-d backend array})
+        self.latest_losses = {}        # the last host-read losses (progress bar)
+        self.clock = time.perf_counter()   # trained_s is accounted up to this moment
         self.stop_requested = False
         self.last_checkpoint_step = self.step if resume_state is not None else None
 
@@ -69,6 +71,7 @@ class Trainer:
 
     def save(self, name="latest"):
         self.flush_losses()            # raises TrainingDiverged before a bad state is saved
+        self.account_time()
         checkpoint.save_checkpoint(checkpoint.checkpoint_dir(self.run_dir), name,
                                    self.state_dict())
         self.last_checkpoint_step = self.step
@@ -103,7 +106,7 @@ class Trainer:
     def run_to_end(self) -> str:
         """Train until a stop condition; returns why it stopped: 'max-steps', 'finished',
         'interrupted' or 'diverged' (the last after printing the message)."""
-        self.latest_losses = {}
+        self.clock = time.perf_counter()
         with _sigint_sets_flag(self):
             try:
                 reason = self._loop()
@@ -148,7 +151,6 @@ class Trainer:
                 if opts.max_steps is not None and self.step >= opts.max_steps:
                     return "max-steps"
             elapsed = time.perf_counter() - started
-            self.trained_s += elapsed
             self.flush_losses()
             bar.finish(self.epoch_step, self._speed(started, steps_before), self.latest_losses,
                        elapsed, self.lr())
@@ -162,10 +164,17 @@ class Trainer:
     def _speed(self, started, steps_before) -> float:
         return (self.step - steps_before) / max(time.perf_counter() - started, 1e-9)
 
+    def account_time(self):
+        """Add the wall time since the last call to trained_s (kept across resumes)."""
+        now = time.perf_counter()
+        self.trained_s, self.clock = self.trained_s + now - self.clock, now
+
     def write_index(self, state: str):
+        self.account_time()
         speed = self.step / self.trained_s if self.trained_s > 0 else float("nan")
-        status = {"state": state, "step": self.step, "epoch": f"{min(self.epoch, self.total_epochs())} / "
-                  f"{self.total_epochs()}", "device": self.bk.name,
+        epoch = min(self.epoch, self.total_epochs())
+        status = {"state": state, "step": self.step, "epoch": f"{epoch} / {self.total_epochs()}",
+                  "device": self.bk.name,
                   "speed": f"{speed:.2f} it/s ({self.trained_s:.0f} s of training)",
                   "generator parameters": f"{self.run.G.num_parameters():,}",
                   "discriminator parameters": f"{self.run.D.num_parameters():,}"}

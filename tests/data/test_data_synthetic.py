@@ -24,7 +24,7 @@ def test_over_many_images_every_class_appears():
     assert seen == set(range(len(synthetic.CLASSES)))
 
 
-def _pixels(phase, indices, size=96):
+def _pixels(phase, indices, size=128):
     pairs = [synthetic.make_pair(size, 0, phase, i) for i in indices]
     return (np.concatenate([p[2].reshape(-1, 3) for p in pairs]).astype(np.float64),
             np.concatenate([p[0].ravel() for p in pairs]))
@@ -40,7 +40,8 @@ def test_a_per_pixel_classifier_reads_the_labels_back_from_the_rendering():
     accuracy = (predicted == y_test).mean()
     majority = np.bincount(y_test).max() / len(y_test)       # always answering "facade"
     per_class = [(predicted[y_test == c] == c).mean() for c in np.unique(y_test)]
-    assert accuracy > 0.9 and accuracy > majority + 0.3, (accuracy, majority)
+    # measured 0.93 (majority 0.49); thin classes (sills, balconies) blur into neighbours
+    assert accuracy > 0.85 and accuracy > majority + 0.3, (accuracy, majority)
     assert min(per_class) > 0.5, per_class
 
 
@@ -62,3 +63,12 @@ def test_cli_writes_the_aligned_layout_deterministically(tmp_path):
     colors = {tuple(c) for c in ab[:, :64].reshape(-1, 3)}
     assert colors <= {tuple(c) for c in synthetic.LABEL_COLORS.tolist()}   # A: pure labels
     assert "1 facade 0 0 255" in (tmp_path / "a" / "classes.txt").read_text()
+
+
+def test_worker_processes_write_the_same_files_as_one_process(tmp_path):
+    for workers in (1, 2):
+        synthetic.generate(tmp_path / str(workers), size=16, n_train=64, n_val=0, n_test=0,
+                           workers=workers)
+    for path in (tmp_path / "1" / "train").iterdir():
+        assert path.read_bytes() == (tmp_path / "2" / "train" / path.name).read_bytes()
+    assert len(list((tmp_path / "2" / "train").iterdir())) == 64

@@ -1,0 +1,129 @@
+"""`p2p bench`: speed, ours against PyTorch (with --compare torch; torch is optional).
+
+    p2p bench step   [--device cpu] [--batch-size 1] [--size 256] [--iters 5] [--warmup 2]
+                     [--compare torch] [--json OUT]
+    p2p bench infer  generator forward, batch 1 and 16
+    p2p bench layers every conv / transposed conv / batch-norm shape: fwd, dx, dx+dw
+    p2p bench report regenerate benchmarks/RESULTS.md from benchmarks/results/*.json
+
+Each run prints a summary and saves its record to benchmarks/results/ (or --json OUT).
+"""
+import click
+
+from p2p_cupy.backend import DEVICES
+
+DEVICE = click.option("--device", type=click.Choice(DEVICES), default="cpu", show_default=True)
+SIZE = click.option("--size", type=int, default=256, show_default=True,
+                    help="image height and width (a power of 2)")
+COMPARE = click.option("--compare", type=click.Choice(["torch"]), default=None,
+                       help="also time PyTorch (benchmarks/torch_reference.py)")
+JSON_OUT = click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None,
+                        help="where to save the record [benchmarks/results/<device>-<date>-"
+                             "<kind>.json]")
+
+
+def _save(record, json_out):
+    from p2p_cupy.bench import results
+    path = results.save(results.stamp(record), json_out)
+    click.echo(f"saved {path}")
+
+
+def _fmt(stats) -> str:
+    return (f"{stats['median_ms']:9.1f} ms  [min {stats['min_ms']:.1f}, "
+            f"max {stats['max_ms']:.1f}]")
+
+
+@click.group()
+def bench():
+    """Benchmarks: training step, inference and layers, ours vs PyTorch."""
+
+
+@bench.command()
+@DEVICE
+@click.option("--batch-size", type=int, default=1, show_default=True)
+@SIZE
+@click.option("--iters", type=int, default=5, show_default=True, help="timed iterations")
+@click.option("--warmup", type=int, default=2, show_default=True, help="untimed iterations")
+@COMPARE
+@JSON_OUT
+def step(device, batch_size, size, iters, warmup, compare, json_out):
+    """Full training iterations (G forward, three D passes, both backwards, both Adams)."""
+    from p2p_cupy.bench.step import bench_step
+    if iters < 1 or warmup < 0 or batch_size < 1:
+        raise click.BadParameter("need --iters >= 1, --warmup >= 0 and --batch-size >= 1")
+    r = bench_step(device, batch_size, size, iters, warmup, compare)
+    click.echo(f"training iteration, batch {batch_size}, {size}x{size}, {r['device']}, "
+               f"{iters} timed after {warmup} warm-up; "
+               f"{r['iteration_flops'] / 1e9:.2f} GFLOP/iteration, "
+               f"matmul peak {r['matmul_peak_gflops']:.0f} GFLOP/s")
+    for name in ("ours", "torch"):
+        if name in r:
+            s = r[name]
+            click.echo(f"  {name:5s} {_fmt(s)}  {s['images_per_s']:.2f} img/s  "
+                       f"{s['gflops']:.1f} GFLOP/s ({s['percent_of_peak']:.0f}% of peak)")
+    if "ratio" in r:
+        per = r["ratio_per_round"]
+        click.echo(f"  ratio ours/torch {r['ratio']:.3f} (per round: median {per['median']:.3f},"
+                   f" min {per['min']:.3f}, max {per['max']:.3f})")
+    _save(r, json_out)
+
+
+@bench.command()
+@DEVICE
+@click.option("--batch-sizes", default="1,16", show_default=True,
+              help="comma-separated batch sizes")
+@SIZE
+@click.option("--iters", type=int, default=5, show_default=True)
+@click.option("--warmup", type=int, default=1, show_default=True)
+@COMPARE
+@JSON_OUT
+def infer(device, batch_sizes, size, iters, warmup, compare, json_out):
+    """Generator forward in eval mode (what `p2p translate` runs)."""
+    from p2p_cupy.bench.infer import bench_infer
+    sizes = tuple(int(b) for b in batch_sizes.split(","))
+    r = bench_infer(device, sizes, size, iters, warmup, compare)
+    for row in r["rows"]:
+        line = f"batch {row['batch_size']:3d}: ours {_fmt(row['ours'])}"
+        if "torch" in row:
+            line += f" | torch {_fmt(row['torch'])} | ratio {row['ratio']:.3f}"
+        click.echo(line)
+    _save(r, json_out)
+
+
+@bench.command()
+@DEVICE
+@click.option("--batch-size", type=int, default=1, show_default=True)
+@SIZE
+@click.option("--repeats", type=int, default=5, show_default=True)
+@COMPARE
+@JSON_OUT
+def layers(device, batch_size, size, repeats, compare, json_out):
+    """Each conv / transposed conv / batch-norm shape: forward, dx, dx+dw (median ms)."""
+    from p2p_cupy.bench.layers import bench_layers
+    r = bench_layers(device, batch_size, size, repeats, compare)
+    total = {}
+    click.echo(f"{'layer':24s} {'op':16s} {'input':18s} count  fwd  dx  dx+dw (ms)"
+               + ("   | torch fwd  dx  dx+dw" if compare else ""))
+    for row in r["rows"]:
+        line = f"{row['name']:24s} {row['op']:16s} {'x'.join(map(str, row['in_shape'])):18s} "
+        line += f"{row['count']:3d}"
+        for side in ("ours", "torch"):
+            if side in row:
+                t = row[side]
+                line += (" |" if side == "torch" else "") + "".join(
+                    f" {t[k]:7.1f}" for k in ("forward_ms", "input_grad_ms", "both_grads_ms"))
+                total[side] = total.get(side, 0.0) + row["count"] * (
+                    t["forward_ms"] + t["both_grads_ms"])
+        click.echo(line)
+    click.echo("sum over layers of count * (fwd + dx+dw): " +
+               ", ".join(f"{k} {v:.0f} ms" for k, v in total.items()))
+    _save(r, json_out)
+
+
+@bench.command()
+@click.option("--out", type=click.Path(dir_okay=False), default=None,
+              help="markdown file to write [benchmarks/RESULTS.md]")
+def report(out):
+    """Regenerate benchmarks/RESULTS.md from every JSON in benchmarks/results/."""
+    from p2p_cupy.bench import results
+    click.echo(f"wrote {results.write_report(out=out)}")

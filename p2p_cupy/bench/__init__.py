@@ -1,0 +1,1 @@
+"""Benchmarks: our training iteration, inference and layers, timed next to PyTorch's."""

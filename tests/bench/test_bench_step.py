@@ -1,0 +1,74 @@
+"""CI-sized smoke tests of `p2p bench`: tiny images, one iteration; the PyTorch side only
+when torch and benchmarks/torch_reference.py are there."""
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from p2p_cupy.bench import results, timing
+from p2p_cupy.bench.step import bench_step, num_downs_for
+from p2p_cupy.bench.torch_ref import REFERENCE
+from p2p_cupy.cli.bench import bench
+
+try:
+    import torch  # noqa: F401
+    HAVE_TORCH = REFERENCE.is_file()
+except ImportError:
+    HAVE_TORCH = False
+
+
+def test_summary_reports_median_and_spread():
+    s = timing.summary([0.003, 0.001, 0.002, 0.010])
+    assert s["median_ms"] == pytest.approx(2.5)
+    assert (s["min_ms"], s["max_ms"]) == pytest.approx((1.0, 10.0))
+    assert s["q1_ms"] <= s["median_ms"] <= s["q3_ms"]
+
+
+def test_size_must_be_a_power_of_two():
+    assert num_downs_for(32) == 5
+    with pytest.raises(ValueError, match="power of 2"):
+        num_downs_for(48)
+
+
+def test_step_record_has_throughput_and_flops():
+    r = bench_step("cpu", batch_size=1, size=32, iters=1, warmup=0)
+    assert r["ours"]["median_ms"] > 0 and len(r["ours"]["samples_ms"]) == 1
+    assert r["iteration_flops"] > 0
+    expected = r["iteration_flops"] / (r["ours"]["median_ms"] / 1e3) / 1e9
+    assert r["ours"]["gflops"] == pytest.approx(expected)
+    assert "torch" not in r and "ratio" not in r
+
+
+def test_cli_step_saves_json_and_report_renders_it(tmp_path):
+    out = tmp_path / "cpu-run.json"
+    args = ["step", "--size", "32", "--iters", "1", "--warmup", "0", "--json", str(out)]
+    if HAVE_TORCH:
+        args += ["--compare", "torch"]
+    res = CliRunner().invoke(bench, args)
+    assert res.exit_code == 0, res.output
+    record = json.loads(out.read_text())
+    assert record["kind"] == "step" and record["config"]["size"] == 32
+    assert record["machine"]["cores"] >= 1
+    if HAVE_TORCH:
+        assert record["ratio"] > 0 and record["machine"]["torch_threads"] >= 1
+    markdown = results.render([record])
+    assert "| numpy | 1 | 32 |" in markdown
+
+
+@pytest.mark.skipif(not HAVE_TORCH, reason="needs torch and benchmarks/torch_reference.py")
+def test_cli_layers_and_infer_with_torch(tmp_path):
+    for command in (["layers", "--repeats", "1"], ["infer", "--batch-sizes", "1",
+                                                   "--iters", "1"]):
+        out = tmp_path / f"{command[0]}.json"
+        res = CliRunner().invoke(bench, [*command, "--size", "32", "--compare", "torch",
+                                         "--json", str(out)])
+        assert res.exit_code == 0, res.output
+        rows = json.loads(out.read_text())["rows"]
+        assert rows and all("torch" in row for row in rows)
+
+
+def test_compare_torch_without_reference_is_a_clear_error(monkeypatch, tmp_path):
+    from p2p_cupy.bench import torch_ref
+    pytest.importorskip("torch")
+    with pytest.raises(Exception, match="torch_reference.py"):
+        torch_ref.load_reference(tmp_path / "missing.py")
