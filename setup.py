@@ -21,6 +21,7 @@ setup(
         "p2p_cupy.models",
         "p2p_cupy.train",
         "p2p_cupy.inspection",
+        "p2p_cupy.interop",
         "p2p_cupy.bench",
         "p2p_cupy.kernels",
         "p2p_cupy.kernels.emu",

@@ -15,7 +15,7 @@
 //        [const] float*, double*, int*, unsigned int*, long long*,
 //        unsigned long long*, unsigned char*            (C-contiguous arrays, __restrict__ ok)
 //    `const T*` marks an input; a non-const pointer is an output (the emulator puts guard
-//    bytes around it). Optional: __launch_bounds__(N) between __global__ and void.
+//    bytes around it). Optional: __launch_bounds__(N) between void and the name.
 //  * Types: built-in types only (no <cstdint>: NVRTC has no standard headers).
 //  * Indexing: threadIdx, blockIdx, blockDim, gridDim, warpSize.
 //  * Shared memory: `__shared__ T a[N];` (static) and P2P_DYNAMIC_SHARED(T, name) for the
@@ -39,12 +39,11 @@
 #endif
 
 // Dynamic shared memory: `P2P_DYNAMIC_SHARED(float, smem);` declares `float* smem` pointing
-// at the launch's shared_mem bytes (16-byte aligned). One raw array typed per use, because
-// CUDA forbids two `extern __shared__` arrays of different types in one program (templates).
+// at the launch's shared_mem bytes (16-byte aligned). One raw byte array, declared once here,
+// cast per use: CUDA forbids two `extern __shared__` arrays of different types (templates).
 #ifdef P2P_EMU
 #define P2P_DYNAMIC_SHARED(T, name) T* name = reinterpret_cast<T*>(::p2p_emu::dynamic_shared())
 #else
-#define P2P_DYNAMIC_SHARED(T, name)                                    \
-    extern __shared__ __align__(16) unsigned char p2p_dynamic_shared_[]; \
-    T* name = reinterpret_cast<T*>(p2p_dynamic_shared_)
+extern __shared__ __align__(16) unsigned char p2p_dynamic_shared_[];
+#define P2P_DYNAMIC_SHARED(T, name) T* name = reinterpret_cast<T*>(p2p_dynamic_shared_)
 #endif

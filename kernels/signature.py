@@ -24,8 +24,8 @@ C_TYPES = {
 }
 
 _EXPORT = re.compile(
-    r'extern\s+"C"\s+__global__\s+(?:__launch_bounds__\s*\(\s*(\d+)[^)]*\)\s*)?'
-    r"void\s+(\w+)\s*\(([^)]*)\)")
+    r'extern\s+"C"\s+__global__\s+void\s+(?:__launch_bounds__\s*\(\s*(\d+)[^)]*\)\s*)?'
+    r"(\w+)\s*\(([^)]*)\)")
 _COMMENT = re.compile(r"//[^\n]*|/\*.*?\*/", re.S)
 _PARAM = re.compile(r"^(const\s+)?([a-z ]+?)\s*(\*)?\s*(?:__restrict__\s*)?(\w+)$")
 

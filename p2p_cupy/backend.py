@@ -77,18 +77,28 @@ _current = _NUMPY
 
 def _make_cuda() -> Backend:
     try:
-        import cupy  # noqa: F401  (imported lazily on purpose)
+        import cupy  # imported lazily on purpose
     except ImportError as e:
         raise BackendUnavailable(
             "device 'cuda' needs CuPy: pip install 'p2p-cupy[cuda12]' (or [cuda13]) "
             f"on a machine with an NVIDIA GPU ({e})") from None
-    raise BackendUnavailable("device 'cuda' is not available yet: the CUDA kernels of "
-                             "p2p_cupy are not built in this version")
+    try:
+        n_gpus = cupy.cuda.runtime.getDeviceCount()
+    except Exception as e:  # no driver, no device: CuPy raises its own runtime errors
+        raise BackendUnavailable(f"device 'cuda': CuPy sees no GPU ({e})") from None
+    if n_gpus == 0:
+        raise BackendUnavailable("device 'cuda': CuPy sees no GPU")
+    from p2p_cupy.kernels.loader import KernelModules
+    return Backend("cuda", cupy, KernelModules("cuda"))
 
 
 def _make_emu() -> Backend:
-    raise BackendUnavailable("device 'emu' is not available yet: the CPU emulator of "
-                             "our CUDA kernels is not built in this version")
+    from p2p_cupy.kernels.emu.launcher import compiler_missing_reason
+    from p2p_cupy.kernels.loader import KernelModules
+    reason = compiler_missing_reason()
+    if reason:
+        raise BackendUnavailable(f"device 'emu': {reason}")
+    return Backend("emu", np, KernelModules("emu"))
 
 
 def cuda_available() -> bool:

@@ -57,7 +57,7 @@ class Adam:
                 for start in range(0, p.data.size, CHUNK):
                     chunk = [a[start:start + CHUNK] for a in flat]
                     self._update(*chunk, self._buffer(chunk[0]), step_size, inv_sqrt_bc2)
-            else:   # CuPy (each pass is one kernel launch): whole arrays
+            else:   # CuPy (each pass is one kernel launch), or a strided array: whole arrays
                 self._update(*arrays, self._buffer(p.data), step_size, inv_sqrt_bc2)
 
     def _update(self, p, g, m, v, tmp, step_size, inv_sqrt_bc2):

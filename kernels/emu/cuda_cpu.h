@@ -59,9 +59,12 @@ WarpResult warp_exchange(WarpOp op, const char* file, int line, unsigned int mas
 int lane_id();
 [[noreturn]] void fail(const char* file, int line, const char* what);
 
-inline void syncwarp(const char* file, int line, unsigned int mask = 0xffffffffu) {
-    warp_exchange(WarpOp::sync, file, line, mask, 0, 0);
-}
+// __syncwarp(mask = full): a call site whose call operator takes the optional mask.
+struct SyncWarp {
+    const char* file;
+    int line;
+    void operator()(unsigned int mask = 0xffffffffu) const { warp_exchange(WarpOp::sync, file, line, mask, 0, 0); }
+};
 
 enum class Shfl { idx, xor_, down, up };
 // The lane whose value this lane receives; its own lane when the source lies outside its
@@ -102,7 +105,7 @@ constexpr int warpSize = 32;
 
 // ---- synchronisation ----
 #define __syncthreads() ::p2p_emu::syncthreads(__FILE__, __LINE__)
-#define __syncwarp(...) ::p2p_emu::syncwarp(__FILE__, __LINE__, ##__VA_ARGS__)
+#define __syncwarp(...) (::p2p_emu::SyncWarp{__FILE__, __LINE__}(__VA_ARGS__))
 #define __shfl_sync(...) ::p2p_emu::shfl(::p2p_emu::Shfl::idx, __FILE__, __LINE__, __VA_ARGS__)
 #define __shfl_xor_sync(...) ::p2p_emu::shfl(::p2p_emu::Shfl::xor_, __FILE__, __LINE__, __VA_ARGS__)
 #define __shfl_down_sync(...) ::p2p_emu::shfl(::p2p_emu::Shfl::down, __FILE__, __LINE__, __VA_ARGS__)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import os
 import shutil
 import subprocess
@@ -21,7 +22,7 @@ import numpy as np
 EMU_DIR = Path(__file__).resolve().parent
 SCHEDULER = EMU_DIR / "scheduler.cpp"
 CXX = "g++"
-CXX_FLAGS = ("-std=c++17", "-O2", "-shared", "-fPIC", "-fvisibility=hidden", "-DP2P_EMU")
+CXX_FLAGS = ("-std=c++17", "-O2", "-fPIC", "-fvisibility=hidden", "-DP2P_EMU")
 
 # Limits of the GPUs we target (sm_80/sm_90): per block.
 MAX_THREADS_PER_BLOCK = 1024
@@ -63,6 +64,7 @@ def compiler_missing_reason():
     return None
 
 
+@functools.lru_cache(maxsize=None)
 def compiler_identity() -> str:
     """The compiler's version, part of the cache key."""
     return subprocess.run([CXX, "--version"], capture_output=True, text=True).stdout
@@ -78,21 +80,35 @@ def entry_points(cu_path: Path, signatures: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def build_library(cu_path: Path, signatures: dict, include_dirs, out: Path) -> None:
-    """Compile to `out` unless it exists; atomic rename so parallel builds are safe."""
+def _compile(args, source_name: str, out: Path) -> None:
+    """Run g++ into a temporary file next to `out`, then rename it: parallel test
+    processes building the same file never see a half-written one."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
+        result = Path(tmp) / out.name
+        done = subprocess.run([CXX, *CXX_FLAGS, *args, "-o", str(result)],
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            raise KernelCompileError(f"g++ failed to compile {source_name}:\n{done.stderr}")
+        os.replace(result, out)
+
+
+def build_scheduler(out: Path) -> None:
+    """The scheduler's object file (the slow part of a build, shared by all libraries)."""
+    if not out.exists():
+        _compile(["-c", str(SCHEDULER)], str(SCHEDULER), out)
+
+
+def build_library(cu_path: Path, signatures: dict, include_dirs, scheduler: Path, out: Path) -> None:
+    """The shared library of one .cu file (with the scheduler object linked in)."""
     if out.exists():
         return
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
         wrapper = Path(tmp) / "entries.cpp"
         wrapper.write_text(entry_points(cu_path, signatures))
-        lib = Path(tmp) / out.name
-        cmd = [CXX, *CXX_FLAGS, *(f"-I{d}" for d in include_dirs),
-               str(wrapper), str(SCHEDULER), "-o", str(lib)]
-        done = subprocess.run(cmd, capture_output=True, text=True)
-        if done.returncode != 0:
-            raise KernelCompileError(f"g++ failed to compile {cu_path}:\n{done.stderr}")
-        os.replace(lib, out)
+        _compile(["-shared", *(f"-I{d}" for d in include_dirs), str(wrapper), str(scheduler)],
+                 str(cu_path), out)
 
 
 class EmuLibrary:

@@ -1,6 +1,6 @@
 // scheduler.cpp: runs one kernel launch on the CPU with CUDA's execution model.
 //
-// Blocks run one after another. The threads of a block are fibers (ucontext) on one OS
+// Blocks run one after another. The threads of a block are fibers (fiber.h) on one OS
 // thread: a thread runs until it reaches __syncthreads() or a warp intrinsic, then the next
 // thread runs. A barrier is released when every thread of the block waits at it; a warp
 // intrinsic completes when all 32 lanes of the warp have reached it.
@@ -13,9 +13,9 @@
 // threads waiting at different barriers, a warp intrinsic without all 32 lanes, or a
 // barrier reached after the first thread finished without one, are errors.
 #include "cuda_cpu.h"
+#include "fiber.h"
 
 #include <sys/mman.h>
-#include <ucontext.h>
 
 #include <cstdarg>
 #include <stdexcept>
@@ -33,13 +33,13 @@ using Entry = void (*)(void**);
 enum class State { runnable, at_barrier, at_warp_op, done };
 
 struct Thread {
-    ucontext_t context;
+    FiberContext context;
     State state;
     const char* file;  // call site of the barrier / warp intrinsic it waits at
     int line;
     WarpOp op;
     unsigned long long value;  // what it contributes to a warp exchange
-    int src_lane;              // whose value it receives
+    int src_lane;              // the lane (0..31) whose value it receives
     WarpResult result;
 };
 
@@ -56,7 +56,7 @@ struct Launch {
     std::vector<int> warp_arrived;
     std::vector<char*> stacks;  // kept across launches
     std::vector<unsigned char> dynamic_shared;
-    ucontext_t scheduler;
+    FiberContext scheduler;
     int current = 0;
     bool in_fiber = false;  // false in the plain-loop fast path
     int exited = 0;
@@ -95,26 +95,22 @@ void fiber_main() {
     L.entry(L.args);
     L.threads[L.current].state = State::done;
     ++L.exited;
-    swapcontext(&L.threads[L.current].context, &L.scheduler);  // never resumed
+    fiber_switch(&L.threads[L.current].context, &L.scheduler);  // never resumed
 }
 
 void start_fiber(int t) {
     Thread& th = L.threads[t];
     th.state = State::runnable;
-    getcontext(&th.context);
-    th.context.uc_stack.ss_sp = L.stacks[t] + kGuardBytes;
-    th.context.uc_stack.ss_size = kStackBytes;
-    th.context.uc_link = nullptr;
-    makecontext(&th.context, fiber_main, 0);
+    fiber_init(&th.context, L.stacks[t] + kGuardBytes, kStackBytes, fiber_main);
 }
 
 void resume(int t) {
     L.current = t;
     thread_idx = unflatten(t, block_dim);
-    swapcontext(&L.scheduler, &L.threads[t].context);
+    fiber_switch(&L.scheduler, &L.threads[t].context);
 }
 
-void yield() { swapcontext(&L.threads[L.current].context, &L.scheduler); }
+void yield() { fiber_switch(&L.threads[L.current].context, &L.scheduler); }
 
 void ensure_stacks(unsigned int n) {
     while (L.stacks.size() < n) {
@@ -266,7 +262,7 @@ WarpResult warp_exchange(WarpOp op, const char* file, int line, unsigned int mas
     me.line = line;
     me.op = op;
     me.value = value;
-    me.src_lane = (L.current & ~31) + src_lane;
+    me.src_lane = src_lane;
     const int w = L.current / 32;
     if (++L.warp_arrived[w] == 32) release_warp(w);  // the last lane goes on at once
     else yield();

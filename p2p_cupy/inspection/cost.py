@@ -15,6 +15,7 @@ A training iteration (DESIGN.md) is then, with F = forward FLOPs and F1 = the fi
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import asdict, dataclass
 from typing import Optional
 
@@ -50,24 +51,39 @@ def conv_flops(layer, in_shape, out_shape) -> int:
     return 0
 
 
-def trace(model, x) -> list:
-    """LayerRow per leaf layer, in execution order, from one forward pass on x."""
-    rows = []
+@contextlib.contextmanager
+def watching_leaves(model, on_forward):
+    """Within the block, every leaf layer's forward also calls on_forward(name, layer, x, y).
+
+    The wrapper is set on each layer *object* (shadowing its class's method) and removed
+    on exit, so the model is unchanged afterwards; nothing is copied or recomputed.
+    """
     leaves = [(name, m) for name, m in model.named_modules() if not m._modules]
     for name, layer in leaves:
         def recorded(inp, _name=name, _layer=layer, _forward=layer.forward):
             out = _forward(inp)
-            rows.append(LayerRow(
-                _name, type(_layer).__name__, tuple(inp.shape), tuple(out.shape),
-                int(sum(p.data.size for p in _layer.parameters())),
-                conv_flops(_layer, inp.shape, out.shape), int(out.nbytes)))
+            on_forward(_name, _layer, inp, out)
             return out
-        object.__setattr__(layer, "forward", recorded)  # shadows the method on this object
+        object.__setattr__(layer, "forward", recorded)
     try:
-        model.forward(x)
+        yield
     finally:
         for _, layer in leaves:
             del layer.__dict__["forward"]
+
+
+def trace(model, x) -> list:
+    """LayerRow per leaf layer, in execution order, from one forward pass on x."""
+    rows = []
+
+    def record(name, layer, inp, out):
+        rows.append(LayerRow(
+            name, type(layer).__name__, tuple(inp.shape), tuple(out.shape),
+            int(sum(p.data.size for p in layer.parameters())),
+            conv_flops(layer, inp.shape, out.shape), int(out.nbytes)))
+
+    with watching_leaves(model, record):
+        model.forward(x)
     return rows
 
 

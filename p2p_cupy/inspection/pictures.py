@@ -1,0 +1,99 @@
+"""Pictures of what the networks compute: feature-map grids and patch-map heat maps.
+
+All functions take host numpy arrays and return (H, W, 3) uint8 images (Pillow draws
+and resizes); saving them is the caller's business.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+# A diverging scale from "fake" to "real" (ColorBrewer RdYlBu): red where D says fake,
+# pale yellow where it cannot tell, blue where it says real. Stops at p = 0, .25, .5, .75, 1.
+HEAT_STOPS = np.array([[215, 48, 39], [252, 141, 89], [255, 255, 191], [145, 191, 219],
+                       [69, 117, 180]], dtype=np.float64)
+HEAT_ALPHA = 0.6        # weight of the heat colour over the (grey) image under it
+
+
+def heat_colors(p) -> np.ndarray:
+    """Values in [0, 1] -> uint8 RGB along HEAT_STOPS (linear between stops)."""
+    x = np.clip(np.asarray(p, dtype=np.float64), 0.0, 1.0) * (len(HEAT_STOPS) - 1)
+    lo = np.minimum(np.floor(x).astype(int), len(HEAT_STOPS) - 2)
+    t = (x - lo)[..., None]
+    return np.round(HEAT_STOPS[lo] * (1 - t) + HEAT_STOPS[lo + 1] * t).astype(np.uint8)
+
+
+def upsample(values: np.ndarray, height: int, width: int) -> np.ndarray:
+    """A small (h, w) float map stretched to (height, width), bilinear (smooth patches)."""
+    img = Image.fromarray(np.asarray(values, dtype=np.float32), mode="F")
+    return np.asarray(img.resize((width, height), Image.BILINEAR), dtype=np.float64)
+
+
+def heat_overlay(image: np.ndarray, prob: np.ndarray) -> np.ndarray:
+    """The patch map `prob` (h, w) upsampled over `image` (H, W, 3) uint8. The image is
+    shown in grey underneath so that the colour can only come from the map."""
+    h, w = image.shape[:2]
+    grey = image.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+    heat = heat_colors(upsample(prob, h, w)).astype(np.float64)
+    mixed = (1 - HEAT_ALPHA) * grey[..., None] + HEAT_ALPHA * heat
+    return np.clip(np.round(mixed), 0, 255).astype(np.uint8)
+
+
+def color_bar(width: int, height: int = 34) -> np.ndarray:
+    """The heat scale with its meaning: fake (0) ... real (1)."""
+    bar = np.zeros((height, width, 3), np.uint8) + 255
+    bar[:14] = heat_colors(np.linspace(0, 1, width))[None]
+    img = Image.fromarray(bar)
+    draw = ImageDraw.Draw(img)
+    draw.text((2, 17), "0: D says fake", fill=(0, 0, 0))
+    draw.text((width // 2 - 8, 17), "0.5", fill=(0, 0, 0))
+    label = "real: 1"
+    draw.text((width - 6 * len(label) - 2, 17), label, fill=(0, 0, 0))
+    return np.asarray(img)
+
+
+def enlarge(image: np.ndarray, min_size: int) -> np.ndarray:
+    """Nearest-neighbour upscaling by an integer factor until the short side >= min_size."""
+    factor = max(1, math.ceil(min_size / min(image.shape[:2])))
+    return image.repeat(factor, axis=0).repeat(factor, axis=1)
+
+
+def label_above(image: np.ndarray, text: str) -> np.ndarray:
+    caption = Image.new("RGB", (image.shape[1], 16), (255, 255, 255))
+    ImageDraw.Draw(caption).text((2, 2), text, fill=(0, 0, 0))
+    return np.concatenate([np.asarray(caption), image], axis=0)
+
+
+def patch_map_panel(real_A, real_B, fake_B, prob_real, prob_fake, min_size=256) -> np.ndarray:
+    """input | real B under D's map of (A, B) | G(A) under D's map of (A, G(A)), with the
+    colour scale below. Images are (H, W, 3) uint8, maps (h, w) in [0, 1]."""
+    tiles = [label_above(enlarge(real_A, min_size), "input A"),
+             label_above(enlarge(heat_overlay(real_B, prob_real), min_size),
+                         f"real B: D(A, B), mean {prob_real.mean():.2f}"),
+             label_above(enlarge(heat_overlay(fake_B, prob_fake), min_size),
+                         f"G(A): D(A, G(A)), mean {prob_fake.mean():.2f}")]
+    gap = np.full((tiles[0].shape[0], 6, 3), 255, np.uint8)
+    row = np.concatenate([tiles[0], gap, tiles[1], gap, tiles[2]], axis=1)
+    return np.concatenate([row, color_bar(row.shape[1])], axis=0)
+
+
+def feature_grid(maps: np.ndarray, max_maps: int = 64, min_cell: int = 48) -> np.ndarray:
+    """The channels of one activation (C, H, W) as a grid of grey tiles. Each channel is
+    scaled to its own min..max (a constant channel is mid-grey), so the pattern shows
+    whatever the magnitude; 1-pixel white lines separate the tiles."""
+    maps = np.asarray(maps, dtype=np.float64)[:max_maps]
+    n = maps.shape[0]
+    cols = math.ceil(math.sqrt(n))
+    rows = math.ceil(n / cols)
+    lo = maps.min(axis=(1, 2), keepdims=True)
+    span = maps.max(axis=(1, 2), keepdims=True) - lo
+    scaled = np.where(span > 0, (maps - lo) / np.where(span > 0, span, 1), 0.5)
+    tiles = [enlarge((scaled[i] * 255).round().astype(np.uint8), min_cell) for i in range(n)]
+    th, tw = tiles[0].shape
+    grid = np.full((rows * (th + 1) + 1, cols * (tw + 1) + 1), 255, np.uint8)
+    for i, tile in enumerate(tiles):
+        r, c = divmod(i, cols)
+        grid[1 + r * (th + 1):1 + r * (th + 1) + th, 1 + c * (tw + 1):1 + c * (tw + 1) + tw] = tile
+    return np.repeat(grid[..., None], 3, axis=2)

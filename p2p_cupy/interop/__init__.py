@@ -1,0 +1,2 @@
+"""Interoperability with PyTorch pix2pix: read its checkpoints (no torch needed) and map
+its parameter names onto our models."""
