@@ -1,14 +1,17 @@
 """`p2p inspect ...`: look inside the model (its cost and shapes, layer by layer)."""
 import json
+from pathlib import Path
 
 import click
 
+from p2p_cupy.backend import DEVICES, BackendUnavailable
 from p2p_cupy.cli.common import fmt_count, fmt_shape
 
 
 @click.group()
 def inspect():
-    """Look inside the networks: per-layer shapes, parameters, FLOPs, receptive fields."""
+    """Look inside: per-layer cost and shapes (model), a trained run on one pair
+    (activations), the CUDA kernels' resources (kernels)."""
 
 
 @inspect.command("model")
@@ -58,3 +61,30 @@ def model(netG, netD, n_layers_d, ngf, ndf, norm, size, batch_size, as_json):
     click.echo(f"one training iteration: {t['iteration_flops'] / 1e9:.2f} GFLOP")
     for part, flops in t["iteration_parts"].items():
         click.echo(f"  {part:<26}{flops / 1e9:>8.2f}")
+
+
+@inspect.command("activations")
+@click.option("--checkpoint", "run_dir", required=True,
+              type=click.Path(exists=True, file_okay=False), help="The run folder.")
+@click.argument("image", type=click.Path(exists=True, dir_okay=False))
+@click.option("--out", "out_dir", required=True, help="Folder for index.html and the PNGs.")
+@click.option("--layers", default=None,
+              help="Comma-separated layers for feature-map grids, as G.<name> or D.<name> "
+                   "(names as in `p2p inspect model`); default: G.act2, G's deepest and "
+                   "last activations, D's first and last LeakyReLU.")
+@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
+def activations(run_dir, image, out_dir, layers, device):
+    """Look inside a trained run on one AB pair IMAGE: activation statistics, feature
+    maps, gradient norms of one training iteration and D's patch map as a heat map."""
+    from p2p_cupy import backend
+    from p2p_cupy.inspection.activations import inspect_pair
+
+    try:
+        backend.set_backend(device)
+        stats = inspect_pair(run_dir, image, out_dir,
+                             layers.split(",") if layers else None)
+    except (ValueError, BackendUnavailable) as e:
+        raise click.ClickException(str(e)) from None
+    pm = stats["patch_map"]
+    click.echo(f"D's mean P(real): {pm['mean_real']:.3f} on (A, B), {pm['mean_fake']:.3f} on "
+               f"(A, G(A)); wrote {Path(out_dir) / 'index.html'}")

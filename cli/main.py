@@ -9,6 +9,7 @@ import click
 
 COMMANDS = {
     "bench": "p2p_cupy.cli.bench:bench",
+    "convert": "p2p_cupy.cli.convert:convert",
     "data": "p2p_cupy.cli.data:data",
     "gradcheck": "p2p_cupy.cli.gradcheck:gradcheck",
     "inspect": "p2p_cupy.cli.inspect_cmd:inspect",

@@ -60,6 +60,8 @@ def _opt(name, help, **kw):
 @_opt("--sample-freq", "Steps between sample grids in the report.", type=click.IntRange(1))
 @_opt("--save-latest-freq", "Steps between `latest` checkpoints.", type=click.IntRange(1))
 @_opt("--save-epoch-freq", "Epochs between kept epoch checkpoints.", type=click.IntRange(1))
+@_opt("--inspect-freq", "Steps between looks inside the networks for the report (per-layer "
+      "gradient norms, D's accuracy and patch map); 0: never.", type=click.IntRange(0))
 @click.option("--resume", type=click.Path(exists=True, file_okay=False), default=None,
               help="Continue the run in this folder with its saved options; only how long "
                    "to train, the frequencies and --device may change.")

@@ -192,32 +192,32 @@ class _GuardedArgs:
 
     def __init__(self, signature, args, where):
         self.where = where
-        self.shadows = {}  # (address, nbytes) -> (guarded buffer, array, name)
-        spans = [(a.ctypes.data, a.nbytes) for p, a in zip(signature.params, args) if p.pointer]
-        self.keep = []
+        self.copies = {}  # (address, nbytes) of an output -> (guarded buffer, array, name)
+        pointers = [(p, a) for p, a in zip(signature.params, args) if p.pointer]
+        spans = [_span(a) for _, a in pointers]
+        for p, a in pointers:
+            if not p.const and _span(a) not in self.copies and not _partly_overlaps(_span(a), spans):
+                buf = np.full(a.nbytes + 2 * GUARD_BYTES, GUARD_BYTE, dtype=np.uint8)
+                buf[GUARD_BYTES:GUARD_BYTES + a.nbytes] = a.reshape(-1).view(np.uint8)
+                self.copies[_span(a)] = (buf, a, p.name)
+        self.values = []  # what each kernelParams entry points at
         for p, a in zip(signature.params, args):
-            if p.pointer:
-                span = (a.ctypes.data, a.nbytes)
-                if not p.const and span not in self.shadows and not _partly_overlaps(span, spans):
-                    buf = np.full(a.nbytes + 2 * GUARD_BYTES, GUARD_BYTE, dtype=np.uint8)
-                    buf[GUARD_BYTES:GUARD_BYTES + a.nbytes] = a.reshape(-1).view(np.uint8)
-                    self.shadows[span] = (buf, a, p.name)
-                self.keep.append(ctypes.c_void_p(a.ctypes.data))
+            if not p.pointer:
+                self.values.append(np.array(a))  # a 0-d copy: its data is the value
+            elif _span(a) in self.copies:
+                buf = self.copies[_span(a)][0]
+                self.values.append(ctypes.c_void_p(buf.ctypes.data + GUARD_BYTES))
             else:
-                self.keep.append(np.array(a))  # a 0-d copy: its data is the value
-        for p, a, i in zip(signature.params, args, range(len(args))):
-            if p.pointer and (a.ctypes.data, a.nbytes) in self.shadows:
-                buf = self.shadows[(a.ctypes.data, a.nbytes)][0]
-                self.keep[i] = ctypes.c_void_p(buf.ctypes.data + GUARD_BYTES)
-        addresses = [ctypes.addressof(k) if isinstance(k, ctypes.c_void_p) else k.ctypes.data
-                     for k in self.keep]
+                self.values.append(ctypes.c_void_p(a.ctypes.data))
+        addresses = [v.ctypes.data if isinstance(v, np.ndarray) else ctypes.addressof(v)
+                     for v in self.values]
         self.argv = (ctypes.c_void_p * max(1, len(addresses)))(*addresses)
 
     def __enter__(self):
         return self.argv
 
     def __exit__(self, exc_type, exc, tb):
-        for buf, a, name in self.shadows.values():
+        for buf, a, name in self.copies.values():
             before, after = buf[:GUARD_BYTES], buf[GUARD_BYTES + a.nbytes:]
             a.reshape(-1).view(np.uint8)[:] = buf[GUARD_BYTES:GUARD_BYTES + a.nbytes]
             if exc_type is None and ((before != GUARD_BYTE).any() or (after != GUARD_BYTE).any()):
@@ -225,6 +225,10 @@ class _GuardedArgs:
                 raise RuntimeError(f"{self.where}: out-of-bounds write {side} of output "
                                    f"'{name}' ({a.dtype} array of {a.size} elements)")
         return False
+
+
+def _span(a: np.ndarray) -> tuple:
+    return a.ctypes.data, a.nbytes
 
 
 def _partly_overlaps(span, spans) -> bool:

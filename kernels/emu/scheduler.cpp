@@ -12,15 +12,16 @@
 // Stricter than hardware, on purpose: a thread that exits while others wait at a barrier,
 // threads waiting at different barriers, a warp intrinsic without all 32 lanes, or a
 // barrier reached after the first thread finished without one, are errors.
-#include "cuda_cpu.h"
-#include "fiber.h"
-
 #include <sys/mman.h>
 
 #include <cstdarg>
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#include "fiber.h"
+// Last: it defines macros (__shared__, ...) and poisons names that system headers may use.
+#include "cuda_cpu.h"
 
 namespace p2p_emu {
 
@@ -201,8 +202,10 @@ extern unsigned char __start_p2p_shared[] __attribute__((weak));
 extern unsigned char __stop_p2p_shared[] __attribute__((weak));
 }
 
-std::string run_block(unsigned int b) {
-    block_idx = unflatten(b, grid_dim);
+std::string run_block(unsigned long long b) {
+    block_idx = {static_cast<unsigned int>(b % grid_dim.x),
+                 static_cast<unsigned int>(b / grid_dim.x % grid_dim.y),
+                 static_cast<unsigned int>(b / grid_dim.x / grid_dim.y)};
     // Poison: a read of shared memory that no thread wrote gives NaN (0xFF bytes).
     if (__start_p2p_shared) std::memset(__start_p2p_shared, 0xFF, __stop_p2p_shared - __start_p2p_shared);
     std::memset(L.dynamic_shared.data(), 0xFF, L.dynamic_shared.size());
@@ -296,8 +299,8 @@ extern "C" __attribute__((visibility("default"))) int p2p_emu_launch(
     std::string message;
     try {
         ensure_stacks(L.n_threads);
-        const unsigned int n_blocks = grid[0] * grid[1] * grid[2];
-        for (unsigned int k = 0; k < n_blocks && message.empty(); ++k)
+        const unsigned long long n_blocks = 1ull * grid[0] * grid[1] * grid[2];
+        for (unsigned long long k = 0; k < n_blocks && message.empty(); ++k)
             message = run_block(L.reverse ? n_blocks - 1 - k : k);
     } catch (const std::exception& e) {
         message = e.what();

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 # A diverging scale from "fake" to "real" (ColorBrewer RdYlBu): red where D says fake,
 # pale yellow where it cannot tell, blue where it says real. Stops at p = 0, .25, .5, .75, 1.
@@ -41,16 +41,23 @@ def heat_overlay(image: np.ndarray, prob: np.ndarray) -> np.ndarray:
     return np.clip(np.round(mixed), 0, 255).astype(np.uint8)
 
 
-def color_bar(width: int, height: int = 34) -> np.ndarray:
+def font(size: int = 14):
+    """Pillow's built-in font at `size` (Pillow >= 10.1), else its small bitmap font."""
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:
+        return ImageFont.load_default()
+
+
+def color_bar(width: int, height: int = 40) -> np.ndarray:
     """The heat scale with its meaning: fake (0) ... real (1)."""
-    bar = np.zeros((height, width, 3), np.uint8) + 255
-    bar[:14] = heat_colors(np.linspace(0, 1, width))[None]
+    bar = np.full((height, width, 3), 255, np.uint8)
+    bar[2:16] = heat_colors(np.linspace(0, 1, width))[None]
     img = Image.fromarray(bar)
-    draw = ImageDraw.Draw(img)
-    draw.text((2, 17), "0: D says fake", fill=(0, 0, 0))
-    draw.text((width // 2 - 8, 17), "0.5", fill=(0, 0, 0))
-    label = "real: 1"
-    draw.text((width - 6 * len(label) - 2, 17), label, fill=(0, 0, 0))
+    draw, f = ImageDraw.Draw(img), font()
+    for text, x in (("0: D says fake", 2), ("0.5: unsure", width / 2), ("D says real: 1", width)):
+        w = draw.textlength(text, font=f)
+        draw.text((min(max(2, x - w / 2), width - w - 2), 19), text, fill=(0, 0, 0), font=f)
     return np.asarray(img)
 
 
@@ -61,21 +68,21 @@ def enlarge(image: np.ndarray, min_size: int) -> np.ndarray:
 
 
 def label_above(image: np.ndarray, text: str) -> np.ndarray:
-    caption = Image.new("RGB", (image.shape[1], 16), (255, 255, 255))
-    ImageDraw.Draw(caption).text((2, 2), text, fill=(0, 0, 0))
+    caption = Image.new("RGB", (image.shape[1], 20), (255, 255, 255))
+    ImageDraw.Draw(caption).text((2, 2), text, fill=(0, 0, 0), font=font())
     return np.concatenate([np.asarray(caption), image], axis=0)
 
 
 def patch_map_panel(real_A, real_B, fake_B, prob_real, prob_fake, min_size=256) -> np.ndarray:
-    """input | real B under D's map of (A, B) | G(A) under D's map of (A, G(A)), with the
-    colour scale below. Images are (H, W, 3) uint8, maps (h, w) in [0, 1]."""
-    tiles = [label_above(enlarge(real_A, min_size), "input A"),
-             label_above(enlarge(heat_overlay(real_B, prob_real), min_size),
-                         f"real B: D(A, B), mean {prob_real.mean():.2f}"),
-             label_above(enlarge(heat_overlay(fake_B, prob_fake), min_size),
-                         f"G(A): D(A, G(A)), mean {prob_fake.mean():.2f}")]
+    """input | real B | D's map of (A, B) over B | G(A) | D's map of (A, G(A)) over G(A),
+    with the colour scale below. Images are (H, W, 3) uint8, maps (h, w) in [0, 1]."""
+    tiles = [(real_A, "input A"), (real_B, "real B"),
+             (heat_overlay(real_B, prob_real), f"D(A, B): mean {prob_real.mean():.2f}"),
+             (fake_B, "G(A)"),
+             (heat_overlay(fake_B, prob_fake), f"D(A, G(A)): mean {prob_fake.mean():.2f}")]
+    tiles = [label_above(enlarge(image, min_size), text) for image, text in tiles]
     gap = np.full((tiles[0].shape[0], 6, 3), 255, np.uint8)
-    row = np.concatenate([tiles[0], gap, tiles[1], gap, tiles[2]], axis=1)
+    row = np.concatenate([part for tile in tiles for part in (tile, gap)][:-1], axis=1)
     return np.concatenate([row, color_bar(row.shape[1])], axis=0)
 
 

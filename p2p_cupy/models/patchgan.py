@@ -39,6 +39,21 @@ class PatchGAN(nn.Sequential):
         super().__init__(*[layer for layer in layers if layer is not None])
         self.input_nc, self.n_layers = input_nc, n_layers
 
+    def output_size(self, size: int) -> int:
+        """Logits per side for `size` input pixels per side (< 1: the input is too small)."""
+        for layer in self:
+            if isinstance(layer, nn.Conv2d):
+                size = (size + 2 * layer.padding - layer.kernel_size) // layer.stride + 1
+        return size
+
+    def forward(self, x):
+        if x.ndim == 4 and min(self.output_size(s) for s in x.shape[2:]) < 1:
+            smallest = next(s for s in range(1, 4096) if self.output_size(s) >= 1)
+            raise ValueError(f"PatchGAN(n_layers={self.n_layers}): an input of "
+                             f"{x.shape[2]}x{x.shape[3]} pixels is too small, it needs at "
+                             f"least {smallest}x{smallest}")
+        return super().forward(x)
+
     @property
     def receptive_field(self) -> int:
         """Input pixels seen by one output logit: r_in = (r_out - 1) * stride + kernel."""

@@ -80,8 +80,15 @@ def _conv_of_cols(cols, w, n, out_hw):
     """w (A, B, k, k) as (A, B*k*k) @ cols (B*k*k, N*Ho*Wo) -> (N, A, Ho, Wo).
 
     conv2d's forward (cols = im2col(x)) and conv_transpose2d's dx (cols = im2col(dy)).
+    With a long reduction (B*k*k >= 1024) and more pixels than rows A, OpenBLAS runs the
+    same product 2-3x faster as y^T = cols^T @ w^T (pixels as the output's rows; measured,
+    benchmarks/NOTES.md); y^T is (N, Ho, Wo, A), one transposing copy gives NCHW.
     """
-    return _from_channel_rows(w.reshape(w.shape[0], -1) @ cols, n, out_hw)
+    w_rows = w.reshape(w.shape[0], -1)
+    if w_rows.shape[1] >= 1024 and cols.shape[1] > w_rows.shape[0]:
+        y_t = (cols.T @ w_rows.T).reshape(n, out_hw[0], out_hw[1], w.shape[0])
+        return np.ascontiguousarray(y_t.transpose(0, 3, 1, 2))
+    return _from_channel_rows(w_rows @ cols, n, out_hw)
 
 
 def _transposed_conv(x, w, stride, padding, out_shape):
@@ -94,7 +101,7 @@ def _transposed_conv(x, w, stride, padding, out_shape):
     w_t = w.reshape(w.shape[0], -1).T  # (B*k*k, A), a transposed view: BLAS reads it as is
     x_rows = _channel_rows(x)
     cols = _scratch("cols", (w_t.shape[0], x_rows.shape[1]), x.dtype)
-    np.matmul(w_t, x_rows, out=cols)
+    _matmul(w_t, x_rows, out=cols)
     return _col2im(cols, out_shape, w.shape[2], stride, padding)
 
 
@@ -110,7 +117,16 @@ def _weight_grad(out_side, in_cols, w_shape):
     rows = _channel_rows(out_side)
     if in_cols.shape[1] >= 1024 and rows.shape[0] < in_cols.shape[0]:
         return np.ascontiguousarray((in_cols @ rows.T).T).reshape(w_shape)
-    return (rows @ in_cols.T).reshape(w_shape)
+    return _matmul(rows, in_cols.T).reshape(w_shape)
+
+
+def _matmul(a, b, out=None):
+    """a @ b; a reduction of length 1 (D's one-channel last conv, a 1x1 image at the
+    U-Net's bottom) is an outer product, which np.multiply broadcasts 2-20x faster than
+    OpenBLAS runs it as a GEMM (measured, benchmarks/NOTES.md), with the same result."""
+    if a.shape[1] == 1:
+        return np.multiply(a, b, out=out)
+    return np.matmul(a, b, out=out)
 
 
 # --- rearrangements ---------------------------------------------------------------------

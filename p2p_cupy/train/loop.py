@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from p2p_cupy import backend
+from p2p_cupy.inspection.training_probe import InspectionLog, inspect_step
 from p2p_cupy.train import checkpoint
 from p2p_cupy.train.progress import ProgressBar
 from p2p_cupy.train.report import LOSS_NAMES, RunReport
@@ -40,6 +41,7 @@ class Trainer:
         self.bk = backend.set_backend(opts.device)
         self.run = build_run(opts)     # G, D, opt_G, opt_D, schedule, loader
         self.report = RunReport(self.run_dir)
+        self.inspection = InspectionLog(self.run_dir)     # --inspect-freq records
         self.step, self.epoch, self.epoch_step, self.trained_s = 0, 1, 0, 0.0
         if resume_state is not None:
             self.load_state(resume_state)
@@ -129,9 +131,8 @@ class Trainer:
             bar = ProgressBar(self.epoch, self.total_epochs(), len(r.loader), self.out)
             started, steps_before = time.perf_counter(), self.step
             for real_A, real_B in r.loader.iter_from(self.epoch, self.epoch_step):
-                losses, fake_B = train_step(
-                    r.G, r.D, r.opt_G, r.opt_D, self.bk.asarray(real_A),
-                    self.bk.asarray(real_B), opts.gan_mode, opts.lambda_l1)
+                losses, fake_B = self.train_batch(self.bk.asarray(real_A),
+                                                  self.bk.asarray(real_B))
                 self.step += 1
                 self.epoch_step += 1
                 self.pending.append((self.step, self.epoch, self.lr(), losses))
@@ -161,6 +162,20 @@ class Trainer:
             self.write_index("running")
         return "finished"
 
+    def train_batch(self, real_A, real_B):
+        """train_step on one batch; every --inspect-freq steps it is watched from inside
+        (p2p_cupy/inspection/training_probe.py) and the record goes to the report."""
+        r, opts = self.run, self.opts
+
+        def step():
+            return train_step(r.G, r.D, r.opt_G, r.opt_D, real_A, real_B, opts.gan_mode,
+                              opts.lambda_l1)
+        if not opts.inspect_freq or (self.step + 1) % opts.inspect_freq:
+            return step()
+        (losses, fake_B), record = inspect_step(r.G, r.D, step, opts.gan_mode)
+        self.inspection.add(self.step + 1, record, self.bk.to_numpy(fake_B))
+        return losses, fake_B
+
     def _speed(self, started, steps_before) -> float:
         return (self.step - steps_before) / max(time.perf_counter() - started, 1e-9)
 
@@ -178,7 +193,7 @@ class Trainer:
                   "speed": f"{speed:.2f} it/s ({self.trained_s:.0f} s of training)",
                   "generator parameters": f"{self.run.G.num_parameters():,}",
                   "discriminator parameters": f"{self.run.D.num_parameters():,}"}
-        self.report.write_index(self.opts.to_dict(), status)
+        self.report.write_index(self.opts.to_dict(), status, self.inspection.html_section())
 
 
 class _sigint_sets_flag:

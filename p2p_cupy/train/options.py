@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 RESUME_OVERRIDABLE = ("max_steps", "n_epochs", "n_epochs_decay", "print_freq", "sample_freq",
-                      "save_epoch_freq", "save_latest_freq", "device")
+                      "save_epoch_freq", "save_latest_freq", "device", "inspect_freq")
 
 
 @dataclass
@@ -47,6 +47,7 @@ class TrainOptions:
     sample_freq: int = 400                # steps between sample grids
     save_latest_freq: int = 5000          # steps between `latest` checkpoints
     save_epoch_freq: int = 5              # epochs between kept epoch checkpoints
+    inspect_freq: int = 0                 # steps between looks inside the networks (0: never)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -96,8 +96,9 @@ class RunReport:
         return sorted(self.samples_dir.glob("step_*.png"))
 
     # --- index.html ---------------------------------------------------------------
-    def write_index(self, options: dict, status: dict):
-        """status: a few facts shown at the top (step, epoch, speed, device, state)."""
+    def write_index(self, options: dict, status: dict, extra: str = ""):
+        """status: a few facts shown at the top (step, epoch, speed, device, state);
+        extra: more HTML before the options (the --inspect-freq section)."""
         rows = self.read_log()
         charts = "\n".join(loss_chart(name, [r["step"] for r in rows], [r[name] for r in rows])
                            for name in LOSS_NAMES)
@@ -112,7 +113,7 @@ class RunReport:
         write_atomic(self.run_dir / "index.html", PAGE.format(
             title=html.escape(str(options.get("name", self.run_dir.name))), facts=facts,
             charts=charts or "<p>no losses logged yet</p>",
-            samples=samples or "<p>no samples yet</p>", options=opts))
+            samples=samples or "<p>no samples yet</p>", extra=extra, options=opts))
 
 
 PAGE = """<!doctype html>
@@ -135,6 +136,7 @@ figcaption {{ font-size: 13px; color: #555; }}
 <div class="charts">{charts}</div>
 <h2>Latest samples (input | output | target)</h2>
 {samples}
+{extra}
 <h2>Options</h2>
 <table>{options}</table>
 </body></html>

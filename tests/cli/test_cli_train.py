@@ -6,6 +6,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
+from p2p_cupy import backend
 from p2p_cupy.cli.main import main
 
 
@@ -37,10 +38,15 @@ def test_train_leaves_a_report_and_can_be_resumed_for_more_steps(run):
     assert "resuming" in result.output and "stopped at step 8" in result.output
 
 
-def test_train_refuses_an_unavailable_device_in_one_line(tmp_path):
-    result = CliRunner().invoke(main, ["train", "--device", "emu", "--out", str(tmp_path)])
+def test_train_refuses_an_unavailable_device_in_one_line(run, tmp_path):
+    if "cuda" in backend.available_backends():
+        pytest.skip("cuda is available here")
+    data, _ = run
+    result = CliRunner().invoke(main, ["train", "--device", "cuda", "--dataroot", str(data),
+                                       "--out", str(tmp_path)])
     assert result.exit_code == 1
-    assert result.output.startswith("Error: device 'emu'") and "Traceback" not in result.output
+    assert result.output.startswith("Error: device 'cuda'") and "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1
 
 
 def test_test_command_writes_outputs_index_and_metrics(run, tmp_path):

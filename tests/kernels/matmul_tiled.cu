@@ -22,8 +22,8 @@ __device__ void matmul_tiled(const T* __restrict__ a, const T* __restrict__ b, T
     if (row < m && col < n) c[row * n + col] = acc;
 }
 
-extern "C" __global__ void matmul_tiled_f32(const float* __restrict__ a, const float* __restrict__ b,
-                                            float* __restrict__ c, int m, int n, int k) {
+extern "C" __global__ void __launch_bounds__(256) matmul_tiled_f32(const float* __restrict__ a, const float* __restrict__ b,
+                                                                float* __restrict__ c, int m, int n, int k) {
     matmul_tiled(a, b, c, m, n, k);
 }
 extern "C" __global__ void matmul_tiled_f64(const double* __restrict__ a, const double* __restrict__ b,

@@ -53,8 +53,8 @@ def test_read_only_output_and_wrong_count_are_rejected(matmul):
 
 
 @pytest.mark.parametrize("grid,block,message", [
-    ((1,), (1025,), "1025 threads; the limit is 1024"),
-    ((1,), (32, 32, 2), "2048 threads"),
+    ((1,), (32, 16), "512 threads; the limit is 256"),  # its __launch_bounds__(256)
+    ((1,), (1025,), "1025 threads"),
     ((1,), (1, 1, 65), r"\(1024, 1024, 64\) per dimension"),
     ((1, 65536), (32,), "grid"),
     ((0,), (32,), "grid"),
@@ -63,6 +63,13 @@ def test_read_only_output_and_wrong_count_are_rejected(matmul):
 def test_launch_limits_of_real_gpus_are_checked(matmul, grid, block, message):
     with pytest.raises(ValueError, match=message):
         matmul(grid, block, matmul_args())
+
+
+def test_at_most_1024_threads_per_block(emu):
+    fn = emu.get_function("matmul_tiled", "matmul_tiled_f64")  # no __launch_bounds__
+    args = (np.ones((4, 4)), np.ones((4, 4)), np.zeros((4, 4)), np.int32(4), np.int32(4), np.int32(4))
+    with pytest.raises(ValueError, match="1056 threads; the limit is 1024"):
+        fn((1,), (32, 33), args)
 
 
 def test_shared_memory_limit_counts_static_and_dynamic_bytes(emu):

@@ -48,3 +48,7 @@ def test_bad_options_and_inputs_are_refused():
         define_D("multiscale")
     with pytest.raises(ValueError, match="6"):
         define_D("basic", ndf=4).forward(np.zeros((1, 3, 32, 32), np.float32))
+    with pytest.raises(ValueError, match="16x16 pixels is too small, it needs at least 24x24"):
+        define_D("basic", ndf=4).forward(np.zeros((1, 6, 16, 16), np.float32))
+    assert define_D("basic", ndf=4).forward(np.zeros((2, 6, 24, 24), np.float32)).shape[2:] \
+        == (1, 1)

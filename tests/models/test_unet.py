@@ -40,6 +40,13 @@ def test_small_unet_runs_forward_and_backward_with_output_in_tanh_range(bk, netG
     assert all(float(abs(bk.to_numpy(p.grad)).sum()) > 0 for p in G.parameters())
 
 
+def test_unet_128_runs_on_128_pixels():
+    G = define_G("unet_128", ngf=2)
+    x = np.random.default_rng(2).uniform(-1, 1, (1, 3, 128, 128)).astype(np.float32)
+    y = G.forward(x)
+    assert y.shape == x.shape and G.backward(np.ones_like(y)).shape == x.shape
+
+
 def test_instance_norm_and_no_norm_variants_run(bk):
     x = bk.asarray(np.random.default_rng(1).uniform(-1, 1, (1, 3, 32, 32)).astype(np.float32))
     for norm in ("instance", "none"):

@@ -218,3 +218,19 @@ def test_results_stay_valid_after_later_calls_reuse_the_work_buffers(bk, rng):
 def test_conv2d_rejects_an_input_smaller_than_the_kernel(bk):
     with pytest.raises(ValueError, match="smaller than the kernel size 4"):
         conv.conv2d_forward(bk.xp.zeros((1, 1, 2, 2)), bk.xp.zeros((1, 1, 4, 4)), None, 1, 0)
+
+
+def test_long_reductions_run_transposed_gemms_with_the_same_results(bk, rng):
+    """Cin*k*k = 1024 and N*Ho*Wo = 1024 take the transposed GEMM orientations of conv.py
+    (too big for the loop oracle): y and dw against einsum over the windows of x, dx by
+    the adjoint identity <conv(x), dy> = <x, dx>."""
+    x, wt = rng.standard_normal((4, 64, 32, 32)), rng.standard_normal((3, 64, 4, 4))
+    dy = rng.standard_normal((4, 3, 16, 16))
+    x_pad = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    windows = np.lib.stride_tricks.sliding_window_view(x_pad, (4, 4), axis=(2, 3))[:, :, ::2, ::2]
+    y, cache = conv.conv2d_forward(bk.asarray(x), bk.asarray(wt), None, 2, 1)
+    dx, dw, _ = conv.conv2d_backward(bk.asarray(dy), cache)
+    _assert_matches(bk, y, np.einsum("ncijuv,ocuv->noij", windows, wt))
+    _assert_matches(bk, dw, np.einsum("noij,ncijuv->ocuv", dy, windows))
+    assert float(np.vdot(bk.to_numpy(y), dy)) == pytest.approx(
+        float(np.vdot(x, bk.to_numpy(dx))), rel=1e-10)

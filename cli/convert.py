@@ -1,0 +1,27 @@
+"""`p2p convert`: a PyTorch pix2pix checkpoint (e.g. latest_net_G.pth) -> our .npz.
+
+    p2p convert facades_label2photo.pth --out facades.npz
+    p2p translate --checkpoint facades.npz labels.png --out translated/
+
+torch is not needed: the .pth is read by a restricted unpickler that rebuilds tensors and
+nothing else, so a malicious file cannot run code.
+"""
+import click
+
+
+@click.command()
+@click.argument("source", type=click.Path(exists=True, dir_okay=False))
+@click.option("--out", required=True, help="The .npz to write.")
+@click.option("--no-dropout", is_flag=True,
+              help="The model was trained with --no_dropout (dropout has no weights, so "
+                   "this cannot be detected).")
+def convert(source, out, no_dropout):
+    """Convert a PyTorch pix2pix checkpoint SOURCE (.pth) to a p2p-cupy .npz."""
+    from p2p_cupy.interop.convert import convert_checkpoint
+
+    try:
+        info = convert_checkpoint(source, out, use_dropout=not no_dropout)
+    except ValueError as e:
+        raise click.ClickException(str(e)) from None
+    details = ", ".join(f"{k} {v}" for k, v in info.items() if k != "network")
+    click.echo(f"{source} -> {out}: {info['network']} ({details})")

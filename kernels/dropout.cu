@@ -1,0 +1,54 @@
+// dropout.cu: dropout forward/backward with Philox4x32-10 masks (p2p_cupy/ops/dropout.py).
+//
+// The mask is the counter-based function of p2p_cupy/philox.py, bit for bit: element i takes
+// word i % 4 of philox4x32_10(counter = (i/4 low, i/4 high, step low, step high),
+// key = (seed low, seed high)) and is kept iff (word >> 8) >= threshold = ceil(p 2^24).
+// One thread per group of 4 elements (one Philox call gives the 4 words), grid-stride.
+// The forward writes y and the mask m (0 or 1/(1-p), in x's dtype, the op's cache);
+// the backward is dx = dy m.
+#include "common.cuh"
+
+__device__ inline void philox4x32_10(unsigned int c[4], unsigned int k0, unsigned int k1) {
+    const unsigned int M0 = 0xD2511F53u, M1 = 0xCD9E8D57u;
+    for (int round = 0; round < 10; ++round) {
+        const unsigned int hi0 = __umulhi(M0, c[0]), lo0 = M0 * c[0];
+        const unsigned int hi1 = __umulhi(M1, c[2]), lo1 = M1 * c[2];
+        c[0] = hi1 ^ c[1] ^ k0;
+        c[2] = hi0 ^ c[3] ^ k1;
+        c[1] = lo1;
+        c[3] = lo0;
+        k0 += 0x9E3779B9u;
+        k1 += 0xBB67AE85u;
+    }
+}
+
+template <typename T>
+__device__ void dropout_fwd(const T* __restrict__ x, T* __restrict__ y, T* __restrict__ mask, long long n,
+                            unsigned long long seed, unsigned long long step, unsigned int threshold, T scale) {
+    const long long groups = (n + 3) / 4;
+    for (long long g = blockIdx.x * (long long)blockDim.x + threadIdx.x; g < groups;
+         g += (long long)gridDim.x * blockDim.x) {
+        unsigned int c[4] = {(unsigned int)(g & 0xffffffffLL), (unsigned int)((unsigned long long)g >> 32),
+                             (unsigned int)(step & 0xffffffffull), (unsigned int)(step >> 32)};
+        philox4x32_10(c, (unsigned int)(seed & 0xffffffffull), (unsigned int)(seed >> 32));
+        for (int j = 0; j < 4; ++j) {
+            const long long i = 4 * g + j;
+            if (i < n) {
+                const T m = (c[j] >> 8) >= threshold ? scale : T(0);
+                mask[i] = m;
+                y[i] = x[i] * m;
+            }
+        }
+    }
+}
+template <typename T>
+__device__ void dropout_bwd(const T* __restrict__ dy, const T* __restrict__ mask, T* __restrict__ dx, long long n) {
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n;
+         i += (long long)gridDim.x * blockDim.x)
+        dx[i] = dy[i] * mask[i];
+}
+
+extern "C" __global__ void dropout_fwd_f32(const float* __restrict__ x, float* __restrict__ y, float* __restrict__ mask, long long n, unsigned long long seed, unsigned long long step, unsigned int threshold, float scale) { dropout_fwd(x, y, mask, n, seed, step, threshold, scale); }
+extern "C" __global__ void dropout_fwd_f64(const double* __restrict__ x, double* __restrict__ y, double* __restrict__ mask, long long n, unsigned long long seed, unsigned long long step, unsigned int threshold, double scale) { dropout_fwd(x, y, mask, n, seed, step, threshold, scale); }
+extern "C" __global__ void dropout_bwd_f32(const float* __restrict__ dy, const float* __restrict__ mask, float* __restrict__ dx, long long n) { dropout_bwd(dy, mask, dx, n); }
+extern "C" __global__ void dropout_bwd_f64(const double* __restrict__ dy, const double* __restrict__ mask, double* __restrict__ dx, long long n) { dropout_bwd(dy, mask, dx, n); }

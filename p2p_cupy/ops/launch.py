@@ -1,0 +1,28 @@
+"""Launch configurations shared by the ops' kernel branches.
+
+Elementwise kernels loop with a grid stride (see kernels/activations.cu), so any grid covers
+any n: the grid is capped at MAX_BLOCKS (enough blocks to fill a large GPU several times
+over) and every element is still visited exactly once.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+BLOCK = 256          # threads per block: a multiple of the warp size, the reductions' size
+MAX_BLOCKS = 8192
+
+
+def grid_1d(n: int):
+    """(grid, block) for a grid-stride kernel over n elements."""
+    return (max(1, min(-(-n // BLOCK), MAX_BLOCKS)),), (BLOCK,)
+
+
+def launch_1d(kernel, n: int, args):
+    """Launch `kernel` over n elements with the 1-D configuration above."""
+    grid, block = grid_1d(n)
+    kernel(grid, block, args)
+
+
+def n_arg(n: int):
+    """A count as the kernels' `long long` parameter."""
+    return np.int64(n)
