@@ -1,4 +1,5 @@
-"""`p2p inspect ...`: look inside the model (its cost and shapes, layer by layer)."""
+"""`p2p inspect ...`: look inside the model (its cost and shapes, layer by layer), a trained
+run (activations, gradients, patch maps) and the CUDA kernels (resources, launches)."""
 import json
 from pathlib import Path
 
@@ -80,11 +81,67 @@ def activations(run_dir, image, out_dir, layers, device):
     from p2p_cupy.inspection.activations import inspect_pair
 
     try:
-        backend.set_backend(device)
-        stats = inspect_pair(run_dir, image, out_dir,
-                             layers.split(",") if layers else None)
+        with backend.using(device):
+            stats = inspect_pair(run_dir, image, out_dir, layers.split(",") if layers else None)
     except (ValueError, BackendUnavailable) as e:
         raise click.ClickException(str(e)) from None
     pm = stats["patch_map"]
     click.echo(f"D's mean P(real): {pm['mean_real']:.3f} on (A, B), {pm['mean_fake']:.3f} on "
                f"(A, G(A)); wrote {Path(out_dir) / 'index.html'}")
+
+
+@inspect.command("kernels")
+@click.option("--source", type=click.Choice(["nvcc", "cupy"]), default="nvcc", show_default=True,
+              help="nvcc: compile with `nvcc -Xptxas -v` (no GPU needed); cupy: the attributes "
+                   "of the kernels as the cuda backend compiles them (needs a GPU).")
+@click.option("--arch", default="sm_80", show_default=True, help="GPU architecture for nvcc.")
+@click.option("--kernels-dir", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Folder of .cu files (default: the installed kernels/).")
+@click.option("--shape", default="1x3x256x256", show_default=True,
+              help="Batch NxCxHxW of the training iteration whose launches are listed.")
+@click.option("--netG", "netG", default="unet_256", show_default=True)
+@click.option("--netD", "netD", default="basic", show_default=True)
+@click.option("--ngf", default=64, show_default=True)
+@click.option("--ndf", default=64, show_default=True)
+@click.option("--no-launches", is_flag=True, help="Only the resources (skip the iteration).")
+@click.option("--json", "as_json", is_flag=True, help="print JSON instead of tables")
+def kernels(source, arch, kernels_dir, shape, netG, netD, ngf, ndf, no_launches, as_json):
+    """For each CUDA kernel: registers per thread, static shared memory, local memory and
+    spills; then every launch configuration (grid, block, shared memory) that one training
+    iteration of the models at --shape makes, recorded from the ops themselves."""
+    from p2p_cupy.inspection import kernels as kinfo
+
+    try:
+        dims = tuple(int(s) for s in shape.lower().split("x"))
+        if len(dims) != 4 or min(dims) < 1:
+            raise ValueError
+    except ValueError:
+        raise click.ClickException(f"--shape: expected NxCxHxW, e.g. 1x3x256x256, got {shape!r}")
+    try:
+        files = kinfo.kernel_files(kernels_dir or kinfo.KERNELS_DIR)
+        measure = kinfo.nvcc_resources if source == "nvcc" else kinfo.cupy_resources
+        rows = [r for f in files for r in (measure(f, arch) if source == "nvcc" else measure(f))]
+        launches = {} if no_launches else kinfo.training_launches(dims, netG, netD, ngf, ndf)
+    except (ValueError, BackendUnavailable) as e:
+        raise click.ClickException(str(e)) from None
+    if as_json:
+        click.echo(json.dumps({"resources": [r.as_dict() for r in rows], "launches": [
+            {**vars(k), "threads": k.threads, "count": n} for k, n in launches.items()]}, indent=1))
+        return
+    click.echo(f"{'file':<18}{'kernel':<30}{'arch':<7}{'regs':>5}{'smem B':>8}{'local B':>8}"
+               f"{'spill st/ld B':>15}")
+    for r in rows:
+        spills = "n/a" if r.spill_stores is None else f"{r.spill_stores}/{r.spill_loads}"
+        click.echo(f"{r.file:<18}{r.kernel:<30}{r.arch:<7}{r.registers:>5}{r.shared_bytes:>8}"
+                   f"{r.local_bytes:>8}{spills:>15}")
+    if not files:
+        click.echo("(no .cu files found)")
+    if no_launches:
+        return
+    click.echo(f"\nlaunches of one training iteration, {netG} vs {netD}, batch {fmt_shape(dims)}:")
+    if not launches:
+        click.echo("(none: no op launches a CUDA kernel yet)")
+    click.echo(f"{'kernel':<40}{'grid':>16}{'block':>12}{'smem B':>8}{'threads':>12}{'times':>7}")
+    for k, n in sorted(launches.items(), key=lambda kv: (kv[0].kernel, kv[0].threads)):
+        click.echo(f"{k.kernel:<40}{fmt_shape(k.grid):>16}{fmt_shape(k.block):>12}"
+                   f"{k.shared_mem:>8}{k.threads:>12,}{n:>7}")

@@ -3,6 +3,7 @@
 // The mask is the counter-based function of p2p_cupy/philox.py, bit for bit: element i takes
 // word i % 4 of philox4x32_10(counter = (i/4 low, i/4 high, step low, step high),
 // key = (seed low, seed high)) and is kept iff (word >> 8) >= threshold = ceil(p 2^24).
+// `step` is read from device memory (Dropout's 0-d counter stays on the GPU: no host sync).
 // One thread per group of 4 elements (one Philox call gives the 4 words), grid-stride.
 // The forward writes y and the mask m (0 or 1/(1-p), in x's dtype, the op's cache);
 // the backward is dx = dy m.
@@ -24,7 +25,8 @@ __device__ inline void philox4x32_10(unsigned int c[4], unsigned int k0, unsigne
 
 template <typename T>
 __device__ void dropout_fwd(const T* __restrict__ x, T* __restrict__ y, T* __restrict__ mask, long long n,
-                            unsigned long long seed, unsigned long long step, unsigned int threshold, T scale) {
+                            unsigned long long seed, const long long* __restrict__ step_ptr, unsigned int threshold, T scale) {
+    const unsigned long long step = (unsigned long long)step_ptr[0];
     const long long groups = (n + 3) / 4;
     for (long long g = blockIdx.x * (long long)blockDim.x + threadIdx.x; g < groups;
          g += (long long)gridDim.x * blockDim.x) {
@@ -48,7 +50,7 @@ __device__ void dropout_bwd(const T* __restrict__ dy, const T* __restrict__ mask
         dx[i] = dy[i] * mask[i];
 }
 
-extern "C" __global__ void dropout_fwd_f32(const float* __restrict__ x, float* __restrict__ y, float* __restrict__ mask, long long n, unsigned long long seed, unsigned long long step, unsigned int threshold, float scale) { dropout_fwd(x, y, mask, n, seed, step, threshold, scale); }
-extern "C" __global__ void dropout_fwd_f64(const double* __restrict__ x, double* __restrict__ y, double* __restrict__ mask, long long n, unsigned long long seed, unsigned long long step, unsigned int threshold, double scale) { dropout_fwd(x, y, mask, n, seed, step, threshold, scale); }
+extern "C" __global__ void dropout_fwd_f32(const float* __restrict__ x, float* __restrict__ y, float* __restrict__ mask, long long n, unsigned long long seed, const long long* __restrict__ step, unsigned int threshold, float scale) { dropout_fwd(x, y, mask, n, seed, step, threshold, scale); }
+extern "C" __global__ void dropout_fwd_f64(const double* __restrict__ x, double* __restrict__ y, double* __restrict__ mask, long long n, unsigned long long seed, const long long* __restrict__ step, unsigned int threshold, double scale) { dropout_fwd(x, y, mask, n, seed, step, threshold, scale); }
 extern "C" __global__ void dropout_bwd_f32(const float* __restrict__ dy, const float* __restrict__ mask, float* __restrict__ dx, long long n) { dropout_bwd(dy, mask, dx, n); }
 extern "C" __global__ void dropout_bwd_f64(const double* __restrict__ dy, const double* __restrict__ mask, double* __restrict__ dx, long long n) { dropout_bwd(dy, mask, dx, n); }

@@ -38,6 +38,7 @@ class Backend:
         self.name = name
         self.xp = xp
         self.modules = modules
+        self.tf32 = False       # see set_tf32
 
     @property
     def uses_kernels(self) -> bool:
@@ -61,6 +62,18 @@ class Backend:
         if self.name == "cuda":
             return self.xp.asnumpy(a)
         return np.asarray(a)
+
+    def set_tf32(self, enabled: bool):
+        """Let float32 GEMMs (cupy.matmul -> cuBLAS) use TF32 tensor cores: faster, with
+        10-bit mantissas in the products. Off by default (set so when the cuda backend is
+        built, whatever CUPY_TF32 says), so float32 results match the references.
+        CuPy keeps one GEMM compute type per dtype; numpy and emu GEMMs are plain float32,
+        so there it only records the choice."""
+        if self.name == "cuda":
+            from cupy._core import _routines_linalg as linalg
+            linalg.set_compute_type(np.float32, linalg.COMPUTE_TYPE_TF32 if enabled
+                                    else linalg.COMPUTE_TYPE_DEFAULT)
+        self.tf32 = bool(enabled)
 
     def synchronize(self):
         if self.name == "cuda":
@@ -89,7 +102,9 @@ def _make_cuda() -> Backend:
     if n_gpus == 0:
         raise BackendUnavailable("device 'cuda': CuPy sees no GPU")
     from p2p_cupy.kernels.loader import KernelModules
-    return Backend("cuda", cupy, KernelModules("cuda"))
+    cuda = Backend("cuda", cupy, KernelModules("cuda"))
+    cuda.set_tf32(False)
+    return cuda
 
 
 def _make_emu() -> Backend:

@@ -5,15 +5,17 @@
 // thread runs. A barrier is released when every thread of the block waits at it; a warp
 // intrinsic completes when all 32 lanes of the warp have reached it.
 //
-// Fast path: the first thread of a block runs as a fiber; if it finishes without reaching
-// a barrier, the block has none (barriers are block-uniform), and the other threads run as
-// a plain loop of calls, without any context switch.
+// Fast path, warp by warp: the warp's first thread runs as a fiber; if it finishes without
+// reaching a barrier or warp intrinsic, the warp has none (barriers are block-uniform, warp
+// intrinsics warp-uniform), and its other threads run as a plain loop of calls, without any
+// context switch. Otherwise the rest of the block runs as fibers.
 //
 // Stricter than hardware, on purpose: a thread that exits while others wait at a barrier,
 // threads waiting at different barriers, a warp intrinsic without all 32 lanes, or a
-// barrier reached after the first thread finished without one, are errors.
+// barrier or warp intrinsic reached after its warp's first thread finished without one, are errors.
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cstdarg>
 #include <stdexcept>
 #include <string>
@@ -31,9 +33,10 @@ dim3 block_dim, grid_dim;
 namespace {
 
 using Entry = void (*)(void**);
-enum class State { runnable, at_barrier, at_warp_op, done };
+enum class State { not_started, runnable, at_barrier, at_warp_op, done };
 
 struct Thread {
+    uint3 index;  // its threadIdx
     FiberContext context;
     State state;
     const char* file;  // call site of the barrier / warp intrinsic it waits at
@@ -107,7 +110,7 @@ void start_fiber(int t) {
 
 void resume(int t) {
     L.current = t;
-    thread_idx = unflatten(t, block_dim);
+    thread_idx = L.threads[t].index;
     fiber_switch(&L.scheduler, &L.threads[t].context);
 }
 
@@ -155,10 +158,11 @@ const Thread* find(State s) {
     return nullptr;
 }
 
-// Runs sweeps over the block's fibers until all exit; "" or an error message.
-std::string run_fibers(int first) {
-    for (unsigned int k = 0; k < L.n_threads; ++k)
-        if (nth(k) != first) start_fiber(nth(k));
+// Starts the threads not started yet as fibers and runs sweeps over the block until all
+// threads exit; "" or an error message.
+std::string run_fibers() {
+    for (unsigned int t = 0; t < L.n_threads; ++t)
+        if (L.threads[t].state == State::not_started) start_fiber(t);
     for (;;) {
         for (unsigned int k = 0; k < L.n_threads; ++k) {
             if (L.threads[nth(k)].state != State::runnable) continue;
@@ -212,24 +216,35 @@ std::string run_block(unsigned long long b) {
     L.exited = 0;
     L.at_barrier = 0;
     std::fill(L.warp_arrived.begin(), L.warp_arrived.end(), 0);
+    for (Thread& t : L.threads) t.state = State::not_started;
 
-    const int first = nth(0);
-    L.in_fiber = true;
-    start_fiber(first);
-    resume(first);
-    if (!L.error.empty()) return L.error;
-    if (L.threads[first].state != State::done) return run_fibers(first);
+    // Warps in launch order; within a warp, thread k in launch order is first + k (forward)
+    // or last - k (reverse), so that the whole block runs in nth() order.
+    const unsigned int n_warps = (L.n_threads + 31) / 32;
+    for (unsigned int i = 0; i < n_warps; ++i) {
+        const unsigned int w = L.reverse ? n_warps - 1 - i : i;
+        const unsigned int first = 32 * w, size = std::min(32u, L.n_threads - first);
+        auto lane_thread = [&](unsigned int k) { return L.reverse ? first + size - 1 - k : first + k; };
+        const int probe = lane_thread(0);
+        L.in_fiber = true;
+        start_fiber(probe);
+        resume(probe);
+        if (!L.error.empty()) return L.error;
+        if (L.threads[probe].state != State::done) return run_fibers();
 
-    L.in_fiber = false;
-    for (unsigned int k = 1; k < L.n_threads; ++k) {
-        L.current = nth(k);
-        thread_idx = unflatten(L.current, block_dim);
-        try {
-            L.entry(L.args);
-        } catch (const PlainPathError& e) {
-            return format("%s (but %s finished without reaching any barrier: "
-                          "barriers must be reached by all threads of a block)",
-                          e.what(), thread_name(first).c_str());
+        L.in_fiber = false;
+        for (unsigned int k = 1; k < size; ++k) {
+            L.current = lane_thread(k);
+            thread_idx = L.threads[L.current].index;
+            try {
+                L.entry(L.args);
+            } catch (const PlainPathError& e) {
+                return format("%s (but %s finished without reaching it: barriers must be reached "
+                              "by all threads of the block, warp intrinsics by all lanes of the warp)",
+                              e.what(), thread_name(probe).c_str());
+            }
+            L.threads[L.current].state = State::done;
+            ++L.exited;
         }
     }
     return "";
@@ -293,6 +308,7 @@ extern "C" __attribute__((visibility("default"))) int p2p_emu_launch(
     L.reverse = reverse != 0;
     L.n_threads = block[0] * block[1] * block[2];
     L.threads.assign(L.n_threads, Thread{});
+    for (unsigned int t = 0; t < L.n_threads; ++t) L.threads[t].index = unflatten(t, block_dim);
     L.warp_arrived.assign((L.n_threads + 31) / 32, 0);
     L.dynamic_shared.assign(shared_bytes, 0);
     L.error.clear();

@@ -44,6 +44,10 @@ def info(bk, torch=None) -> dict:
         "cpu": cpu_model(), "cores": os.cpu_count(), "platform": platform.platform(),
         "python": platform.python_version(), "numpy": np.__version__, "blas": blas_name(),
         "backend": bk.name, "gpu": gpu_name(bk),
+        # other work on the machine slows both sides; multi-threaded BLAS/OpenMP barriers
+        # suffer most when the cores are oversubscribed, so keep it next to the numbers
+        "load_average_1_5_15min": [round(x, 2) for x in os.getloadavg()]
+        if hasattr(os, "getloadavg") else None,
     }
     if bk.name == "cuda":
         info["cupy"] = bk.xp.__version__

@@ -45,7 +45,9 @@ def _machine(r) -> str:
     m = r["machine"]
     where = m["gpu"] or f"{m['cpu']}, {m['cores']} cores"
     threads = f", torch {m['torch']} ({m['torch_threads']} threads)" if "torch" in m else ""
-    return f"{where}; numpy {m['numpy']} ({m['blas']}){threads}"
+    load = m.get("load_average_1_5_15min")
+    load = f"; load avg (5 min) {load[1]:.1f}" if load else ""
+    return f"{where}; numpy {m['numpy']} ({m['blas']}){threads}{load}"
 
 
 def _row(cells) -> str:

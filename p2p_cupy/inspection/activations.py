@@ -33,6 +33,8 @@ from p2p_cupy.train.options import TrainOptions
 from p2p_cupy.train.report import to_uint8_image
 from p2p_cupy.train.step import train_step
 
+MAX_MAPS = 64          # channels drawn per feature-map grid
+
 
 def load_run(run_dir):
     """(opts, G, D, opt_G, opt_D) of a run's latest checkpoint, on the current backend,
@@ -120,7 +122,7 @@ def inspect_pair(run_dir, image_path, out_dir, layers=None) -> dict:
     for net, maps in (("G", g_maps), ("D", d_maps)):
         for name in chosen[net]:
             file = f"features_{net}_{name.replace('.', '_')}.png"
-            Image.fromarray(pictures.feature_grid(maps[name][0])).save(out / file)
+            Image.fromarray(pictures.feature_grid(maps[name][0], MAX_MAPS)).save(out / file)
             grids.append((f"{net}.{name}", maps[name].shape[1:], file))
     (out / "stats.json").write_text(json.dumps(stats, indent=1))
     (out / "index.html").write_text(page(stats, grids), encoding="utf-8")
@@ -160,8 +162,8 @@ def page(stats, grids) -> str:
     pm = stats["patch_map"]
     losses = ", ".join(f"{k} {v:.4g}" for k, v in stats["losses"].items())
     figures = "".join(f'<figure><img src="{f}" alt="{html.escape(n)}"><figcaption>{html.escape(n)}'
-                      f' ({"x".join(map(str, shape))}, first 64 channels)</figcaption></figure>'
-                      for n, shape, f in grids)
+                      f' ({"x".join(map(str, shape))}; channels 1 to {min(shape[0], MAX_MAPS)})'
+                      '</figcaption></figure>' for n, shape, f in grids)
     return PAGE.format(
         image=html.escape(stats["image"]), checkpoint=html.escape(stats["checkpoint"]),
         summary=(f"mean P(real) on (A, B) {pm['mean_real']:.3f}, on (A, G(A)) "

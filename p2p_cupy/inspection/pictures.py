@@ -73,17 +73,22 @@ def label_above(image: np.ndarray, text: str) -> np.ndarray:
     return np.concatenate([np.asarray(caption), image], axis=0)
 
 
-def patch_map_panel(real_A, real_B, fake_B, prob_real, prob_fake, min_size=256) -> np.ndarray:
-    """input | real B | D's map of (A, B) over B | G(A) | D's map of (A, G(A)) over G(A),
-    with the colour scale below. Images are (H, W, 3) uint8, maps (h, w) in [0, 1]."""
-    tiles = [(real_A, "input A"), (real_B, "real B"),
-             (heat_overlay(real_B, prob_real), f"D(A, B): mean {prob_real.mean():.2f}"),
-             (fake_B, "G(A)"),
-             (heat_overlay(fake_B, prob_fake), f"D(A, G(A)): mean {prob_fake.mean():.2f}")]
+def labelled_row(tiles, min_size=256) -> np.ndarray:
+    """(image, caption) pairs side by side, enlarged, with the heat colour scale below."""
     tiles = [label_above(enlarge(image, min_size), text) for image, text in tiles]
     gap = np.full((tiles[0].shape[0], 6, 3), 255, np.uint8)
     row = np.concatenate([part for tile in tiles for part in (tile, gap)][:-1], axis=1)
     return np.concatenate([row, color_bar(row.shape[1])], axis=0)
+
+
+def patch_map_panel(real_A, real_B, fake_B, prob_real, prob_fake, min_size=256) -> np.ndarray:
+    """input | real B | D's map of (A, B) over B | G(A) | D's map of (A, G(A)) over G(A),
+    with the colour scale below. Images are (H, W, 3) uint8, maps (h, w) in [0, 1]."""
+    return labelled_row([
+        (real_A, "input A"), (real_B, "real B"),
+        (heat_overlay(real_B, prob_real), f"D(A, B): mean {prob_real.mean():.2f}"),
+        (fake_B, "G(A)"),
+        (heat_overlay(fake_B, prob_fake), f"D(A, G(A)): mean {prob_fake.mean():.2f}")], min_size)
 
 
 def feature_grid(maps: np.ndarray, max_maps: int = 64, min_cell: int = 48) -> np.ndarray:

@@ -5,7 +5,8 @@ iteration did inside the networks goes into the run's report.
                                    and fake patches, its patch map on the latest sample
                                    (batch mean) and that map's mean, and for every G and D
                                    layer with parameters [name, op, ||grad||, ||weights||]
-    inspect/patchmap_STEP.png      D's patch map, averaged over the batch, over the sample
+    inspect/patchmap_STEP.png      the latest sample G(A), and D's patch map (averaged over
+                                   the batch) as a heat map over it
 
 Nothing is recomputed: D's outputs are recorded while train_step runs (its last layer is
 watched), and the gradient norms are those the step leaves in the parameters. In train_step
@@ -66,8 +67,12 @@ class InspectionLog:
         self.dir.mkdir(parents=True, exist_ok=True)
         with open(self.path, "a") as f:
             f.write(json.dumps({"step": step, **record}) + "\n")
-        image = pictures.heat_overlay(to_uint8_image(fake_B[0]), np.array(record["patch_map"]))
-        Image.fromarray(pictures.enlarge(image, 256)).save(self.dir / f"patchmap_{step:07d}.png")
+        sample, patch_map = to_uint8_image(fake_B[0]), np.array(record["patch_map"])
+        panel = pictures.labelled_row([
+            (sample, f"G(A), step {step}"),
+            (pictures.heat_overlay(sample, patch_map),
+             f"D's patch map: mean {patch_map.mean():.2f}")])
+        Image.fromarray(panel).save(self.dir / f"patchmap_{step:07d}.png")
 
     def records(self) -> list:
         """The records in step order. A run resumed from an earlier checkpoint inspects its

@@ -7,9 +7,33 @@
 from __future__ import annotations
 
 from p2p_cupy import backend
+from p2p_cupy.ops.launch import launch_1d, n_arg
+
+
+def _kernel_unary(name, x, *scalars):
+    """y = kernels/activations.cu's <name>_fwd(x) (cuda, emu)."""
+    bk = backend.current()
+    x = bk.xp.ascontiguousarray(x)
+    y = bk.xp.empty_like(x)
+    launch_1d(bk.kernel("activations", f"{name}_fwd", x.dtype), x.size,
+              (x, y, n_arg(x.size)) + tuple(x.dtype.type(s) for s in scalars))
+    return y
+
+
+def _kernel_grad(name, dy, y, *scalars):
+    """dx = kernels/activations.cu's <name>_bwd(dy, y), from the forward's output y."""
+    bk = backend.current()
+    dy = bk.xp.ascontiguousarray(dy)
+    dx = bk.xp.empty_like(dy)
+    launch_1d(bk.kernel("activations", f"{name}_bwd", dy.dtype), dy.size,
+              (dy, y, dx, n_arg(dy.size)) + tuple(dy.dtype.type(s) for s in scalars))
+    return dx
 
 
 def leaky_relu_forward(x, slope):
+    if backend.current().uses_kernels:
+        y = _kernel_unary("leaky_relu", x, slope)
+        return y, (y, slope)
     xp = backend.current().xp
     y = x * x.dtype.type(slope)
     xp.maximum(x, y, out=y)              # for 0 <= slope < 1, max picks x exactly when x > 0
@@ -17,29 +41,41 @@ def leaky_relu_forward(x, slope):
 
 
 def leaky_relu_backward(dy, cache):
+    if backend.current().uses_kernels:
+        return _kernel_grad("leaky_relu", dy, cache[0], cache[1])
     xp = backend.current().xp
     y, slope = cache
     return xp.where(y > 0, dy, dy * dy.dtype.type(slope))
 
 
 def relu_forward(x):
+    if backend.current().uses_kernels:
+        y = _kernel_unary("relu", x)
+        return y, y
     xp = backend.current().xp
     y = xp.maximum(x, 0)
     return y, y
 
 
 def relu_backward(dy, cache):
+    if backend.current().uses_kernels:
+        return _kernel_grad("relu", dy, cache)
     xp = backend.current().xp
     return xp.where(cache > 0, dy, 0).astype(dy.dtype, copy=False)
 
 
 def tanh_forward(x):
+    if backend.current().uses_kernels:
+        y = _kernel_unary("tanh", x)
+        return y, y
     xp = backend.current().xp
     y = xp.tanh(x)
     return y, y
 
 
 def tanh_backward(dy, cache):
+    if backend.current().uses_kernels:
+        return _kernel_grad("tanh", dy, cache)
     xp = backend.current().xp
     y = cache
     dx = y * y
@@ -50,6 +86,9 @@ def tanh_backward(dy, cache):
 
 def sigmoid_forward(x):
     """Stable for any |x|: exp is only ever taken of -|x|, so it never overflows."""
+    if backend.current().uses_kernels:
+        y = _kernel_unary("sigmoid", x)
+        return y, y
     xp = backend.current().xp
     e = xp.exp(-xp.abs(x))               # in (0, 1]
     y = xp.where(x >= 0, 1, e)           # 1/(1+e^-x) for x >= 0, e^x/(1+e^x) for x < 0
@@ -60,6 +99,8 @@ def sigmoid_forward(x):
 
 
 def sigmoid_backward(dy, cache):
+    if backend.current().uses_kernels:
+        return _kernel_grad("sigmoid", dy, cache)
     y = cache
     dx = 1 - y
     dx *= y

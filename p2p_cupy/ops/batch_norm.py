@@ -15,7 +15,10 @@ per-channel coefficients, dx = a * dy + b * x + c, so it never materialises xhat
 """
 from __future__ import annotations
 
+import numpy as np
+
 from p2p_cupy import backend
+from p2p_cupy.ops.launch import BLOCK, launch_1d, n_arg
 
 
 def _per_channel(v):
@@ -32,7 +35,11 @@ def _dot_nhw(xp, a, b):
 def batch_norm2d_forward(x, gamma, beta, running_mean, running_var, training,
                          momentum=0.1, eps=1e-5):
     """(y, cache); in training mode running_mean/running_var are updated IN PLACE."""
-    xp = backend.current().xp
+    bk = backend.current()
+    xp = bk.xp
+    if bk.uses_kernels:
+        return _kernel_forward(bk, x, gamma, beta, running_mean, running_var, training,
+                               momentum, eps)
     count = x.shape[0] * x.shape[2] * x.shape[3]
     if training:
         mean = x.mean(axis=(0, 2, 3))
@@ -56,8 +63,11 @@ def batch_norm2d_forward(x, gamma, beta, running_mean, running_var, training,
 
 def batch_norm2d_backward(dy, cache):
     """(dx, dgamma, dbeta)."""
-    xp = backend.current().xp
+    bk = backend.current()
+    xp = bk.xp
     x, mean, inv_std, gamma, training = cache
+    if bk.uses_kernels:
+        return _kernel_backward(bk, dy, x, mean, inv_std, gamma, training)
     count = x.shape[0] * x.shape[2] * x.shape[3]
     dbeta = dy.sum(axis=(0, 2, 3))
     dgamma = inv_std * (_dot_nhw(xp, dy, x) - mean * dbeta)
@@ -70,4 +80,42 @@ def batch_norm2d_backward(dy, cache):
         bx = x * _per_channel(b)
         dx += bx
         dx += _per_channel(c)
+    return dx, dgamma, dbeta
+
+
+# --- kernel branch (kernels/batch_norm.cu) ----------------------------------------------
+
+def _kernel_forward(bk, x, gamma, beta, running_mean, running_var, training, momentum, eps):
+    """Training: one block per channel computes the statistics, updates the running ones
+    and writes y. Eval: an elementwise y = x scale + shift with per-channel coefficients."""
+    xp = bk.xp
+    x = xp.ascontiguousarray(x)
+    n, c, h, w = x.shape
+    y = xp.empty_like(x)
+    if training:
+        mean, inv_std = xp.empty(c, x.dtype), xp.empty(c, x.dtype)
+        bk.kernel("batch_norm", "batch_norm_train_fwd", x.dtype)(
+            (c,), (BLOCK,), (x, gamma, beta, y, mean, inv_std, running_mean, running_var,
+                             np.int32(n), np.int32(c), np.int32(h * w),
+                             np.float64(momentum), np.float64(eps)))
+    else:
+        mean = running_mean.copy()
+        inv_std = 1.0 / xp.sqrt(running_var + eps)
+        scale = inv_std * gamma
+        shift = beta - mean * scale
+        launch_1d(bk.kernel("batch_norm", "batch_norm_eval_fwd", x.dtype), x.size,
+                  (x, scale, shift, y, n_arg(x.size), np.int32(c), np.int32(h * w)))
+    return y, (x, mean, inv_std, gamma, training)
+
+
+def _kernel_backward(bk, dy, x, mean, inv_std, gamma, training):
+    """One block per channel: reduces dbeta and dgamma, then writes dx."""
+    xp = bk.xp
+    dy = xp.ascontiguousarray(dy)
+    n, c, h, w = x.shape
+    dx = xp.empty_like(x)
+    dgamma, dbeta = xp.empty(c, x.dtype), xp.empty(c, x.dtype)
+    bk.kernel("batch_norm", "batch_norm_bwd", x.dtype)(
+        (c,), (BLOCK,), (x, dy, mean, inv_std, gamma, dx, dgamma, dbeta,
+                         np.int32(n), np.int32(c), np.int32(h * w), np.int32(bool(training))))
     return dx, dgamma, dbeta

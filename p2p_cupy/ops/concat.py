@@ -5,6 +5,13 @@
 from __future__ import annotations
 
 from p2p_cupy import backend
+from p2p_cupy.ops.launch import launch_1d, n_arg
+
+
+def _slice_args(part_channels, total_channels, start_channel, n, hw):
+    """kernels/concat.cu's (total, run, out_run, start) for one input's channel slice."""
+    return (n_arg(n * part_channels * hw), n_arg(part_channels * hw),
+            n_arg(total_channels * hw), n_arg(start_channel * hw))
 
 
 def concat_forward(arrays):
@@ -16,14 +23,37 @@ def concat_forward(arrays):
                 or a.dtype != first.dtype:
             raise ValueError("concat: inputs must be (N, C_i, H, W) of one N, H, W and dtype; "
                              f"got {[(tuple(b.shape), str(b.dtype)) for b in arrays]}")
-    return xp.concatenate(arrays, axis=1), tuple(a.shape[1] for a in arrays)
+    channels = tuple(a.shape[1] for a in arrays)
+    bk = backend.current()
+    if bk.uses_kernels:   # one copy kernel per input, into its channel slice
+        n, _, h, w = first.shape
+        y = xp.empty((n, sum(channels), h, w), first.dtype)
+        start = 0
+        for a in arrays:
+            launch_1d(bk.kernel("concat", "concat_fwd", a.dtype), a.size,
+                      (xp.ascontiguousarray(a), y)
+                      + _slice_args(a.shape[1], y.shape[1], start, n, h * w))
+            start += a.shape[1]
+        return y, channels
+    return xp.concatenate(arrays, axis=1), channels
 
 
 def concat_backward(dy, cache):
     """The tuple of input gradients: the C-contiguous channel slices of dy (views of dy
     when N == 1, where a slice already is contiguous; copies otherwise)."""
-    xp = backend.current().xp
+    bk = backend.current()
+    xp = bk.xp
     grads, start = [], 0
+    if bk.uses_kernels:   # one copy kernel per input gradient, out of its channel slice
+        dy = xp.ascontiguousarray(dy)
+        n, total, h, w = dy.shape
+        for channels in cache:
+            dx = xp.empty((n, channels, h, w), dy.dtype)
+            launch_1d(bk.kernel("concat", "concat_bwd", dy.dtype), dx.size,
+                      (dy, dx) + _slice_args(channels, total, start, n, h * w))
+            grads.append(dx)
+            start += channels
+        return tuple(grads)
     for channels in cache:
         grads.append(xp.ascontiguousarray(dy[:, start:start + channels]))
         start += channels

@@ -5,12 +5,24 @@ The cache is m itself (in x's dtype), so backward is one multiply.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from p2p_cupy import backend, philox
+from p2p_cupy.ops.launch import launch_1d, n_arg
 
 
 def dropout_forward(x, p, seed, step):
     """(y, mask); step may be an int or the 0-d integer array that Dropout keeps."""
     bk = backend.current()
+    if bk.uses_kernels:   # kernels/dropout.cu: the same Philox words, computed per element
+        x = bk.xp.ascontiguousarray(x)
+        y, mask = bk.xp.empty_like(x), bk.xp.empty_like(x)
+        launch_1d(bk.kernel("dropout", "dropout_fwd", x.dtype), -(-x.size // 4),
+                  (x, y, mask, n_arg(x.size), np.uint64(int(seed) % 2**64),
+                   bk.xp.asarray(step, dtype=np.int64).reshape(1),   # read on the device
+                   np.uint32(philox.keep_threshold(p)),
+                   x.dtype.type(1.0 / (1.0 - p))))
+        return y, mask
     keep = philox.dropout_keep_mask(x.size, p, int(seed), int(step)).reshape(x.shape)
     mask = bk.asarray(keep, dtype=x.dtype)
     mask *= x.dtype.type(1.0 / (1.0 - p))
@@ -18,4 +30,11 @@ def dropout_forward(x, p, seed, step):
 
 
 def dropout_backward(dy, cache):
+    bk = backend.current()
+    if bk.uses_kernels:
+        dy = bk.xp.ascontiguousarray(dy)
+        dx = bk.xp.empty_like(dy)
+        launch_1d(bk.kernel("dropout", "dropout_bwd", dy.dtype), dy.size,
+                  (dy, cache, dx, n_arg(dy.size)))
+        return dx
     return dy * cache

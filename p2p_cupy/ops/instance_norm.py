@@ -7,10 +7,18 @@ Backward, with g = dy * gamma (or dy), xhat = (x - mean) inv_std, means over (H,
     dx = inv_std * (g - mean(g) - xhat * mean(g * xhat))
     dgamma = sum_{n,h,w}(dy * xhat),  dbeta = sum_{n,h,w}(dy)
 The cache keeps x, mean and inv_std, as batch_norm.py does.
+
+Kernel branch: instance norm of x (N, C, H, W) IS batch norm of the view (1, N*C, H, W),
+with gamma and beta repeated per image, so it runs kernels/batch_norm.cu's training
+kernels (one block per (n, c) plane; their running statistics go to a scratch array).
+Their dgamma, dbeta per plane are then summed over n.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from p2p_cupy import backend
+from p2p_cupy.ops.launch import BLOCK
 
 
 def _dot_hw(xp, a, b):
@@ -22,7 +30,10 @@ def _dot_hw(xp, a, b):
 
 def instance_norm2d_forward(x, gamma=None, beta=None, eps=1e-5):
     """(y, cache); gamma and beta (C,) are both given (affine) or both None."""
-    xp = backend.current().xp
+    bk = backend.current()
+    if bk.uses_kernels:
+        return _kernel_forward(bk, x, gamma, beta, eps)
+    xp = bk.xp
     count = x.shape[2] * x.shape[3]
     mean = x.mean(axis=(2, 3), keepdims=True)
     y = x - mean
@@ -36,7 +47,10 @@ def instance_norm2d_forward(x, gamma=None, beta=None, eps=1e-5):
 
 def instance_norm2d_backward(dy, cache):
     """(dx, dgamma, dbeta); dgamma and dbeta are None when not affine."""
-    xp = backend.current().xp
+    bk = backend.current()
+    if bk.uses_kernels:
+        return _kernel_backward(bk, dy, cache)
+    xp = bk.xp
     x, mean, inv_std, gamma = cache
     count = x.shape[2] * x.shape[3]
     g = dy if gamma is None else dy * gamma.reshape(-1, 1, 1)
@@ -55,3 +69,46 @@ def instance_norm2d_backward(dy, cache):
     dgamma = (inv_std * (_dot_hw(xp, dy, x) - mean * dy.sum(axis=(2, 3), keepdims=True))
               ).sum(axis=(0, 2, 3))
     return dx, dgamma, dbeta
+
+
+# --- kernel branch (kernels/batch_norm.cu on the (1, N*C, H, W) view) -------------------
+
+def _plane_affine(xp, n, c, gamma, beta, dtype):
+    """gamma, beta per (n, c) plane: repeated per image, or 1 and 0 when not affine."""
+    if gamma is None:
+        return xp.ones(n * c, dtype), xp.zeros(n * c, dtype)
+    return xp.tile(gamma, n), xp.tile(beta, n)
+
+
+def _kernel_forward(bk, x, gamma, beta, eps):
+    xp = bk.xp
+    x = xp.ascontiguousarray(x)
+    n, c, h, w = x.shape
+    planes = n * c
+    gamma_p, beta_p = _plane_affine(xp, n, c, gamma, beta, x.dtype)
+    y = xp.empty_like(x)
+    mean, inv_std = xp.empty(planes, x.dtype), xp.empty(planes, x.dtype)
+    unused_running = xp.zeros((2, planes), x.dtype)
+    bk.kernel("batch_norm", "batch_norm_train_fwd", x.dtype)(
+        (planes,), (BLOCK,), (x, gamma_p, beta_p, y, mean, inv_std, unused_running[0],
+                              unused_running[1], np.int32(1), np.int32(planes),
+                              np.int32(h * w), np.float64(0.0), np.float64(eps)))
+    return y, (x, mean.reshape(n, c, 1, 1), inv_std.reshape(n, c, 1, 1), gamma)
+
+
+def _kernel_backward(bk, dy, cache):
+    xp = bk.xp
+    x, mean, inv_std, gamma = cache
+    dy = xp.ascontiguousarray(dy)
+    n, c, h, w = x.shape
+    planes = n * c
+    gamma_p, _ = _plane_affine(xp, n, c, gamma, gamma, x.dtype)
+    dx = xp.empty_like(x)
+    dgamma_p, dbeta_p = xp.empty(planes, x.dtype), xp.empty(planes, x.dtype)
+    bk.kernel("batch_norm", "batch_norm_bwd", x.dtype)(
+        (planes,), (BLOCK,), (x, dy, mean.reshape(-1), inv_std.reshape(-1), gamma_p, dx,
+                              dgamma_p, dbeta_p, np.int32(1), np.int32(planes),
+                              np.int32(h * w), np.int32(1)))
+    if gamma is None:
+        return dx, None, None
+    return dx, dgamma_p.reshape(n, c).sum(axis=0), dbeta_p.reshape(n, c).sum(axis=0)

@@ -10,8 +10,11 @@ A target is an array of the prediction's shape or a float label broadcast to it.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from p2p_cupy import backend
 from p2p_cupy.ops.activations import sigmoid_forward
+from p2p_cupy.ops.launch import BLOCK, launch_1d, n_arg
 
 
 def _check(name, pred, target):
@@ -24,8 +27,43 @@ def _mean(xp, a):
     return xp.asarray(a.sum() / a.size)      # numpy reductions give scalars; keep a 0-d array
 
 
+def _kernel_target(xp, target, like):
+    """(target array, t_stride) for kernels/losses.cu: a float label becomes 1 element, stride 0."""
+    if hasattr(target, "shape") and target.ndim > 0:
+        return xp.ascontiguousarray(target, dtype=like.dtype), np.int32(1)
+    return xp.full(1, target, dtype=like.dtype), np.int32(0)
+
+
+def _kernel_forward(name, pred, target, with_cache):
+    """One block reduces the loss on the device (kernels/losses.cu); returns (loss, cache)
+    with the cache the kernel wrote next to the loss (None for BCE)."""
+    bk = backend.current()
+    xp = bk.xp
+    pred = xp.ascontiguousarray(pred)
+    t, t_stride = _kernel_target(xp, target, pred)
+    loss = xp.empty((), pred.dtype)
+    cache = (xp.empty_like(pred),) if with_cache else ()
+    bk.kernel("losses", f"{name}_fwd", pred.dtype)(
+        (1,), (BLOCK,), (pred, t, t_stride) + cache + (loss, n_arg(pred.size)))
+    return loss, (cache[0] if with_cache else None)
+
+
+def _kernel_backward(name, args, like, scale, dloss):
+    """dpred = kernels/losses.cu's <name>_bwd(args..., scale), times dloss when not 1."""
+    bk = backend.current()
+    grad = bk.xp.empty_like(like)
+    launch_1d(bk.kernel("losses", f"{name}_bwd", like.dtype), like.size,
+              args + (grad, n_arg(like.size), like.dtype.type(scale)))
+    if not (isinstance(dloss, (int, float)) and dloss == 1.0):
+        grad *= dloss
+    return grad
+
+
 def bce_with_logits_forward(logits, target):
     _check("bce_with_logits", logits, target)
+    if backend.current().uses_kernels:
+        loss, _ = _kernel_forward("bce_with_logits", logits, target, with_cache=False)
+        return loss, (logits, target)
     xp = backend.current().xp
     terms = xp.abs(logits)
     xp.negative(terms, out=terms)
@@ -38,6 +76,12 @@ def bce_with_logits_forward(logits, target):
 
 def bce_with_logits_backward(cache, dloss=1.0):
     logits, target = cache
+    if backend.current().uses_kernels:
+        xp = backend.current().xp
+        logits = xp.ascontiguousarray(logits)
+        t, t_stride = _kernel_target(xp, target, logits)
+        return _kernel_backward("bce_with_logits", (logits, t, t_stride), logits,
+                                1.0 / logits.size, dloss)
     dx, _ = sigmoid_forward(logits)
     dx -= target
     dx *= dx.dtype.type(1.0 / logits.size)
@@ -47,6 +91,8 @@ def bce_with_logits_backward(cache, dloss=1.0):
 
 def mse_forward(pred, target):
     _check("mse", pred, target)
+    if backend.current().uses_kernels:     # the kernel also writes the cache, diff = p - t
+        return _kernel_forward("mse", pred, target, with_cache=True)
     xp = backend.current().xp
     diff = pred - target
     return _mean(xp, diff * diff), diff
@@ -54,6 +100,8 @@ def mse_forward(pred, target):
 
 def mse_backward(cache, dloss=1.0):
     diff = cache
+    if backend.current().uses_kernels:
+        return _kernel_backward("mse", (diff,), diff, 2.0 / diff.size, dloss)
     grad = diff * diff.dtype.type(2.0 / diff.size)
     grad *= dloss                             # in place: keeps the dtype whatever dloss is
     return grad
@@ -61,6 +109,8 @@ def mse_backward(cache, dloss=1.0):
 
 def l1_forward(pred, target):
     _check("l1", pred, target)
+    if backend.current().uses_kernels:     # the kernel also writes the cache, sign(p - t)
+        return _kernel_forward("l1", pred, target, with_cache=True)
     xp = backend.current().xp
     diff = pred - target
     return _mean(xp, xp.abs(diff)), xp.sign(diff)
@@ -68,6 +118,8 @@ def l1_forward(pred, target):
 
 def l1_backward(cache, dloss=1.0):
     sign = cache
+    if backend.current().uses_kernels:
+        return _kernel_backward("l1", (sign,), sign, 1.0 / sign.size, dloss)
     grad = sign * sign.dtype.type(1.0 / sign.size)
     grad *= dloss
     return grad

@@ -21,7 +21,8 @@ def tiny_run(tmp_path_factory):
     (root / "data" / "train").mkdir(parents=True)
     for i in range(2):
         a = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
-        Image.fromarray(np.concatenate([a, 255 - a], axis=1)).save(root / "data" / "train" / f"{i}.png")
+        ab = np.concatenate([a, 255 - a], axis=1)
+        Image.fromarray(ab).save(root / "data" / "train" / f"{i}.png")
     result = CliRunner().invoke(main, [
         "train", "--dataroot", str(root / "data"), "--out", str(root), "--name", "tiny",
         "--netG", "unet_32", "--ngf", "4", "--ndf", "4", "--load-size", "32", "--crop-size",
@@ -71,7 +72,8 @@ def test_unknown_layer_is_refused_with_the_valid_names(tiny_run, tmp_path):
     assert result.exit_code == 1
     assert "no layer named nope" in result.output and "act2" in result.output
     result = CliRunner().invoke(main, ["inspect", "activations", "--checkpoint", str(run_dir),
-                                       str(image), "--out", str(tmp_path), "--layers", "act2"])
+                                       str(image), "--out", str(tmp_path), "--layers", "act2",
+                                       "--device", "cpu"])
     assert result.exit_code == 1 and "G.<layer> or D.<layer>" in result.output
 
 

@@ -94,16 +94,19 @@ def torch_arrays(module, which):
 
 
 def assert_all_close(ours, ref, tol, what, ref_module):
-    """Every tensor within tol (relative). A bias followed by instance norm is subtracted
-    again by the norm: its true gradient is 0, so it holds rounding noise in both
-    frameworks; it is measured against its layer's weight instead of itself."""
+    """Every tensor within tol (relative), but for the biases followed by instance norm:
+    the norm subtracts them again, so their true gradient is 0 and both frameworks hold
+    rounding noise there (and Adam's g / sqrt(v) makes the weights noise too); ours must be
+    noise of the same size as PyTorch's (10x), measured against the layer's weight."""
     assert sorted(ours) == sorted(ref), what
     errors = {}
     for k in ref:
-        errors[k] = rel_err(ours[k], ref[k])
         if k.endswith(".bias") and followed_by_norm(ref_module, k):
             scale = np.abs(ref[k[:-len("bias")] + "weight"]).max()
-            errors[k] = float(np.abs(ours[k] - ref[k]).max() / scale)
+            noise = np.abs(ours[k]).max()
+            assert noise <= 10 * np.abs(ref[k]).max() + tol * scale, f"{what}: {k} {noise:.1e}"
+        else:
+            errors[k] = rel_err(ours[k], ref[k])
     worst = max(errors, key=errors.get)
     assert errors[worst] <= tol, f"{what}: {worst} rel err {errors[worst]:.2e} > {tol}"
 
@@ -198,12 +201,14 @@ class FixedMask(torch.nn.Module):
 
 
 def test_dropout_iteration_matches_torch_given_our_masks(bk, tmp_path):
+    """In float64, for the weights' sake (see the five-iteration test)."""
     cfg = CONFIGS["unet128-batch-basic-b1"]                 # dropout on levels 5 and 6
-    torch_side, (G, D) = build_pair(cfg, tmp_path, use_dropout=True)
-    A, B = batch(cfg)
+    torch_side, (G, D) = build_pair(cfg, tmp_path, np.float64, use_dropout=True)
+    A, B = batch(cfg, np.float64)
     # Our masks are a function of (seed, step, index): draw this step's by a forward pass
     # on a copy, then give them to the reference in place of its own Dropout.
     probe = names.build_generator(via_checkpoint(torch_side[0], tmp_path / "G2.pth"), True)
+    probe.astype(np.float64)
     probe.forward(bk.asarray(A))
     masks = [bk.to_numpy(probe.level("dec", k)[-1]._cache) for k in (5, 6)]
     assert len(masks) == 2 and all(0 < (m == 0).mean() < 1 for m in masks)
@@ -217,5 +222,5 @@ def test_dropout_iteration_matches_torch_given_our_masks(bk, tmp_path):
     run_both(cfg, torch_side, (G, D), A, B, steps=1)
     assert_all_close(named_arrays(G, "grad"), torch_arrays(torch_side[0], "grad"), TRAIN_RTOL,
                      "G gradients with dropout", torch_side[0])
-    assert_all_close(named_arrays(G, "data"), torch_arrays(torch_side[0], "data"), TRAIN_RTOL,
-                     "G weights after a step with dropout", torch_side[0])
+    assert_all_close(named_arrays(G, "data"), torch_arrays(torch_side[0], "data"),
+                     ADAM_RTOL_F64, "G weights after a step with dropout", torch_side[0])

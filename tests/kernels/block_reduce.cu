@@ -49,3 +49,11 @@ extern "C" __global__ void warp_intrinsics(int* __restrict__ out) {
     r[8] = __all_sync(0xffffffff, lane < 31);
     for (int q = 0; q < 9; ++q) out[q * n_threads + t] = r[q];
 }
+
+// out[0] = sum of x[0:32] by warp 0 alone; the other warps return at once (legal: no block
+// barrier, and warp 0's shuffles need only warp 0).
+extern "C" __global__ void first_warp_sum_f32(const float* __restrict__ x, float* __restrict__ out) {
+    if (threadIdx.x >= 32) return;
+    const float v = warp_sum(x[threadIdx.x]);
+    if (threadIdx.x == 0) out[0] = v;
+}

@@ -97,6 +97,18 @@ def test_warp_intrinsics_return_cudas_values(kernel_bk, modules):
     np.testing.assert_array_equal(got, np.stack(expected))
 
 
+def test_warp_intrinsics_in_one_warp_while_the_others_returned(kernel_bk, modules):
+    x = np.arange(32, dtype=np.float32)
+    fn = modules.get_function("block_reduce", "first_warp_sum_f32")
+
+    def launch():
+        out = kernel_bk.xp.zeros(1, np.float32)
+        fn((1,), (96,), (kernel_bk.asarray(x), out))
+        return kernel_bk.to_numpy(out)
+
+    np.testing.assert_array_equal(run_both_orders(kernel_bk, launch), [x.sum()])
+
+
 @pytest.mark.parametrize("dtype,suffix", [(np.float32, "f32"), (np.float64, "f64")])
 def test_dynamic_shared_memory_reverses_each_block(kernel_bk, modules, dtype, suffix):
     block, blocks = 128, 3

@@ -1,0 +1,158 @@
+"""`p2p inspect kernels`: what each CUDA kernel costs the GPU, and how our ops launch them.
+
+Resources per kernel (per thread: registers; per block: static shared memory; local memory
+and spills) come from either
+  * nvcc: `nvcc -cubin -Xptxas -v` compiles kernels/<family>.cu for one architecture and
+    ptxas reports every entry function; this needs no GPU, only the CUDA toolkit; or
+  * CuPy on a GPU: the attributes of the functions our cuda backend compiled with NVRTC
+    (cudaFuncGetAttributes: registers, shared and local bytes; spills are not reported).
+Local memory is per-thread stack: arrays indexed at run time and registers spilled when the
+kernel needs more than the architecture allows; it lives in (cached) global memory, so a
+hot kernel should have none.
+
+Launch configurations are recorded, not predicted: one training iteration of the real
+models runs on a backend whose kernels do nothing but note (kernel, grid, block, shared
+memory). The arrays hold garbage then, but the shapes, and so every launch decision of the
+ops, are the real ones.
+"""
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from collections import Counter
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from p2p_cupy import backend
+from p2p_cupy.kernels.loader import KERNELS_DIR, NVRTC_OPTIONS
+from p2p_cupy.kernels.signature import parse_signatures
+
+_ENTRY = re.compile(r"Compiling entry function '([^']+)' for '(\w+)'")
+_FRAME = re.compile(r"(\d+) bytes stack frame, (\d+) bytes spill stores, (\d+) bytes spill loads")
+_REGS = re.compile(r"Used (\d+) registers")
+_SMEM = re.compile(r"(\d+) bytes smem")
+_LMEM = re.compile(r"(\d+) bytes lmem")
+
+
+@dataclass
+class KernelResources:
+    file: str
+    kernel: str
+    arch: str
+    registers: int          # per thread
+    shared_bytes: int       # static shared memory per block
+    local_bytes: int        # per thread (ptxas: the stack frame)
+    spill_stores: int = None    # bytes; None where the source does not report spills
+    spill_loads: int = None
+
+    def as_dict(self):
+        return asdict(self)
+
+
+def parse_ptxas(text: str, file: str) -> list:
+    """KernelResources for every entry function in ptxas -v output (in its order)."""
+    found, current = [], None
+    for line in text.splitlines():
+        m = _ENTRY.search(line)
+        if m:
+            current = KernelResources(file, m.group(1), m.group(2), 0, 0, 0, 0, 0)
+            found.append(current)
+            continue
+        if current is None:
+            continue
+        m = _FRAME.search(line)
+        if m:
+            current.local_bytes, current.spill_stores, current.spill_loads = map(int, m.groups())
+        if _REGS.search(line):
+            current.registers = int(_REGS.search(line).group(1))
+            current.shared_bytes = int(_SMEM.search(line).group(1)) if _SMEM.search(line) else 0
+            if _LMEM.search(line):      # older ptxas reports lmem on this line
+                current.local_bytes = max(current.local_bytes, int(_LMEM.search(line).group(1)))
+    return found
+
+
+def kernel_files(directory=KERNELS_DIR) -> list:
+    return sorted(Path(directory).glob("*.cu"))
+
+
+def nvcc_resources(path, arch: str = "sm_80", nvcc: str = "nvcc") -> list:
+    """Resources of the kernels of one .cu file, compiled by nvcc for `arch` (no GPU)."""
+    path = Path(path)
+    if shutil.which(nvcc) is None:
+        raise ValueError(f"{nvcc} not found: install the CUDA toolkit, or use --source cupy "
+                         "on a machine with a GPU")
+    includes = [f"-I{d}" for d in dict.fromkeys((path.parent, KERNELS_DIR))]
+    cmd = [nvcc, "-cubin", f"-arch={arch}", "-Xptxas", "-v", *NVRTC_OPTIONS, *includes,
+           "-o", "/dev/null", str(path)]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise ValueError(f"{path}: nvcc failed ({' '.join(cmd)}):\n{done.stderr.strip()}")
+    return parse_ptxas(done.stdout + done.stderr, path.name)
+
+
+def cupy_resources(path) -> list:
+    """Resources of the kernels of one .cu file as compiled by the cuda backend (a GPU)."""
+    path = Path(path)
+    from p2p_cupy.kernels.loader import KernelModules
+    modules = KernelModules("cuda", path.parent)
+    import cupy
+    arch = f"sm_{cupy.cuda.Device().compute_capability}"
+    rows = []
+    for name in parse_signatures(path.read_text(), path):
+        attrs = modules.get_function(path.stem, name).function.attributes
+        rows.append(KernelResources(path.name, name, arch, attrs["num_regs"],
+                                    attrs["shared_size_bytes"], attrs["local_size_bytes"]))
+    return rows
+
+
+# --- launch configurations -----------------------------------------------------------
+@dataclass(frozen=True)
+class Launch:
+    kernel: str             # family/name
+    grid: tuple
+    block: tuple
+    shared_mem: int
+
+    @property
+    def threads(self) -> int:
+        return int(np.prod(self.grid) * np.prod(self.block))
+
+
+class _RecordingKernels:
+    """Stands in for kernels/loader.KernelModules: every launch is noted, none is run."""
+
+    def __init__(self):
+        self.launches = []
+
+    def get_function(self, family, name):
+        def launch(grid, block, args, shared_mem=0):
+            self.launches.append(Launch(f"{family}/{name}", tuple(grid), tuple(block),
+                                        int(shared_mem)))
+        return launch
+
+
+def record_launches(work) -> Counter:
+    """Counter of the Launch configurations that work() makes on a recording backend."""
+    kernels = _RecordingKernels()
+    with backend.using(backend.Backend("record", np, kernels)), np.errstate(all="ignore"):
+        work()
+    return Counter(kernels.launches)
+
+
+def training_launches(shape, netG="unet_256", netD="basic", ngf=64, ndf=64, norm="batch"):
+    """The launches of one pix2pix training iteration on a batch of `shape` (N, C, H, W):
+    a Counter of Launch -> how many times per iteration."""
+    from p2p_cupy.models import define_D, define_G
+    from p2p_cupy.optim import Adam
+    from p2p_cupy.train.step import train_step
+    n, c, h, w = shape
+
+    def one_iteration():
+        G = define_G(netG, input_nc=c, output_nc=c, ngf=ngf, norm=norm)
+        D = define_D(netD, input_nc=2 * c, ndf=ndf, norm=norm)
+        real = np.zeros(shape, np.float32)
+        train_step(G, D, Adam(G.parameters()), Adam(D.parameters()), real, real)
+    return record_launches(one_iteration)
