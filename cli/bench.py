@@ -4,6 +4,7 @@
                      [--compare torch] [--json OUT]
     p2p bench infer  generator forward, batch 1 and 16
     p2p bench layers every conv / transposed conv / batch-norm shape: fwd, dx, dx+dw
+    p2p bench kernels each CUDA kernel alone: time, GB/s, bandwidth floor (--device cuda|emu)
     p2p bench report regenerate benchmarks/RESULTS.md from benchmarks/results/*.json
 
 Each run prints a summary and saves its record to benchmarks/results/ (or --json OUT).
@@ -117,6 +118,27 @@ def layers(device, batch_size, size, repeats, compare, json_out):
         click.echo(line)
     click.echo("sum over layers of count * (fwd + dx+dw): " +
                ", ".join(f"{k} {v:.0f} ms" for k, v in total.items()))
+    _save(r, json_out)
+
+
+@bench.command()
+@DEVICE
+@click.option("--size", type=int, default=128, show_default=True,
+              help="height and width of the 64-channel activation the kernels run on")
+@click.option("--repeats", type=int, default=10, show_default=True)
+@JSON_OUT
+def kernels(device, size, repeats, json_out):
+    """Each CUDA kernel alone: time, GB/s and the bandwidth floor (emu: a smoke test)."""
+    from p2p_cupy.bench.kernels import bench_kernels
+    if device not in ("cuda", "emu"):
+        raise click.BadParameter("kernels run on --device cuda or emu", param_hint="--device")
+    r = bench_kernels(device, size, repeats)
+    click.echo(f"{r['device']}, {r['dtype']}, copy bandwidth {r['copy_gb_per_s']:.1f} GB/s")
+    click.echo(f"{'kernel':22s} {'shape':32s} {'ms':>9s} {'GB/s':>8s} {'floor ms':>9s}")
+    for row in r["rows"]:
+        extra = f"  {row['gflop_per_s']:.0f} GFLOP/s" if row["gflop_per_s"] else ""
+        click.echo(f"{row['kernel']:22s} {row['shape']:32s} {row['ms']:9.3f} "
+                   f"{row['gb_per_s']:8.1f} {row['floor_ms']:9.3f}{extra}")
     _save(r, json_out)
 
 

@@ -108,7 +108,9 @@ def activations(run_dir, image, out_dir, layers, device):
 def kernels(source, arch, kernels_dir, shape, netG, netD, ngf, ndf, no_launches, as_json):
     """For each CUDA kernel: registers per thread, static shared memory, local memory and
     spills; then every launch configuration (grid, block, shared memory) that one training
-    iteration of the models at --shape makes, recorded from the ops themselves."""
+    iteration of the models at --shape makes, recorded from the ops themselves (the
+    iteration runs on the CPU with every kernel launch only noted: about a minute at the
+    default size; --no-launches skips it)."""
     from p2p_cupy.inspection import kernels as kinfo
 
     try:

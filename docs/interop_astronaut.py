@@ -49,7 +49,7 @@ def train_torch_generator(A, B, steps):
         loss = torch.nn.functional.l1_loss(G(tA), tB)
         loss.backward()
         opt.step()
-        if step % 50 == 0:
+        if step % 10 == 0:
             print(f"step {step}: L1 {loss.item():.4f}")
     return G
 

@@ -127,24 +127,24 @@ class Adam:
 
 
 class LinearDecaySchedule:
-    """pix2pix's "linear" policy: the full learning rate for about n_epochs epochs, then a
-    linear decay to zero over n_epochs_decay more.
+    """pix2pix's "linear" policy: the full learning rate for n_epochs epochs, then a linear
+    decay toward zero over n_epochs_decay more (DESIGN.md; the paper's schedule).
 
     The reference (pytorch-CycleGAN-and-pix2pix, models/networks.py get_scheduler) wraps
 
         lambda_rule(k) = 1 - max(0, k + epoch_count - n_epochs) / (n_epochs_decay + 1)
 
-    in torch's LambdaLR, where k counts the scheduler.step() calls so far, and its train.py
-    calls scheduler.step() at the *beginning* of every epoch of
-    `for epoch in range(epoch_count, n_epochs + n_epochs_decay + 1)`. So epoch e trains
-    with k = e - epoch_count + 1, i.e. lr * factor(e) where
+    in torch's LambdaLR, k counting the scheduler steps so far. We step at the *end* of each
+    epoch, as the reference did until 2020, so epoch e (1-based) trains with
+    k = e - epoch_count, i.e. lr * factor(e) where
 
-        factor(e) = 1 - max(0, e + 1 - n_epochs) / (n_epochs_decay + 1)
+        factor(e) = 1 - max(0, e - n_epochs) / (n_epochs_decay + 1)
 
-    (100 + 100: epochs 1..99 at 1.0, epoch 100 at 100/101, ..., epoch 200 at 0). Versions of
-    the reference before 2020 stepped at the *end* of each epoch instead (one epoch later:
-    1..100 at 1.0, ..., epoch 200 at 1/101). The factor depends on the epoch only, which
-    is what makes a resumed run continue exactly: epoch_count just relabels k.
+    (100 + 100: epochs 1..100 at 1.0, epoch 101 at 100/101, ..., epoch 200 at 1/101). The
+    current reference steps at the *start* of each epoch, one epoch earlier, which trains
+    only n_epochs - 1 epochs at the full rate and spends its last epoch at lr 0; we keep
+    DESIGN.md's "n_epochs at full lr". The factor depends on the epoch only, which is what
+    makes a resumed run continue exactly: epoch_count just relabels k.
     """
 
     def __init__(self, n_epochs: int, n_epochs_decay: int, epoch_count: int = 1):
@@ -161,7 +161,7 @@ class LinearDecaySchedule:
 
     def factor(self, epoch: int) -> float:
         """The learning-rate multiplier for training epoch `epoch` (1-based)."""
-        return self.lambda_rule(epoch - self.epoch_count + 1)
+        return self.lambda_rule(epoch - self.epoch_count)
 
     def state_dict(self) -> dict:
         return {"n_epochs": np.array(self.n_epochs),

@@ -139,12 +139,11 @@ def test_adam_matches_torch_when_installed(rng):
 
 def test_linear_schedule_values_at_the_boundaries():
     s = LinearDecaySchedule(100, 100)
-    assert s.factor(1) == 1.0 and s.factor(99) == 1.0
-    assert s.factor(100) == pytest.approx(100 / 101)      # decay starts here
-    assert s.factor(150) == pytest.approx(50 / 101)
-    assert s.factor(200) == 0.0                           # the last epoch
-    assert LinearDecaySchedule(3, 0).factor(2) == 1.0
-    assert LinearDecaySchedule(3, 0).factor(3) == 0.0
+    assert s.factor(1) == 1.0 and s.factor(100) == 1.0   # n_epochs at the full rate
+    assert s.factor(101) == pytest.approx(100 / 101)      # decay starts here
+    assert s.factor(150) == pytest.approx(51 / 101)
+    assert s.factor(200) == pytest.approx(1 / 101)        # the last epoch
+    assert LinearDecaySchedule(3, 0).factor(3) == 1.0
 
 
 def test_linear_schedule_reproduces_the_reference_loop_also_when_resumed():
@@ -152,9 +151,9 @@ def test_linear_schedule_reproduces_the_reference_loop_also_when_resumed():
         s = LinearDecaySchedule(10, 5, epoch_count=epoch_count)
         k = 0                               # LambdaLR's counter, fresh at (re)start
         for epoch in range(epoch_count, 10 + 5 + 1):
-            k += 1                          # scheduler.step() at the start of the epoch
             assert s.factor(epoch) == s.lambda_rule(k)
             assert s.factor(epoch) == LinearDecaySchedule(10, 5).factor(epoch)
+            k += 1                          # scheduler.step() at the end of the epoch
 
 
 def test_linear_schedule_state_dict_round_trip_and_bad_values():

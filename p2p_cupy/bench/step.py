@@ -78,12 +78,12 @@ def _bench_step(bk, device, batch_size, size, iters, warmup, compare, seed):
     candidates = {"ours": lambda: train_step(G, D, opt_G, opt_D, real_A, real_B)}
     syncs = {"ours": bk.synchronize}
     if torch is not None:
-        from p2p_cupy.bench.torch_ref import torch_device, torch_pix2pix, torch_sync
+        from p2p_cupy.bench.torch_ref import torch_device, torch_sync
         t_dev = torch_device(torch, device)
-        tG, tD, t_opt_G, t_opt_D, t_step = torch_pix2pix(torch, reference,
-                                                         num_downs_for(size), t_dev, seed)
+        tG, tD, t_opt_G, t_opt_D = reference.build(seed=seed, device=t_dev,
+                                                   num_downs=num_downs_for(size))
         t_A, t_B = torch.from_numpy(host_A).to(t_dev), torch.from_numpy(host_B).to(t_dev)
-        candidates["torch"] = lambda: t_step(tG, tD, t_opt_G, t_opt_D, t_A, t_B)
+        candidates["torch"] = lambda: reference.train_step(tG, tD, t_opt_G, t_opt_D, t_A, t_B)
         syncs["torch"] = lambda: torch_sync(torch, t_dev)
     times = timing.interleaved(candidates, warmup, iters, sync=lambda name: syncs[name]())
 

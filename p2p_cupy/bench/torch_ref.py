@@ -43,8 +43,3 @@ def torch_sync(torch, device: str):
     if device == "cuda":
         torch.cuda.synchronize()
 
-
-def torch_pix2pix(torch, reference, num_downs: int, device: str, seed: int = 0):
-    """(G, D, opt_G, opt_D, train_step) of the reference, on `device`, in training mode."""
-    G, D, opt_G, opt_D = reference.build(seed=seed, device=device, num_downs=num_downs)
-    return G, D, opt_G, opt_D, reference.train_step

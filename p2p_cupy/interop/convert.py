@@ -26,6 +26,13 @@ def generator_options(arch: dict, use_dropout: bool) -> TrainOptions:
                         no_dropout=not use_dropout)
 
 
+def torch_generator(src, use_dropout=True, state=None):
+    """(our generator, its TrainOptions) straight from a PyTorch generator .pth."""
+    state = load_state_dict(src) if state is None else state
+    opts = generator_options(names.detect_generator(state, src), use_dropout)
+    return names.build_generator(state, use_dropout, source=src), opts
+
+
 def convert_checkpoint(src, out, use_dropout=True) -> dict:
     """Convert src (.pth) into out (.npz); returns what was detected."""
     src, out = Path(src), Path(out)
@@ -33,11 +40,9 @@ def convert_checkpoint(src, out, use_dropout=True) -> dict:
         raise ValueError(f"{out}: the output must be a .npz file")
     state = load_state_dict(src)
     if names.is_generator_state(state):
-        arch = names.detect_generator(state, src)
-        opts = generator_options(arch, use_dropout)
-        model = names.build_generator(state, use_dropout, source=src)
+        model, opts = torch_generator(src, use_dropout, state)
         tree = {"options": opts.to_dict(), "G": model.state_dict()}
-        summary = {"network": "G", "netG": opts.netG, **arch}
+        summary = {"network": "G", "netG": opts.netG, **names.detect_generator(state, src)}
     else:
         arch = names.detect_discriminator(state, src)
         model = names.build_discriminator(state, source=src)

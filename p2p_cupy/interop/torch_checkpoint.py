@@ -117,7 +117,7 @@ def resolve(obj, arrays: dict, source):
                              f"({flat.size} elements)")
         view = np.lib.stride_tricks.as_strided(flat[obj.offset:], obj.size,
                                                [s * item for s in obj.stride])
-        return np.ascontiguousarray(view)
+        return view.copy()                         # C-contiguous, and 0-d stays 0-d
     if isinstance(obj, dict):
         return OrderedDict((k, resolve(v, arrays, source)) for k, v in obj.items())
     if isinstance(obj, (list, tuple)):

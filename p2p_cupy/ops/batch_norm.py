@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from p2p_cupy import backend
-from p2p_cupy.ops.launch import BLOCK, launch_1d, n_arg
+from p2p_cupy.ops.launch import launch_1d, n_arg, reduction_block
 
 
 def _per_channel(v):
@@ -95,7 +95,7 @@ def _kernel_forward(bk, x, gamma, beta, running_mean, running_var, training, mom
     if training:
         mean, inv_std = xp.empty(c, x.dtype), xp.empty(c, x.dtype)
         bk.kernel("batch_norm", "batch_norm_train_fwd", x.dtype)(
-            (c,), (BLOCK,), (x, gamma, beta, y, mean, inv_std, running_mean, running_var,
+            (c,), reduction_block(n * h * w), (x, gamma, beta, y, mean, inv_std, running_mean, running_var,
                              np.int32(n), np.int32(c), np.int32(h * w),
                              np.float64(momentum), np.float64(eps)))
     else:
@@ -116,6 +116,6 @@ def _kernel_backward(bk, dy, x, mean, inv_std, gamma, training):
     dx = xp.empty_like(x)
     dgamma, dbeta = xp.empty(c, x.dtype), xp.empty(c, x.dtype)
     bk.kernel("batch_norm", "batch_norm_bwd", x.dtype)(
-        (c,), (BLOCK,), (x, dy, mean, inv_std, gamma, dx, dgamma, dbeta,
+        (c,), reduction_block(n * h * w), (x, dy, mean, inv_std, gamma, dx, dgamma, dbeta,
                          np.int32(n), np.int32(c), np.int32(h * w), np.int32(bool(training))))
     return dx, dgamma, dbeta

@@ -29,7 +29,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from p2p_cupy import backend
-from p2p_cupy.ops.launch import BLOCK, launch_1d, n_arg
+from p2p_cupy.ops.launch import launch_1d, n_arg, reduction_block
 
 
 def conv2d_forward(x, w, b, stride, padding):
@@ -353,6 +353,6 @@ def _kernel_bias_grad(bk, dy):
     dy = bk.xp.ascontiguousarray(dy)
     n, c, h, w = dy.shape
     db = bk.xp.empty(c, dy.dtype)
-    bk.kernel("conv", "bias_bwd", dy.dtype)((c,), (BLOCK,), (dy, db, np.int32(n), np.int32(c),
-                                                            np.int32(h * w)))
+    bk.kernel("conv", "bias_bwd", dy.dtype)((c,), reduction_block(n * h * w),
+                                            (dy, db, np.int32(n), np.int32(c), np.int32(h * w)))
     return db

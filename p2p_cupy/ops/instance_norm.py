@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from p2p_cupy import backend
-from p2p_cupy.ops.launch import BLOCK
+from p2p_cupy.ops.launch import reduction_block
 
 
 def _dot_hw(xp, a, b):
@@ -90,7 +90,7 @@ def _kernel_forward(bk, x, gamma, beta, eps):
     mean, inv_std = xp.empty(planes, x.dtype), xp.empty(planes, x.dtype)
     unused_running = xp.zeros((2, planes), x.dtype)
     bk.kernel("batch_norm", "batch_norm_train_fwd", x.dtype)(
-        (planes,), (BLOCK,), (x, gamma_p, beta_p, y, mean, inv_std, unused_running[0],
+        (planes,), reduction_block(h * w), (x, gamma_p, beta_p, y, mean, inv_std, unused_running[0],
                               unused_running[1], np.int32(1), np.int32(planes),
                               np.int32(h * w), np.float64(0.0), np.float64(eps)))
     return y, (x, mean.reshape(n, c, 1, 1), inv_std.reshape(n, c, 1, 1), gamma)
@@ -106,7 +106,7 @@ def _kernel_backward(bk, dy, cache):
     dx = xp.empty_like(x)
     dgamma_p, dbeta_p = xp.empty(planes, x.dtype), xp.empty(planes, x.dtype)
     bk.kernel("batch_norm", "batch_norm_bwd", x.dtype)(
-        (planes,), (BLOCK,), (x, dy, mean.reshape(-1), inv_std.reshape(-1), gamma_p, dx,
+        (planes,), reduction_block(h * w), (x, dy, mean.reshape(-1), inv_std.reshape(-1), gamma_p, dx,
                               dgamma_p, dbeta_p, np.int32(1), np.int32(planes),
                               np.int32(h * w), np.int32(1)))
     if gamma is None:

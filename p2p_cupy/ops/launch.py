@@ -8,8 +8,16 @@ from __future__ import annotations
 
 import numpy as np
 
-BLOCK = 256          # threads per block: a multiple of the warp size, the reductions' size
+BLOCK = 256          # threads per block of the elementwise kernels (whole warps)
 MAX_BLOCKS = 8192
+
+
+def reduction_block(m: int):
+    """(threads,) for the kernels that give one block to each reduction of m values (batch
+    norm's channels, a loss): one thread per value up to 1024 (the hardware's limit), in
+    whole warps. Big channels get 32 warps to keep the memory system busy while few blocks
+    run; small ones get few threads, none idle (and the emulator runs fewer fibers)."""
+    return (min(1024, max(32, -(-m // 32) * 32)),)
 
 
 def grid_1d(n: int):

@@ -14,7 +14,7 @@ import numpy as np
 
 from p2p_cupy import backend
 from p2p_cupy.ops.activations import sigmoid_forward
-from p2p_cupy.ops.launch import BLOCK, launch_1d, n_arg
+from p2p_cupy.ops.launch import launch_1d, n_arg, reduction_block
 
 
 def _check(name, pred, target):
@@ -44,7 +44,7 @@ def _kernel_forward(name, pred, target, with_cache):
     loss = xp.empty((), pred.dtype)
     cache = (xp.empty_like(pred),) if with_cache else ()
     bk.kernel("losses", f"{name}_fwd", pred.dtype)(
-        (1,), (BLOCK,), (pred, t, t_stride) + cache + (loss, n_arg(pred.size)))
+        (1,), reduction_block(pred.size), (pred, t, t_stride) + cache + (loss, n_arg(pred.size)))
     return loss, (cache[0] if with_cache else None)
 
 

@@ -53,5 +53,6 @@ def ssim(x, y, data_range=1.0) -> float:
     var_y = _filter_valid(y * y, w) - mu_y ** 2
     cov = _filter_valid(x * y, w) - mu_x * mu_y
     c1, c2 = (SSIM_K1 * data_range) ** 2, (SSIM_K2 * data_range) ** 2
-    s = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x ** 2 + mu_y ** 2 + c1) * (var_x + var_y + c2))
+    s = (((2 * mu_x * mu_y + c1) * (2 * cov + c2))
+         / ((mu_x ** 2 + mu_y ** 2 + c1) * (var_x + var_y + c2)))
     return float(s.mean())

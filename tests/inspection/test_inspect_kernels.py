@@ -92,3 +92,14 @@ def test_cli_lists_the_launches_of_a_training_iteration(tmp_path):
 def test_cli_refuses_a_bad_shape():
     result = CliRunner().invoke(main, ["inspect", "kernels", "--shape", "3x256", "--no-launches"])
     assert result.exit_code == 1 and "NxCxHxW" in result.output
+
+
+def test_cupy_attributes_of_a_test_kernel():
+    try:
+        backend.get_backend("cuda")
+    except backend.BackendUnavailable as e:
+        pytest.skip(str(e))
+    rows = {r.kernel: r for r in kinfo.cupy_resources(HERE / "resources_probe.cu")}
+    assert rows["shared_tile_f32"].shared_bytes == 256 * 4
+    assert rows["local_array_f32"].local_bytes >= 64 * 4
+    assert rows["shared_tile_f32"].spill_stores is None          # CuPy does not report spills

@@ -160,6 +160,7 @@ def test_real_torch_save_files_are_read_exactly(tmp_path, zip_format):
     assert list(loaded) == list(state)
     for key, tensor in state.items():
         expected = tensor.float().numpy() if key == "bf16" else tensor.numpy()
+        assert loaded[key].shape == tuple(tensor.shape)
         np.testing.assert_array_equal(loaded[key], expected)
     buf = io.BytesIO()
     torch.save({"x": torch.zeros(1)}, buf)        # a file object's archive has another name

@@ -35,6 +35,13 @@ CONFIGS = {
     "unet128-batch-pixel-b3-lsgan": dict(num_downs=7, norm="batch", netD="pixel",
                                          n_layers_D=3, batch=3, gan_mode="lsgan"),
 }
+# Five iterations in float64 cost the most: smaller images (64 px), both norms.
+ADAM_CONFIGS = {
+    "unet64-batch-basic-b3": dict(num_downs=6, norm="batch", netD="basic", n_layers_D=3,
+                                  batch=3, gan_mode="vanilla"),
+    "unet64-instance-pixel-b1-lsgan": dict(num_downs=6, norm="instance", netD="pixel",
+                                           n_layers_D=3, batch=1, gan_mode="lsgan"),
+}
 NGF = NDF = 4
 FORWARD_TOL = {np.float32: 1e-5, np.float64: 1e-12}
 TRAIN_RTOL = 1e-4
@@ -165,14 +172,14 @@ def test_gradients_after_one_iteration_match_torch(bk, name, tmp_path):
                          f"{label} gradients", ref)
 
 
-@pytest.mark.parametrize("name", CONFIGS)
+@pytest.mark.parametrize("name", ADAM_CONFIGS)
 def test_weights_after_five_adam_iterations_match_torch(bk, name, tmp_path):
     """In float64. In float32 both frameworks are right and still drift apart: Adam's
     first steps move each weight by about lr * g / |g|, so a gradient element near zero
     turns float32 rounding (~1e-6 relative) into a different step, and GAN training with
     batch norm on 1x1 / 2x2 maps amplifies it (measured: 2e-4 after one step, 4e-2
     after five). In float64 the two agree to ~1e-11 after five steps."""
-    cfg = CONFIGS[name]
+    cfg = ADAM_CONFIGS[name]
     torch_side, our_side = build_pair(cfg, tmp_path, np.float64)
     A, B = batch(cfg, np.float64)
     check_losses(run_both(cfg, torch_side, our_side, A, B, steps=5))

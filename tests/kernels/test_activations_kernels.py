@@ -31,8 +31,10 @@ def test_activation_kernels_match_numpy(kernel_bk, name, dtype, rng):
     xs, dys = kernel_bk.asarray(x), kernel_bk.asarray(dy)
     y, dx = kernel_bk.xp.empty_like(xs), kernel_bk.xp.empty_like(xs)
     # a grid of 2 blocks of 128 threads: each thread loops over several elements
-    kernel_bk.kernel("activations", f"{name}_fwd", dtype)((2,), (128,), (xs, y, np.int64(n)) + extra)
-    kernel_bk.kernel("activations", f"{name}_bwd", dtype)((2,), (128,), (dys, y, dx, np.int64(n)) + extra)
+    forward = kernel_bk.kernel("activations", f"{name}_fwd", dtype)
+    backward = kernel_bk.kernel("activations", f"{name}_bwd", dtype)
+    forward((2,), (128,), (xs, y, np.int64(n)) + extra)
+    backward((2,), (128,), (dys, y, dx, np.int64(n)) + extra)
     y_host = kernel_bk.to_numpy(y)
     np.testing.assert_allclose(y_host, FORWARD[name](x), rtol=TOL[dtype], atol=TOL[dtype])
     np.testing.assert_allclose(kernel_bk.to_numpy(dx), BACKWARD[name](dy, y_host),
@@ -50,7 +52,8 @@ def test_activation_kernel_is_independent_of_thread_order(rng):
     for order in ("forward", "reverse"):
         y = np.full_like(x, np.nan)
         with thread_order(order):
-            emu.kernel("activations", "sigmoid_fwd", np.float32)((3,), (64,), (x, y, np.int64(x.size)))
+            emu.kernel("activations", "sigmoid_fwd", np.float32)(
+                (3,), (64,), (x, y, np.int64(x.size)))
         outs.append(y)
     np.testing.assert_array_equal(outs[0], outs[1])
     assert not np.isnan(outs[0]).any()

@@ -13,7 +13,8 @@ def test_fused_adam_matches_the_formula(kernel_bk, dtype, rng):
     n, lr, b1, b2, eps = 777, 2e-4, 0.5, 0.999, 1e-8
     p = rng.standard_normal(n).astype(dtype)
     ref_p, ref_m, ref_v = p.astype(np.float64), np.zeros(n), np.zeros(n)
-    p_dev, m_dev, v_dev = bk.asarray(p.copy()), bk.asarray(np.zeros(n, dtype)), bk.asarray(np.zeros(n, dtype))
+    p_dev = bk.asarray(p.copy())
+    m_dev, v_dev = bk.asarray(np.zeros(n, dtype)), bk.asarray(np.zeros(n, dtype))
     for t in range(1, 4):
         g = rng.standard_normal(n).astype(dtype)
         step_size, inv_sqrt_bc2 = lr / (1 - b1 ** t), 1 / math.sqrt(1 - b2 ** t)

@@ -33,7 +33,8 @@ def test_batch_norm_train_forward_matches_numpy(kernel_bk, shape, dtype, rng):
     ref_mean, ref_var = x64.mean(axis=(0, 2, 3)), x64.var(axis=(0, 2, 3))
     m = x.size // c
     ref_inv_std = 1 / np.sqrt(ref_var + 1e-5)
-    ref_y = (x64 - ref_mean[:, None, None]) * (ref_inv_std * gamma)[:, None, None] + beta[:, None, None]
+    per = lambda v: v[:, None, None]  # noqa: E731
+    ref_y = (x64 - per(ref_mean)) * per(ref_inv_std * gamma) + per(beta)
     tol = TOL[dtype]
     np.testing.assert_allclose(mean, ref_mean, rtol=tol)
     np.testing.assert_allclose(inv_std, ref_inv_std, rtol=tol * 10)
@@ -76,8 +77,8 @@ def test_batch_norm_eval_forward_is_a_per_channel_affine_map(kernel_bk, rng):
     kernel_bk.kernel("batch_norm", "batch_norm_eval_fwd", np.float64)(
         (1,), (64,), (*(kernel_bk.asarray(a) for a in (x, scale, shift)), y, np.int64(x.size),
                       np.int32(3), np.int32(35)))
-    np.testing.assert_allclose(kernel_bk.to_numpy(y), x * scale[:, None, None] + shift[:, None, None],
-                               rtol=1e-12)
+    np.testing.assert_allclose(kernel_bk.to_numpy(y),
+                               x * scale[:, None, None] + shift[:, None, None], rtol=1e-12)
 
 
 def test_batch_norm_reduction_is_independent_of_thread_order(rng):

@@ -30,12 +30,14 @@ def test_loss_kernels_match_numpy(kernel_bk, name, label, n, dtype, rng):
     loss = bk.xp.empty((), dtype)
     grad = bk.xp.empty(n, dtype)
     if name == "bce_with_logits":
-        bk.kernel("losses", "bce_with_logits_fwd", dtype)((1,), (128,), (xs, ts, t_stride, loss, np.int64(n)))
+        bk.kernel("losses", "bce_with_logits_fwd", dtype)(
+            (1,), (128,), (xs, ts, t_stride, loss, np.int64(n)))
         bk.kernel("losses", "bce_with_logits_bwd", dtype)(
             (2,), (64,), (xs, ts, t_stride, grad, np.int64(n), dtype(1 / n)))
     else:
         cache = bk.xp.empty(n, dtype)    # mse: p - t; l1: sign(p - t)
-        bk.kernel("losses", f"{name}_fwd", dtype)((1,), (128,), (xs, ts, t_stride, cache, loss, np.int64(n)))
+        bk.kernel("losses", f"{name}_fwd", dtype)(
+            (1,), (128,), (xs, ts, t_stride, cache, loss, np.int64(n)))
         scale = dtype((2 if name == "mse" else 1) / n)
         bk.kernel("losses", f"{name}_bwd", dtype)((2,), (64,), (cache, grad, np.int64(n), scale))
     ref_value, ref_grad = _reference(name, x, t if not label else t[0])

@@ -38,3 +38,25 @@ def test_three_training_steps_match_numpy(device):
         # Adam's first steps move each weight by ~lr whatever the gradient's size, so a
         # float32 rounding difference in a tiny gradient can flip a step: compare to lr
         np.testing.assert_allclose(weights[name], value, rtol=1e-4, atol=2e-5, err_msg=name)
+
+
+def test_cuda_training_steps_reuse_memory():
+    """After warm-up, more steps take no more memory from CuPy's pool (skipped without a GPU)."""
+    try:
+        cuda = backend.get_backend("cuda")
+    except backend.BackendUnavailable as e:
+        pytest.skip(f"backend cuda unavailable: {e}")
+    pool = cuda.xp.get_default_memory_pool()
+    rng = np.random.default_rng(0)
+    with backend.using(cuda):
+        G = define_G("unet_32", ngf=8, num_downs=5, seed=0)
+        D = define_D("basic", ndf=8, n_layers_D=3, seed=1)
+        opt_G, opt_D = Adam(G.parameters()), Adam(D.parameters())
+        a, b = (cuda.asarray(rng.uniform(-1, 1, (1, 3, 32, 32)).astype(np.float32))
+                for _ in range(2))
+        totals = []
+        for _ in range(6):
+            train_step(G, D, opt_G, opt_D, a, b)
+            cuda.synchronize()
+            totals.append(pool.total_bytes())
+    assert totals[-1] == totals[2], f"pool grew across steps: {totals}"

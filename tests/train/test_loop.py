@@ -86,8 +86,8 @@ def test_a_run_ends_after_its_epochs_with_epoch_checkpoints_samples_and_report(f
     assert out.getvalue().count("epoch ") >= 4 and "finished" in out.getvalue()
     rows = (run / "loss_log.csv").read_text().splitlines()
     lrs = [float(r.split(",")[2]) for r in rows[1:]]
-    # The reference schedule with 2 + 2 epochs: factors 1, 2/3, 1/3, 0, one per epoch.
-    assert lrs[::3] == pytest.approx([2e-4, 2e-4 * 2 / 3, 2e-4 / 3, 0.0])
+    # The schedule with 2 + 2 epochs: factors 1, 1, 2/3, 1/3, one per epoch.
+    assert lrs[::3] == pytest.approx([2e-4, 2e-4, 2e-4 * 2 / 3, 2e-4 / 3])
     assert "<svg" in (run / "index.html").read_text()
     # A new run may not overwrite it; resuming may only change what makes sense.
     with pytest.raises(ValueError, match="--resume"):

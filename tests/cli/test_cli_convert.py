@@ -1,0 +1,42 @@
+"""`p2p convert`: a torch.save'd reference generator -> .npz that our loaders read."""
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from p2p_cupy.cli.convert import convert
+from p2p_cupy.train import checkpoint
+from p2p_cupy.train.inference import generator_from_options
+from p2p_cupy.train.options import TrainOptions
+
+
+def test_convert_writes_a_checkpoint_whose_generator_matches_the_torch_one(tmp_path):
+    torch = pytest.importorskip("torch")
+    from p2p_cupy.bench.torch_ref import load_reference
+    _, R = load_reference()
+    tG = R.build(seed=0, num_downs=5, ngf=4, use_dropout=False)[0]
+    pth = tmp_path / "latest_net_G.pth"
+    torch.save({f"module.{k}": v for k, v in tG.state_dict().items()}, pth)
+    res = CliRunner().invoke(convert, [str(pth), "--out", str(tmp_path / "m.npz"),
+                                       "--no-dropout"])
+    assert res.exit_code == 0, res.output
+    assert "G (netG unet_32, num_downs 5, ngf 4, norm batch" in res.output
+    state = checkpoint.load_checkpoint(tmp_path / "m.npz")
+    assert state["converted_from"] == "latest_net_G.pth"
+    G = generator_from_options(TrainOptions.from_dict(state["options"])).load_state_dict(
+        state["G"]).eval()
+    x = np.random.default_rng(0).uniform(-1, 1, (1, 3, 32, 32)).astype(np.float32)
+    with torch.no_grad():
+        expected = tG.eval()(torch.from_numpy(x)).numpy()
+    assert np.abs(G.forward(x) - expected).max() <= 1e-5
+
+
+def test_convert_says_which_file_is_wrong_and_writes_nothing(tmp_path):
+    (tmp_path / "notes.pth").write_text("not a checkpoint")
+    res = CliRunner().invoke(convert, [str(tmp_path / "notes.pth"), "--out",
+                                       str(tmp_path / "m.npz")])
+    assert res.exit_code != 0
+    assert "notes.pth: neither a zip nor a legacy PyTorch checkpoint" in res.output
+    assert not (tmp_path / "m.npz").exists()
+    res = CliRunner().invoke(convert, [str(tmp_path / "notes.pth"), "--out",
+                                       str(tmp_path / "m.pt")])
+    assert "m.pt: the output must be a .npz file" in res.output
