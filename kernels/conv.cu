@@ -79,5 +79,5 @@ extern "C" __global__ void im2col_bwd_f32(const float* __restrict__ cols, float*
 extern "C" __global__ void im2col_bwd_f64(const double* __restrict__ cols, double* __restrict__ x, int n, int channels, int h, int w, int k, int stride, int pad, int ho, int wo) { im2col_bwd(cols, x, n, channels, h, w, k, stride, pad, ho, wo); }
 extern "C" __global__ void bias_fwd_f32(float* __restrict__ y, const float* __restrict__ b, long long total, int channels, int hw) { bias_fwd(y, b, total, channels, hw); }
 extern "C" __global__ void bias_fwd_f64(double* __restrict__ y, const double* __restrict__ b, long long total, int channels, int hw) { bias_fwd(y, b, total, channels, hw); }
-extern "C" __global__ void bias_bwd_f32(const float* __restrict__ dy, float* __restrict__ db, int n, int channels, int hw) { bias_bwd(dy, db, n, channels, hw); }
-extern "C" __global__ void bias_bwd_f64(const double* __restrict__ dy, double* __restrict__ db, int n, int channels, int hw) { bias_bwd(dy, db, n, channels, hw); }
+extern "C" __global__ void __launch_bounds__(1024) bias_bwd_f32(const float* __restrict__ dy, float* __restrict__ db, int n, int channels, int hw) { bias_bwd(dy, db, n, channels, hw); }
+extern "C" __global__ void __launch_bounds__(1024) bias_bwd_f64(const double* __restrict__ dy, double* __restrict__ db, int n, int channels, int hw) { bias_bwd(dy, db, n, channels, hw); }

@@ -65,15 +65,15 @@ __device__ void scaled_copy(const T* __restrict__ a, T* __restrict__ out, long l
         out[i] = a[i] * scale;
 }
 
-extern "C" __global__ void bce_with_logits_fwd_f32(const float* __restrict__ x, const float* __restrict__ t, int t_stride, float* __restrict__ loss, long long n) { bce_with_logits_fwd(x, t, t_stride, loss, n); }
-extern "C" __global__ void bce_with_logits_fwd_f64(const double* __restrict__ x, const double* __restrict__ t, int t_stride, double* __restrict__ loss, long long n) { bce_with_logits_fwd(x, t, t_stride, loss, n); }
+extern "C" __global__ void __launch_bounds__(1024) bce_with_logits_fwd_f32(const float* __restrict__ x, const float* __restrict__ t, int t_stride, float* __restrict__ loss, long long n) { bce_with_logits_fwd(x, t, t_stride, loss, n); }
+extern "C" __global__ void __launch_bounds__(1024) bce_with_logits_fwd_f64(const double* __restrict__ x, const double* __restrict__ t, int t_stride, double* __restrict__ loss, long long n) { bce_with_logits_fwd(x, t, t_stride, loss, n); }
 extern "C" __global__ void bce_with_logits_bwd_f32(const float* __restrict__ x, const float* __restrict__ t, int t_stride, float* __restrict__ dx, long long n, float scale) { bce_with_logits_bwd(x, t, t_stride, dx, n, scale); }
 extern "C" __global__ void bce_with_logits_bwd_f64(const double* __restrict__ x, const double* __restrict__ t, int t_stride, double* __restrict__ dx, long long n, double scale) { bce_with_logits_bwd(x, t, t_stride, dx, n, scale); }
-extern "C" __global__ void mse_fwd_f32(const float* __restrict__ p, const float* __restrict__ t, int t_stride, float* __restrict__ diff, float* __restrict__ loss, long long n) { mse_fwd(p, t, t_stride, diff, loss, n); }
-extern "C" __global__ void mse_fwd_f64(const double* __restrict__ p, const double* __restrict__ t, int t_stride, double* __restrict__ diff, double* __restrict__ loss, long long n) { mse_fwd(p, t, t_stride, diff, loss, n); }
+extern "C" __global__ void __launch_bounds__(1024) mse_fwd_f32(const float* __restrict__ p, const float* __restrict__ t, int t_stride, float* __restrict__ diff, float* __restrict__ loss, long long n) { mse_fwd(p, t, t_stride, diff, loss, n); }
+extern "C" __global__ void __launch_bounds__(1024) mse_fwd_f64(const double* __restrict__ p, const double* __restrict__ t, int t_stride, double* __restrict__ diff, double* __restrict__ loss, long long n) { mse_fwd(p, t, t_stride, diff, loss, n); }
 extern "C" __global__ void mse_bwd_f32(const float* __restrict__ diff, float* __restrict__ dp, long long n, float scale) { scaled_copy(diff, dp, n, scale); }
 extern "C" __global__ void mse_bwd_f64(const double* __restrict__ diff, double* __restrict__ dp, long long n, double scale) { scaled_copy(diff, dp, n, scale); }
-extern "C" __global__ void l1_fwd_f32(const float* __restrict__ p, const float* __restrict__ t, int t_stride, float* __restrict__ sign, float* __restrict__ loss, long long n) { l1_fwd(p, t, t_stride, sign, loss, n); }
-extern "C" __global__ void l1_fwd_f64(const double* __restrict__ p, const double* __restrict__ t, int t_stride, double* __restrict__ sign, double* __restrict__ loss, long long n) { l1_fwd(p, t, t_stride, sign, loss, n); }
+extern "C" __global__ void __launch_bounds__(1024) l1_fwd_f32(const float* __restrict__ p, const float* __restrict__ t, int t_stride, float* __restrict__ sign, float* __restrict__ loss, long long n) { l1_fwd(p, t, t_stride, sign, loss, n); }
+extern "C" __global__ void __launch_bounds__(1024) l1_fwd_f64(const double* __restrict__ p, const double* __restrict__ t, int t_stride, double* __restrict__ sign, double* __restrict__ loss, long long n) { l1_fwd(p, t, t_stride, sign, loss, n); }
 extern "C" __global__ void l1_bwd_f32(const float* __restrict__ sign, float* __restrict__ dp, long long n, float scale) { scaled_copy(sign, dp, n, scale); }
 extern "C" __global__ void l1_bwd_f64(const double* __restrict__ sign, double* __restrict__ dp, long long n, double scale) { scaled_copy(sign, dp, n, scale); }
