@@ -11,7 +11,8 @@
 # Every stage runs even if an earlier one fails; the exit status is 1 if any failed.
 set -u
 OUT_JSON="${1:?usage: gpu_check.sh OUT.json}"
-WORK="$(mktemp -d)"
+WORK="${GPU_CHECK_WORK:-$(mktemp -d)}"   # GPU_CHECK_WORK keeps the logs where you want them
+mkdir -p "$WORK"
 cd "$(dirname "$0")/.."
 
 python -c "from p2p_cupy import backend; backend.get_backend('cuda')" \
