@@ -78,9 +78,12 @@ class PairLoader:
         steps = range(step, len(self))
         batches = self._prefetched(epoch, steps) if self.prefetch else \
             (self.batch(epoch, s) for s in steps)
-        for batch in batches:
-            self.position += 1
-            yield batch
+        try:
+            for batch in batches:
+                self.position += 1
+                yield batch
+        finally:
+            batches.close()  # a caller that stops early stops the prefetch thread now, not at GC
         self.epoch, self.position = epoch + 1, 0
 
     def __iter__(self):
