@@ -140,7 +140,27 @@ def render(records) -> str:
     return "\n".join(out)
 
 
-def write_report(folder: Path = RESULTS_DIR, out: Path = None) -> Path:
+README = RESULTS_DIR.parents[1] / "README.md"
+README_BEGIN, README_END = "<!-- bench-summary:begin -->", "<!-- bench-summary:end -->"
+
+
+def update_readme(records, readme: Path = README) -> bool:
+    """Replace the README's summary table (between the two markers) with the ratios of
+    these records; False (README untouched) when the markers are absent."""
+    text = readme.read_text(encoding="utf-8") if readme.is_file() else ""
+    if README_BEGIN not in text or README_END not in text:
+        return False
+    head, rest = text.split(README_BEGIN, 1)
+    _, tail = rest.split(README_END, 1)
+    table = "\n".join(ratio_summary([r for r in records if r.get("kind") == "step"]))
+    readme.write_text(f"{head}{README_BEGIN}\n{table}\n{README_END}{tail}", encoding="utf-8")
+    return True
+
+
+def write_report(folder: Path = RESULTS_DIR, out: Path = None, readme: Path = README) -> Path:
+    """Write RESULTS.md (and the README's summary table) from every record in `folder`."""
+    records = load_all(folder)
     out = Path(out) if out else folder.parent / "RESULTS.md"
-    out.write_text(render(load_all(folder)), encoding="utf-8")
+    out.write_text(render(records), encoding="utf-8")
+    update_readme(records, readme)
     return out

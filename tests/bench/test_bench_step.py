@@ -72,3 +72,17 @@ def test_compare_torch_without_reference_is_a_clear_error(monkeypatch, tmp_path)
     pytest.importorskip("torch")
     with pytest.raises(Exception, match="torch_reference.py"):
         torch_ref.load_reference(tmp_path / "missing.py")
+
+
+def test_readme_summary_table_is_regenerated_between_its_markers(tmp_path):
+    record = {"kind": "step", "device": "numpy", "ratio": 0.5,
+              "config": {"batch_size": 1, "size": 256}}
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{results.README_BEGIN}\nstale\n{results.README_END}\nrest\n")
+    assert results.update_readme([record, dict(record, ratio=0.7)], readme)
+    text = readme.read_text()
+    assert "stale" not in text and text.startswith("intro\n") and text.endswith("rest\n")
+    assert "| numpy | 1 | 256 | 2 | 0.50, 0.70 |" in text
+    plain = tmp_path / "PLAIN.md"
+    plain.write_text("no markers\n")
+    assert not results.update_readme([record], plain) and plain.read_text() == "no markers\n"
