@@ -2,6 +2,7 @@
 (width and height multiples of 2^num_downs, e.g. 256 for unet_256).
 
     p2p translate --checkpoint runs/facades labels1.png labels2.png --out translated/
+    p2p translate --checkpoint facades.npz labels1.png --out translated/   (p2p convert)
 """
 import click
 
@@ -10,7 +11,8 @@ from p2p_cupy.backend import DEVICES, BackendUnavailable
 
 @click.command()
 @click.option("--checkpoint", "run_dir", required=True,
-              type=click.Path(exists=True, file_okay=False), help="The run folder.")
+              type=click.Path(exists=True),
+              help="A run folder, a checkpoint .npz (p2p convert) or a PyTorch .pth.")
 @click.argument("images", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--out", "out_dir", required=True, help="Folder for the outputs (NAME.png).")
 @click.option("--eval", "eval_mode", is_flag=True,

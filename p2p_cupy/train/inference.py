@@ -24,9 +24,19 @@ def generator_from_options(opts: TrainOptions):
                     seed=opts.seed)
 
 
-def load_generator(run_dir, eval_mode=False):
-    """(G with the latest checkpoint's weights on the current backend, its TrainOptions)."""
-    state = checkpoint.load_checkpoint(checkpoint.latest_checkpoint(run_dir))
+def load_generator(source, eval_mode=False):
+    """(G on the current backend, its TrainOptions) from a run folder (its latest
+    checkpoint), a checkpoint .npz (e.g. from `p2p convert`), or a PyTorch pix2pix
+    generator .pth (read without torch, see p2p_cupy/interop)."""
+    source = Path(source)
+    if source.suffix == ".pth":
+        from p2p_cupy.interop.convert import torch_generator
+        G, opts = torch_generator(source)
+        return G.train(not eval_mode), opts
+    path = source if source.is_file() else checkpoint.latest_checkpoint(source)
+    state = checkpoint.load_checkpoint(path)
+    if "G" not in state:
+        raise ValueError(f"{path}: holds no generator (keys: {', '.join(sorted(state))})")
     opts = TrainOptions.from_dict(state["options"])
     G = generator_from_options(opts)
     G.load_state_dict(state["G"])

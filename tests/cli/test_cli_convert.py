@@ -1,12 +1,15 @@
-"""`p2p convert`: a torch.save'd reference generator -> .npz that our loaders read."""
+"""`p2p convert`: a torch.save'd reference generator -> .npz that `p2p translate` runs."""
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from PIL import Image
 
 from p2p_cupy.cli.convert import convert
+from p2p_cupy.cli.main import main
 from p2p_cupy.train import checkpoint
-from p2p_cupy.train.inference import generator_from_options
+from p2p_cupy.train.inference import generator_from_options, load_image
 from p2p_cupy.train.options import TrainOptions
+from p2p_cupy.train.report import to_uint8_image
 
 
 def test_convert_writes_a_checkpoint_whose_generator_matches_the_torch_one(tmp_path):
@@ -29,6 +32,19 @@ def test_convert_writes_a_checkpoint_whose_generator_matches_the_torch_one(tmp_p
         expected = tG.eval()(torch.from_numpy(x)).numpy()
     assert np.abs(G.forward(x) - expected).max() <= 1e-5
 
+    # p2p translate runs the converted .npz, and the .pth directly, like PyTorch's --eval
+    image = tmp_path / "in.png"
+    Image.fromarray(to_uint8_image(x[0])).save(image)
+    with torch.no_grad():
+        torch_png = to_uint8_image(tG(torch.from_numpy(load_image(image, G))).numpy()[0])
+    for source in ("m.npz", "latest_net_G.pth"):
+        res = CliRunner().invoke(main, ["translate", "--checkpoint", str(tmp_path / source),
+                                        str(image), "--out", str(tmp_path / source[:1]),
+                                        "--eval", "--device", "numpy"])
+        assert res.exit_code == 0, res.output
+        ours_png = np.asarray(Image.open(tmp_path / source[:1] / "in.png"))
+        assert np.abs(ours_png.astype(int) - torch_png).max() <= 1     # 8-bit rounding
+
 
 def test_convert_says_which_file_is_wrong_and_writes_nothing(tmp_path):
     (tmp_path / "notes.pth").write_text("not a checkpoint")
@@ -40,3 +56,11 @@ def test_convert_says_which_file_is_wrong_and_writes_nothing(tmp_path):
     res = CliRunner().invoke(convert, [str(tmp_path / "notes.pth"), "--out",
                                        str(tmp_path / "m.pt")])
     assert "m.pt: the output must be a .npz file" in res.output
+
+
+def test_translate_refuses_a_checkpoint_without_a_generator(tmp_path):
+    checkpoint.save_checkpoint(tmp_path, "d", {"options": TrainOptions().to_dict(), "D": {}})
+    Image.new("RGB", (256, 256)).save(tmp_path / "in.png")
+    res = CliRunner().invoke(main, ["translate", "--checkpoint", str(tmp_path / "d.npz"),
+                                    str(tmp_path / "in.png"), "--out", str(tmp_path / "o")])
+    assert res.exit_code != 0 and "d.npz: holds no generator" in res.output
