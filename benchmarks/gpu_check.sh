@@ -9,6 +9,14 @@
 #   bash benchmarks/gpu_check.sh benchmarks/results/gpu_check-$(date +%Y%m%d).json
 #
 # Every stage runs even if an earlier one fails; the exit status is 1 if any failed.
+#
+# Install first: pip install -e ".[cuda13]" (or [cuda12]). On an offline GPU machine whose
+# pip cannot fetch build dependencies (the editable install needs setuptools from the
+# index), run from the checkout without installing: link the two mapped packages into
+# place and put the checkout on the path (what the committed results were run with):
+#   ln -s ../kernels p2p_cupy/kernels; ln -s ../cli p2p_cupy/cli; export PYTHONPATH=$PWD
+#   and a `p2p` on PATH that runs `python3 -m p2p_cupy "$@"`.
+# PYTEST_ADDOPTS="-n 8" runs the suite with pytest-xdist where it is installed.
 set -u
 OUT_JSON="${1:?usage: gpu_check.sh OUT.json}"
 WORK="${GPU_CHECK_WORK:-$(mktemp -d)}"   # GPU_CHECK_WORK keeps the logs where you want them
