@@ -125,7 +125,7 @@ def check_problem(name: str, problem: Problem, rng, directions: int = 3,
         return CheckResult(name, what, float(np.max(np.abs(numeric - analytic) / scale)),
                            tol.max_error)
 
-    rows = [row(f"d{k} element by element ({a.size})", _elementwise(f, a, tol.h), grads[k])
+    rows = [row(f"d{k} element by element ({a.size})", numeric_gradient(f, a, tol.h), grads[k])
             for k, a in problem.arrays.items() if a.size <= elementwise_limit]
     numeric, analytic = [], []
     for _ in range(directions):
@@ -137,7 +137,7 @@ def check_problem(name: str, problem: Problem, rng, directions: int = 3,
     return rows
 
 
-def _elementwise(f, a, h):
+def numeric_gradient(f, a, h=1e-6):
     """df/da[i] = (f(a + h e_i) - f(a - h e_i)) / 2h for every element i (a restored)."""
     numeric = np.empty(a.shape)
     for idx in np.ndindex(*a.shape):

@@ -3,21 +3,8 @@ central finite differences in float64."""
 import numpy as np
 import pytest
 
+from p2p_cupy.gradcheck import numeric_gradient
 from p2p_cupy.ops.batch_norm import batch_norm2d_backward, batch_norm2d_forward
-
-
-def _numeric_grad(f, a, h=1e-6):
-    """d sum(f() * weights) / da, element by element (a is perturbed in place)."""
-    grad = np.zeros(a.shape)
-    for i in np.ndindex(a.shape):
-        old = a[i]
-        a[i] = old + h
-        plus = f()
-        a[i] = old - h
-        minus = f()
-        a[i] = old
-        grad[i] = (plus - minus) / (2 * h)
-    return grad
 
 
 def _inputs(rng, shape=(3, 4, 5, 6)):
@@ -77,6 +64,6 @@ def test_batch_norm_backward_matches_finite_differences(bk, rng, training):
                                     bk.asarray(running_var.copy()), training)
     dx, dgamma, dbeta = (bk.to_numpy(g) for g in
                          batch_norm2d_backward(bk.asarray(weights), cache))
-    assert np.allclose(dx, _numeric_grad(loss, x), atol=1e-7, rtol=1e-5)
-    assert np.allclose(dgamma, _numeric_grad(loss, gamma), atol=1e-7, rtol=1e-5)
-    assert np.allclose(dbeta, _numeric_grad(loss, beta), atol=1e-7, rtol=1e-5)
+    assert np.allclose(dx, numeric_gradient(loss, x), atol=1e-7, rtol=1e-5)
+    assert np.allclose(dgamma, numeric_gradient(loss, gamma), atol=1e-7, rtol=1e-5)
+    assert np.allclose(dbeta, numeric_gradient(loss, beta), atol=1e-7, rtol=1e-5)

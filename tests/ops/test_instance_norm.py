@@ -2,21 +2,8 @@
 import numpy as np
 import pytest
 
+from p2p_cupy.gradcheck import numeric_gradient
 from p2p_cupy.ops.instance_norm import instance_norm2d_backward, instance_norm2d_forward
-
-
-def _numeric_grad(f, a, h=1e-6):
-    """df/da element by element by central differences (a is perturbed in place)."""
-    grad = np.zeros(a.shape)
-    for i in np.ndindex(a.shape):
-        old = a[i]
-        a[i] = old + h
-        plus = f()
-        a[i] = old - h
-        minus = f()
-        a[i] = old
-        grad[i] = (plus - minus) / (2 * h)
-    return grad
 
 
 @pytest.mark.parametrize("affine", [False, True])
@@ -54,9 +41,9 @@ def test_instance_norm_backward_matches_finite_differences(bk, rng, affine):
         return float((bk.to_numpy(run()[0]) * weights).sum())
 
     dx, dgamma, dbeta = instance_norm2d_backward(bk.asarray(weights), run()[1])
-    assert np.allclose(bk.to_numpy(dx), _numeric_grad(loss, x), atol=1e-7, rtol=1e-5)
+    assert np.allclose(bk.to_numpy(dx), numeric_gradient(loss, x), atol=1e-7, rtol=1e-5)
     if affine:
-        assert np.allclose(bk.to_numpy(dgamma), _numeric_grad(loss, gamma), atol=1e-7)
-        assert np.allclose(bk.to_numpy(dbeta), _numeric_grad(loss, beta), atol=1e-7)
+        assert np.allclose(bk.to_numpy(dgamma), numeric_gradient(loss, gamma), atol=1e-7)
+        assert np.allclose(bk.to_numpy(dbeta), numeric_gradient(loss, beta), atol=1e-7)
     else:
         assert dgamma is None and dbeta is None
