@@ -22,6 +22,20 @@ from p2p_cupy.data.images import (IMAGE_EXTENSIONS, ImageReadError, image_size, 
                                   read_image, to_chw)
 
 
+
+def check_ab_pair(path_a: Path, b_dir: Path):
+    """(path_b, size) of the B image named like path_a in b_dir; a one-line ValueError
+    naming the file when it is missing or its size differs from A's."""
+    path_b = b_dir / path_a.name
+    if not path_b.is_file():
+        raise ValueError(f"{path_a}: no B image with the same name in {b_dir}")
+    size_a, size_b = image_size(path_a), image_size(path_b)
+    if size_a != size_b:
+        raise ValueError(f"{path_a}: A is {size_a[0]}x{size_a[1]} but B ({path_b}) is "
+                         f"{size_b[0]}x{size_b[1]}; pairs must have the same size")
+    return path_b, size_a
+
+
 class BadImageWarning(UserWarning):
     """A file skipped because it cannot be used; the message names it and says why."""
 
@@ -69,13 +83,7 @@ class AlignedDataset:
 
     def _checked_pair(self, path: Path, two_folders: bool):
         if two_folders:
-            path_b = self.root / "B" / self.phase / path.name
-            if not path_b.is_file():
-                raise ValueError(f"{path}: no matching B image {path_b}")
-            size_a, size_b = image_size(path), image_size(path_b)
-            if size_a != size_b:
-                raise ValueError(f"{path}: A is {size_a[0]}x{size_a[1]} but B ({path_b}) is "
-                                 f"{size_b[0]}x{size_b[1]}; pairs must have the same size")
+            path_b, size_a = check_ab_pair(path, self.root / "B" / self.phase)
             transforms.check_size(size_a, self.preprocess, path)
             return path.stem, path, path_b
         w, h = image_size(path)

@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from p2p_cupy.data.aligned import warn_skipped
+from p2p_cupy.data.aligned import check_ab_pair, warn_skipped
 from p2p_cupy.data.edges import edge_map
-from p2p_cupy.data.images import ImageReadError, image_size, list_images, read_image
+from p2p_cupy.data.images import ImageReadError, list_images, read_image
 
 PHASES = ("train", "val", "test")
 
@@ -35,14 +35,7 @@ def _side_by_side(a: Image.Image, b: Image.Image) -> Image.Image:
 def _combine_folder(a_dir: Path, b_dir: Path, out: Path) -> int:
     pairs = []
     for path_a in list_images(a_dir):
-        path_b = b_dir / path_a.name
-        if not path_b.is_file():
-            raise ValueError(f"{path_a}: no B image with the same name in {b_dir}")
-        size_a, size_b = image_size(path_a), image_size(path_b)
-        if size_a != size_b:
-            raise ValueError(f"{path_a}: A is {size_a[0]}x{size_a[1]} but B ({path_b}) is "
-                             f"{size_b[0]}x{size_b[1]}")
-        pairs.append((path_a, path_b))
+        pairs.append((path_a, check_ab_pair(path_a, b_dir)[0]))
     if not pairs:
         raise ValueError(f"{a_dir}: no images")
     out.mkdir(parents=True, exist_ok=True)
