@@ -39,9 +39,17 @@ class _ConvLayer(Module):
         return y
 
     def backward(self, dy):
+        return self._backward(dy, need_input_grad=True)
+
+    def backward_without_input_grad(self, dy):
+        """The parameter gradients only: the input gradient is not computed at all."""
+        return self._backward(dy, need_input_grad=False)
+
+    def _backward(self, dy, need_input_grad):
         if self._cache is None:
             raise RuntimeError(f"{self!r}: backward called before forward")
-        dx, dw, db = self._backward_op(dy, self._cache, need_weight_grad=self.requires_grad)
+        dx, dw, db = self._backward_op(dy, self._cache, need_weight_grad=self.requires_grad,
+                                       need_input_grad=need_input_grad)
         if self.requires_grad:
             self.weight.accumulate(dw)
             if self.bias is not None:

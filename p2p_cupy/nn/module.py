@@ -81,6 +81,14 @@ class Module:
     def backward(self, dy):
         raise NotImplementedError
 
+    def backward_without_input_grad(self, dy):
+        """backward for an input that needs no gradient (D's detached fake pair, its real
+        pair): parameter gradients accumulate as usual, None is returned. Layers whose
+        input gradient costs real work (Conv2d, Sequential) skip it; others compute it
+        and drop it."""
+        self.backward(dy)
+        return None
+
     def __call__(self, *args, **kwargs):
         return self.forward(*args, **kwargs)
 
@@ -216,3 +224,9 @@ class Sequential(Module):
         for layer in reversed(self._modules.values()):
             dy = layer.backward(dy)
         return dy
+
+    def backward_without_input_grad(self, dy):
+        first, *later = self._modules.values()
+        for layer in reversed(later):
+            dy = layer.backward(dy)
+        return first.backward_without_input_grad(dy)

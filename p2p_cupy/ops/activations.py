@@ -45,7 +45,14 @@ def leaky_relu_backward(dy, cache):
         return _kernel_grad("leaky_relu", dy, cache[0], cache[1])
     xp = backend.current().xp
     y, slope = cache
-    return xp.where(y > 0, dy, dy * dy.dtype.type(slope))
+    # dx = dy * factor, factor = 1 where y > 0 else slope, built as mask * (1 - slope) + slope:
+    # plain vectorised passes, 5-7x faster than xp.where on float arrays (benchmarks/NOTES.md),
+    # and exact: in floating point fl(1 - slope) + slope rounds to exactly 1 for 0 <= slope < 1
+    slope = dy.dtype.type(slope)
+    factor = xp.multiply(y > 0, dy.dtype.type(1) - slope, dtype=dy.dtype)
+    factor += slope
+    factor *= dy
+    return factor
 
 
 def relu_forward(x):
@@ -61,7 +68,8 @@ def relu_backward(dy, cache):
     if backend.current().uses_kernels:
         return _kernel_grad("relu", dy, cache)
     xp = backend.current().xp
-    return xp.where(cache > 0, dy, 0).astype(dy.dtype, copy=False)
+    # dy times the 0/1 mask: a plain multiply, several times faster than xp.where (NOTES.md)
+    return xp.multiply(dy, cache > 0, dtype=dy.dtype)
 
 
 def tanh_forward(x):

@@ -44,13 +44,14 @@ def conv2d_forward(x, w, b, stride, padding):
     return y, (x, w, stride, padding, b is not None)
 
 
-def conv2d_backward(dy, cache, need_weight_grad=True):
-    """(dx, dw, db) of conv2d; dw and db are None when not needed (or no bias)."""
+def conv2d_backward(dy, cache, need_weight_grad=True, need_input_grad=True):
+    """(dx, dw, db) of conv2d; dx, dw and db are None when not needed (or no bias)."""
     if backend.current().uses_kernels:
-        return _kernel_conv2d_backward(backend.current(), dy, cache, need_weight_grad)
+        return _kernel_conv2d_backward(backend.current(), dy, cache, need_weight_grad,
+                                       need_input_grad)
     x, w, stride, padding, has_bias = cache
     # dx = col2im(w^T @ dy): the transposed conv of dy with the same w, at x's size
-    dx = _transposed_conv(dy, w, stride, padding, x.shape)
+    dx = _transposed_conv(dy, w, stride, padding, x.shape) if need_input_grad else None
     if not need_weight_grad:
         return dx, None, None
     # dw[o, (c,u,v)] = sum_{n,i,j} dy[n, o, i, j] * x_pad[n, c, i*s + u, j*s + v]
@@ -70,15 +71,16 @@ def conv_transpose2d_forward(x, w, b, stride, padding):
     return y, (x, w, stride, padding, b is not None)
 
 
-def conv_transpose2d_backward(dy, cache, need_weight_grad=True):
-    """(dx, dw, db) of conv_transpose2d; dw and db are None when not needed (or no bias)."""
+def conv_transpose2d_backward(dy, cache, need_weight_grad=True, need_input_grad=True):
+    """(dx, dw, db) of conv_transpose2d; dx, dw and db are None when not needed (or no bias)."""
     if backend.current().uses_kernels:
-        return _kernel_conv_transpose2d_backward(backend.current(), dy, cache, need_weight_grad)
+        return _kernel_conv_transpose2d_backward(backend.current(), dy, cache, need_weight_grad,
+                                                 need_input_grad)
     x, w, stride, padding, has_bias = cache
     # im2col(dy) serves both gradients; its output grid is exactly x's (H, W)
     cols = _im2col(dy, w.shape[2], stride, padding, x.shape[2:])
     # dx = w @ im2col(dy): the conv of dy with the same w
-    dx = _conv_of_cols(cols, w, x.shape[0], x.shape[2:])
+    dx = _conv_of_cols(cols, w, x.shape[0], x.shape[2:]) if need_input_grad else None
     if not need_weight_grad:
         return dx, None, None
     # dw[c, (o,u,v)] = sum_{n,i,j} x[n, c, i, j] * dy_pad[n, o, i*s + u, j*s + v]
@@ -91,15 +93,17 @@ def _conv_of_cols(cols, w, n, out_hw):
     """w (A, B, k, k) as (A, B*k*k) @ cols (B*k*k, N*Ho*Wo) -> (N, A, Ho, Wo).
 
     conv2d's forward (cols = im2col(x)) and conv_transpose2d's dx (cols = im2col(dy)).
-    With a long reduction (B*k*k >= 1024) and more pixels than rows A, OpenBLAS runs the
-    same product 2-3x faster as y^T = cols^T @ w^T (pixels as the output's rows; measured,
-    benchmarks/NOTES.md); y^T is (N, Ho, Wo, A), one transposing copy gives NCHW.
+    One GEMM per image, each writing its (A, Ho*Wo) block straight into y[n]: cols'
+    columns are image-major, so image n's columns are a plain slice that BLAS reads with a
+    row stride, and the result needs no (C, N) -> (N, C) transposing copy.
     """
     w_rows = w.reshape(w.shape[0], -1)
-    if w_rows.shape[1] >= 1024 and cols.shape[1] > w_rows.shape[0]:
-        y_t = (cols.T @ w_rows.T).reshape(n, out_hw[0], out_hw[1], w.shape[0])
-        return np.ascontiguousarray(y_t.transpose(0, 3, 1, 2))
-    return _from_channel_rows(w_rows @ cols, n, out_hw)
+    pixels = out_hw[0] * out_hw[1]
+    y = np.empty((n, w.shape[0]) + tuple(out_hw), dtype=cols.dtype)
+    for i in range(n):
+        _matmul(w_rows, cols[:, i * pixels:(i + 1) * pixels],
+                out=y[i].reshape(w.shape[0], pixels))
+    return y
 
 
 def _transposed_conv(x, w, stride, padding, out_shape):
@@ -109,32 +113,46 @@ def _transposed_conv(x, w, stride, padding, out_shape):
     for conv2d's dx it is x's, one or more rows taller than (H-1)*s - 2p + k when
     (H_x + 2p - k) % s != 0 left rows of x that no window reached.
     """
-    w_t = w.reshape(w.shape[0], -1).T  # (B*k*k, A), a transposed view: BLAS reads it as is
-    x_rows = _channel_rows(x)
-    cols = _scratch("cols", (w_t.shape[0], x_rows.shape[1]), x.dtype)
-    _matmul(w_t, x_rows, out=cols)
-    return _col2im(cols, out_shape, w.shape[2], stride, padding)
+    n, a, h, wd = x.shape
+    b, k = w.shape[1], w.shape[2]
+    if a == 1:
+        # One input channel (D's last conv, in its dx): each column is w^T times one pixel,
+        # an outer product. Building the (B*k*k, N*H*W) columns only for col2im to read
+        # them back costs more than the adds, so each tap's slab is made where it is used.
+        x_img = x.transpose(1, 0, 2, 3)                        # (1, N, H, W)
+        return _col2im(lambda u, v: w[0, :, u, v, None, None, None] * x_img,
+                       x.dtype, out_shape, k, stride, padding)
+    w_t = w.reshape(a, -1).T  # (B*k*k, A), a transposed view: BLAS reads it as is
+    pixels = h * wd
+    cols = _scratch("cols", (w_t.shape[0], n * pixels), x.dtype)
+    for i in range(n):        # image n fills its own block of columns: no transposing copy
+        _matmul(w_t, x[i].reshape(a, pixels), out=cols[:, i * pixels:(i + 1) * pixels])
+    taps = cols.reshape(b, k, k, n, h, wd)
+    return _col2im(lambda u, v: taps[:, u, v], x.dtype, out_shape, k, stride, padding)
 
 
 def _weight_grad(out_side, in_cols, w_shape):
     """dw = rows(out_side) (A, M) @ in_cols^T (M, B*k*k), the one weight gradient of both ops.
 
     conv: out_side = dy, in_cols = im2col(x); transposed: out_side = x, in_cols = im2col(dy).
-    in_cols^T is a transposed view of a C-contiguous array: BLAS reads it as is, no copy.
-    With a long reduction (M >= 1024) and fewer rows A than columns, OpenBLAS runs the
-    same product 2-6x faster as dw^T = in_cols @ rows^T (measured, benchmarks/NOTES.md),
-    worth the copy of the small dw^T back to dw's layout.
+    in_cols^T is a transposed view of a C-contiguous array, which BLAS reads as is, except
+    for a reduction shorter than SHORT_REDUCTION (the U-Net's 2x2 and 4x4 layers): there
+    OpenBLAS runs the product from the view up to 2x slower than from a contiguous copy,
+    which costs little at that length (measured, benchmarks/NOTES.md).
     """
-    rows = _channel_rows(out_side)
-    if in_cols.shape[1] >= 1024 and rows.shape[0] < in_cols.shape[0]:
-        return np.ascontiguousarray((in_cols @ rows.T).T).reshape(w_shape)
-    return _matmul(rows, in_cols.T).reshape(w_shape)
+    in_cols_t = in_cols.T
+    if in_cols.shape[1] < SHORT_REDUCTION:
+        in_cols_t = np.ascontiguousarray(in_cols_t)
+    return _matmul(_channel_rows(out_side), in_cols_t).reshape(w_shape)
+
+
+SHORT_REDUCTION = 64
 
 
 def _matmul(a, b, out=None):
-    """a @ b; a reduction of length 1 (D's one-channel last conv, a 1x1 image at the
-    U-Net's bottom) is an outer product, which np.multiply broadcasts 2-20x faster than
-    OpenBLAS runs it as a GEMM (measured, benchmarks/NOTES.md), with the same result."""
+    """a @ b; a reduction of length 1 (a 1x1 image at the U-Net's bottom) is an outer
+    product, which np.multiply broadcasts 2-20x faster than OpenBLAS runs it as a GEMM
+    (measured, benchmarks/NOTES.md), with the same result."""
     if a.shape[1] == 1:
         return np.multiply(a, b, out=out)
     return np.matmul(a, b, out=out)
@@ -159,8 +177,9 @@ def _im2col(x, k, stride, padding, out_hw):
     return cols.reshape(c * k * k, n * ho * wo)
 
 
-def _col2im(cols, x_shape, k, stride, padding):
-    """The adjoint of _im2col: x_pad[n, c, i*s + u, j*s + v] += cols[(c, u, v), (n, i, j)].
+def _col2im(tap, dtype, x_shape, k, stride, padding):
+    """The adjoint of _im2col: x_pad[n, c, i*s + u, j*s + v] += cols[(c, u, v), (n, i, j)],
+    with tap(u, v) giving the (C, N, Hi, Wi) slab cols[(:, u, v), :] of the columns.
 
     One slice-add per tap (u, v), each adding a whole (C, N, Hi, Wi) slab: no Python loop
     over pixels, channels or images. To keep those adds unit-stride, the sums live in a
@@ -172,15 +191,14 @@ def _col2im(cols, x_shape, k, stride, padding):
     n, c, h, w = x_shape
     hi = (h + 2 * padding - k) // stride + 1
     wi = (w + 2 * padding - k) // stride + 1
-    taps = cols.reshape(c, k, k, n, hi, wi)
     phase_h, phase_w = -(-(h + 2 * padding) // stride), -(-(w + 2 * padding) // stride)
-    sums = _scratch("sums", (stride, stride, c, n, phase_h, phase_w), cols.dtype)
+    sums = _scratch("sums", (stride, stride, c, n, phase_h, phase_w), dtype)
     sums.fill(0)
     for u in range(k):
         for v in range(k):
             (q, a), (r, b) = divmod(u, stride), divmod(v, stride)
-            sums[a, b, :, :, q:q + hi, r:r + wi] += taps[:, u, v]
-    x = np.empty(x_shape, dtype=cols.dtype)
+            sums[a, b, :, :, q:q + hi, r:r + wi] += tap(u, v)
+    x = np.empty(x_shape, dtype=sums.dtype)
     for a in range(stride):
         x_row, sum_row, n_rows = _phase_span(a, h, stride, padding)
         for b in range(stride):
@@ -200,12 +218,6 @@ def _channel_rows(a):
     """(N, C, H, W) -> (C, N*H*W), the GEMM layout with the batch folded in (a view if N == 1)."""
     n, c, h, w = a.shape
     return a.transpose(1, 0, 2, 3).reshape(c, n * h * w)
-
-
-def _from_channel_rows(rows, n, hw):
-    """(C, N*H*W) -> contiguous (N, C, H, W) (no copy when N == 1)."""
-    c = rows.shape[0]
-    return np.ascontiguousarray(rows.reshape(c, n, hw[0], hw[1]).transpose(1, 0, 2, 3))
 
 
 def _padded(x, padding):
@@ -267,13 +279,14 @@ def _kernel_conv2d_forward(bk, x, w, b, stride, padding):
     return y, (x, w, stride, padding, b is not None)
 
 
-def _kernel_conv2d_backward(bk, dy, cache, need_weight_grad):
+def _kernel_conv2d_backward(bk, dy, cache, need_weight_grad, need_input_grad):
     x, w, stride, padding, has_bias = cache
     k = w.shape[2]
     dy_rows = _kernel_rows(dy)
-    # dx = col2im(w^T @ dy)
-    dx = _kernel_col2im(bk, bk.xp.matmul(w.reshape(w.shape[0], -1).T, dy_rows), x.shape,
-                        k, stride, padding)
+    dx = None
+    if need_input_grad:   # dx = col2im(w^T @ dy)
+        dx = _kernel_col2im(bk, bk.xp.matmul(w.reshape(w.shape[0], -1).T, dy_rows), x.shape,
+                            k, stride, padding)
     if not need_weight_grad:
         return dx, None, None
     cols = _kernel_im2col(bk, x, k, stride, padding, dy.shape[2:])
@@ -291,12 +304,13 @@ def _kernel_conv_transpose2d_forward(bk, x, w, b, stride, padding):
     return y, (x, w, stride, padding, b is not None)
 
 
-def _kernel_conv_transpose2d_backward(bk, dy, cache, need_weight_grad):
+def _kernel_conv_transpose2d_backward(bk, dy, cache, need_weight_grad, need_input_grad):
     x, w, stride, padding, has_bias = cache
     cols = _kernel_im2col(bk, dy, w.shape[2], stride, padding, x.shape[2:])
-    # dx = w @ im2col(dy)
-    dx = _kernel_from_rows(bk, bk.xp.matmul(w.reshape(w.shape[0], -1), cols), x.shape[0],
-                           x.shape[2:])
+    dx = None
+    if need_input_grad:   # dx = w @ im2col(dy)
+        dx = _kernel_from_rows(bk, bk.xp.matmul(w.reshape(w.shape[0], -1), cols), x.shape[0],
+                               x.shape[2:])
     if not need_weight_grad:
         return dx, None, None
     dw = bk.xp.matmul(_kernel_rows(x), cols.T).reshape(w.shape)   # dw = x @ im2col(dy)^T

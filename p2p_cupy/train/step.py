@@ -39,13 +39,14 @@ def train_step(G, D, opt_G, opt_D, real_A, real_B, gan_mode="vanilla", lambda_l1
     fake_AB, fake_AB_cache = concat_forward([real_A, fake_B])
     real_AB, _ = concat_forward([real_A, real_B])
 
-    # D step: the fake pair is "detached": its input gradient is simply not passed on to G.
+    # D step: the fake pair is "detached" and the real pair is data, so neither pass
+    # computes D's input gradient (its first conv's transposed conv is skipped).
     D.freeze(False)
     opt_D.zero_grad()
     loss_D_fake, grad = gan_loss(D.forward(fake_AB), False, gan_mode)
-    D.backward(grad(0.5))
+    D.backward_without_input_grad(grad(0.5))
     loss_D_real, grad = gan_loss(D.forward(real_AB), True, gan_mode)
-    D.backward(grad(0.5))
+    D.backward_without_input_grad(grad(0.5))
     opt_D.step()
 
     # G step: gradients flow through the (updated, frozen) D into fake_B, plus the L1 term.

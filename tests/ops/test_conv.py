@@ -179,6 +179,11 @@ def test_without_bias_or_weight_grad_those_grads_are_none(bk, rng, forward, back
     dx2, dw, db = backward(bk.xp.ones_like(y), cache, need_weight_grad=False)
     assert dw is None and db is None
     _assert_matches(bk, dx2, bk.to_numpy(dx))
+    _, dw_all, db_all = backward(bk.xp.ones_like(y), cache)
+    no_dx, dw, db = backward(bk.xp.ones_like(y), cache, need_input_grad=False)
+    assert no_dx is None
+    _assert_matches(bk, dw, bk.to_numpy(dw_all))
+    _assert_matches(bk, db, bk.to_numpy(db_all))
 
 
 @pytest.mark.parametrize("forward,backward,w_shape", [
@@ -220,10 +225,10 @@ def test_conv2d_rejects_an_input_smaller_than_the_kernel(bk):
         conv.conv2d_forward(bk.xp.zeros((1, 1, 2, 2)), bk.xp.zeros((1, 1, 4, 4)), None, 1, 0)
 
 
-def test_long_reductions_run_transposed_gemms_with_the_same_results(bk, rng):
-    """Cin*k*k = 1024 and N*Ho*Wo = 1024 take the transposed GEMM orientations of conv.py
-    (too big for the loop oracle): y and dw against einsum over the windows of x, dx by
-    the adjoint identity <conv(x), dy> = <x, dx>."""
+def test_a_layer_of_model_size_matches_einsum(bk, rng):
+    """Cin*k*k = 1024 and a batch of 4 (one GEMM per image in conv.py), too big for the loop
+    oracle: y and dw against einsum over the windows of x, dx by the adjoint identity
+    <conv(x), dy> = <x, dx>."""
     x, wt = rng.standard_normal((4, 64, 32, 32)), rng.standard_normal((3, 64, 4, 4))
     dy = rng.standard_normal((4, 3, 16, 16))
     x_pad = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
