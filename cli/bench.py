@@ -46,15 +46,21 @@ def bench():
 @click.option("--iters", type=int, default=5, show_default=True, help="timed iterations")
 @click.option("--warmup", type=int, default=2, show_default=True, help="untimed iterations")
 @COMPARE
+@click.option("--keep-freed-memory", is_flag=True,
+              help="set glibc's malloc to keep freed blocks, as `p2p train` does "
+                   "(p2p_cupy/host_memory.py); process-wide, so PyTorch runs with it too")
 @JSON_OUT
-def step(device, batch_size, size, iters, warmup, compare, json_out):
+def step(device, batch_size, size, iters, warmup, compare, keep_freed_memory, json_out):
     """Full training iterations (G forward, three D passes, both backwards, both Adams)."""
+    from p2p_cupy import host_memory
     from p2p_cupy.bench.step import bench_step
     if iters < 1 or warmup < 0 or batch_size < 1:
         raise click.BadParameter("need --iters >= 1, --warmup >= 0 and --batch-size >= 1")
+    if keep_freed_memory and not host_memory.keep_freed_memory():
+        raise click.ClickException("--keep-freed-memory: this system has no glibc malloc")
     r = bench_step(device, batch_size, size, iters, warmup, compare)
     click.echo(f"training iteration, batch {batch_size}, {size}x{size}, {r['device']}, "
-               f"{iters} timed after {warmup} warm-up; "
+               f"malloc {r['config']['malloc']}, {iters} timed after {warmup} warm-up; "
                f"{r['iteration_flops'] / 1e9:.2f} GFLOP/iteration, "
                f"matmul peak {r['matmul_peak_gflops']:.0f} GFLOP/s")
     for name in ("ours", "torch"):

@@ -38,10 +38,6 @@ def main():
     Train with `p2p train`, check gradients with `p2p gradcheck --all`, benchmark with
     `p2p bench`. Every command has --help.
     """
-    # freed arrays are kept for the next ones instead of being page-faulted in again
-    # (p2p_cupy/host_memory.py): ~5% per NumPy training step
-    from p2p_cupy.host_memory import keep_freed_memory
-    keep_freed_memory()
 
 
 if __name__ == "__main__":

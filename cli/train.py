@@ -68,8 +68,10 @@ def _opt(name, help, **kw):
 @click.pass_context
 def train(ctx, resume, **values):
     """Train pix2pix; the run folder gets checkpoints, loss_log.csv, samples and index.html."""
+    from p2p_cupy.host_memory import keep_freed_memory
     from p2p_cupy.train.run import start_or_resume
 
+    keep_freed_memory()   # freed arrays serve the next ones: no page faults (host_memory.py)
     given = {k: v for k, v in values.items()
              if ctx.get_parameter_source(k) == click.core.ParameterSource.COMMANDLINE}
     try:

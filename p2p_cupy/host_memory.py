@@ -9,9 +9,11 @@ faults per batch-1 step drop from ~2,500 to ~100 and the step gets ~5% faster
 (benchmarks/NOTES.md). The price is the one PyTorch's caching allocator on the GPU pays:
 the process keeps its peak memory until it exits.
 
-It is process-wide, so the library never does it on import: the `p2p` command calls
-keep_freed_memory() once at start-up (PyTorch in the same process, as in `p2p bench
---compare torch`, gets the same allocator), and a script can call it itself.
+It is process-wide, so the library never does it on import: `p2p train` calls
+keep_freed_memory() at start-up, and a script can call it itself. PyTorch in the same
+process gets the same allocator, and gains more from it than we do (15-30% per CPU
+training step, NOTES.md): `p2p bench step` therefore runs both frameworks with glibc's
+defaults unless given --keep-freed-memory, and records which in its JSON.
 """
 from __future__ import annotations
 
@@ -26,6 +28,11 @@ MMAP_THRESHOLD = 1 << 30        # blocks below 1 GB come from the heap, not thei
 TRIM_THRESHOLD = (1 << 31) - 1  # never give freed heap memory back (C int maximum)
 
 _applied = False
+
+
+def applied() -> bool:
+    """Whether keep_freed_memory has taken effect in this process."""
+    return _applied
 
 
 def keep_freed_memory() -> bool:

@@ -63,30 +63,37 @@ def _throughput(stats) -> str:
 
 
 def step_table(records) -> list:
-    lines = _header(["date (UTC)", "device", "batch", "size", "ours ms/it median [min-max]",
+    lines = _header(["date (UTC)", "device", "batch", "size", "malloc",
+                     "ours ms/it median [min-max]",
                      "torch ms/it median [min-max]", "ratio ours/torch", "ours img/s",
                      "ours GFLOP/s (% of matmul peak)", "torch GFLOP/s (% of peak)", "machine"])
     for r in records:
         c, ours, torch = r["config"], r["ours"], r.get("torch")
         lines.append(_row([
-            r["date"], r["device"], c["batch_size"], c["size"], _ms(ours),
+            r["date"], r["device"], c["batch_size"], c["size"], _malloc(c), _ms(ours),
             _ms(torch) if torch else "-", f"{r['ratio']:.2f}" if torch else "-",
             f"{ours['images_per_s']:.2f}", _throughput(ours),
             _throughput(torch) if torch else "-", _machine(r)]))
     return lines
 
 
+def _malloc(config) -> str:
+    """glibc malloc settings of the run (records before the option existed: the default)."""
+    return config.get("malloc", "default")
+
+
 def ratio_summary(records) -> list:
-    """One line per (device, batch, size) compared with torch: the ratio of every run."""
+    """One line per (device, batch, size, malloc) compared with torch: every run's ratio."""
     groups = {}
     for r in records:
         if "ratio" in r:
             c = r["config"]
-            groups.setdefault((r["device"], c["batch_size"], c["size"]), []).append(r["ratio"])
-    lines = _header(["device", "batch", "size", "runs", "ratio ours/torch per run",
+            key = (r["device"], c["batch_size"], c["size"], _malloc(c))
+            groups.setdefault(key, []).append(r["ratio"])
+    lines = _header(["device", "batch", "size", "malloc", "runs", "ratio ours/torch per run",
                      "median", "worst"])
-    for (device, batch, size), ratios in sorted(groups.items()):
-        lines.append(_row([device, batch, size, len(ratios),
+    for (device, batch, size, malloc), ratios in sorted(groups.items()):
+        lines.append(_row([device, batch, size, malloc, len(ratios),
                            ", ".join(f"{x:.2f}" for x in ratios),
                            f"{sorted(ratios)[len(ratios) // 2]:.2f}", f"{max(ratios):.2f}"]))
     return lines

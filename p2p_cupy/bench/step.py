@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from p2p_cupy import backend
+from p2p_cupy import backend, host_memory
 from p2p_cupy.bench import machine, timing
 from p2p_cupy.inspection.cost import model_cost
 from p2p_cupy.models import define_D, define_G
@@ -91,7 +91,8 @@ def _bench_step(bk, device, batch_size, size, iters, warmup, compare, seed):
     peak = machine.matmul_peak_gflops(bk)
     result = {"kind": "step", "device": bk.name,
               "config": {"batch_size": batch_size, "size": size, "iters": iters,
-                         "warmup": warmup, "compare": compare},
+                         "warmup": warmup, "compare": compare,
+                         "malloc": "keep-freed" if host_memory.applied() else "default"},
               "machine": machine.info(bk, torch), "iteration_flops": flops,
               "matmul_peak_gflops": peak}
     for name, seconds in times.items():

@@ -51,8 +51,18 @@ def test_cli_step_saves_json_and_report_renders_it(tmp_path):
     assert record["machine"]["cores"] >= 1
     if HAVE_TORCH:
         assert record["ratio"] > 0 and record["machine"]["torch_threads"] >= 1
+    assert record["config"]["malloc"] in ("default", "keep-freed")
     markdown = results.render([record])
     assert "| numpy | 1 | 32 |" in markdown
+
+
+def test_runs_with_and_without_kept_freed_memory_are_summarised_apart(tmp_path):
+    record = {"kind": "step", "device": "numpy", "ratio": 0.9,
+              "config": {"batch_size": 1, "size": 256, "malloc": "default"}}
+    kept = dict(record, ratio=1.1, config=dict(record["config"], malloc="keep-freed"))
+    summary = "\n".join(results.ratio_summary([record, kept]))
+    assert "| numpy | 1 | 256 | default | 1 | 0.90 |" in summary
+    assert "| numpy | 1 | 256 | keep-freed | 1 | 1.10 |" in summary
 
 
 @pytest.mark.skipif(not HAVE_TORCH, reason="needs torch and benchmarks/torch_reference.py")
@@ -82,7 +92,7 @@ def test_readme_summary_table_is_regenerated_between_its_markers(tmp_path):
     assert results.update_readme([record, dict(record, ratio=0.7)], readme)
     text = readme.read_text()
     assert "stale" not in text and text.startswith("intro\n") and text.endswith("rest\n")
-    assert "| numpy | 1 | 256 | 2 | 0.50, 0.70 |" in text
+    assert "| numpy | 1 | 256 | default | 2 | 0.50, 0.70 |" in text
     plain = tmp_path / "PLAIN.md"
     plain.write_text("no markers\n")
     assert not results.update_readme([record], plain) and plain.read_text() == "no markers\n"
