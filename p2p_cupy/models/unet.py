@@ -109,6 +109,14 @@ class UNetGenerator(nn.Module):
 
     def backward(self, dy):
         """Decoder first; a skip's gradient is added to the encoder's at s_k."""
+        return self.enc1.backward(self._backward_to_enc1(dy))
+
+    def backward_without_input_grad(self, dy):
+        """backward for a data input (pix2pix's A): the outermost conv skips dx."""
+        return self.enc1.backward_without_input_grad(self._backward_to_enc1(dy))
+
+    def _backward_to_enc1(self, dy):
+        """Everything but the outermost conv: returns the gradient at enc1's output."""
         n = self.num_downs
         dskip = {}
         du = dy
@@ -124,4 +132,4 @@ class UNetGenerator(nn.Module):
             if k in dskip:
                 ds += dskip[k]
             dh = self.level("act", k).backward(ds)
-        return self.enc1.backward(dh)
+        return dh

@@ -56,7 +56,7 @@ def train_step(G, D, opt_G, opt_D, real_A, real_B, gan_mode="vanilla", lambda_l1
     _, d_fake_B = concat_backward(D.backward(grad()), fake_AB_cache)
     loss_G_L1, l1_cache = l1_forward(fake_B, real_B)
     d_fake_B += l1_backward(l1_cache, lambda_l1)
-    G.backward(d_fake_B)
+    G.backward_without_input_grad(d_fake_B)    # real_A is data: no gradient for it
     opt_G.step()
     D.freeze(False)
 
