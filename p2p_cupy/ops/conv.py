@@ -5,7 +5,8 @@ Shapes (k kernel size, s stride, p symmetric zero padding):
     conv2d            x (N, Cin, H, W), w (Cout, Cin, k, k) -> y (N, Cout, (H + 2p - k)//s + 1, ...)
     conv_transpose2d  x (N, Cin, H, W), w (Cin, Cout, k, k) -> y (N, Cout, (H - 1)*s - 2p + k, ...)
 
-Each is one GEMM plus a rearrangement of the data (batch folded into the GEMM):
+Each is a GEMM plus a rearrangement of the data (the batch's columns side by side; on the
+CPU the GEMM runs per image into its own output block, on the GPU once for the batch):
 
     conv:        y = w (Cout, Cin*k*k) @ im2col(x) (Cin*k*k, N*Ho*Wo)
     transposed:  y = col2im(w^T (Cout*k*k, Cin) @ x (Cin, N*H*W))
@@ -131,6 +132,9 @@ def _transposed_conv(x, w, stride, padding, out_shape):
     return _col2im(lambda u, v: taps[:, u, v], x.dtype, out_shape, k, stride, padding)
 
 
+SHORT_REDUCTION = 64   # weight-gradient reductions below this read a contiguous copy
+
+
 def _weight_grad(out_side, in_cols, w_shape):
     """dw = rows(out_side) (A, M) @ in_cols^T (M, B*k*k), the one weight gradient of both ops.
 
@@ -144,9 +148,6 @@ def _weight_grad(out_side, in_cols, w_shape):
     if in_cols.shape[1] < SHORT_REDUCTION:
         in_cols_t = np.ascontiguousarray(in_cols_t)
     return _matmul(_channel_rows(out_side), in_cols_t).reshape(w_shape)
-
-
-SHORT_REDUCTION = 64
 
 
 def _matmul(a, b, out=None):
