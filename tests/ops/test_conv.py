@@ -96,7 +96,9 @@ CONV_CASES = [
     # odd sizes (where (H + 2p - k) % s != 0 leaves rows no window reaches), plus a few more
     (2, 3, 2, 7, 5, k, s, p) for k in (1, 2, 3, 4) for s in (1, 2) for p in (0, 1, 2)
 ] + [(1, 1, 1, 1, 1, 1, 1, 0), (3, 2, 4, 6, 6, 4, 2, 1), (1, 5, 3, 9, 4, 3, 2, 2),
-     (1, 2, 3, 8, 7, 3, 3, 1), (2, 2, 1, 5, 5, 5, 1, 2)]
+     (1, 2, 3, 8, 7, 3, 3, 1), (2, 2, 1, 5, 5, 5, 1, 2),
+     # pix2pix's k=4, s=2, p=1 at 8x8 and more, with an odd last row (column) 17
+     (1, 2, 3, 17, 16, 4, 2, 1), (2, 3, 2, 16, 17, 4, 2, 1)]
 
 
 @pytest.mark.parametrize("n,cin,cout,h,w,k,stride,padding", CONV_CASES)
