@@ -46,10 +46,10 @@ def keep_freed_memory() -> bool:
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
         mallopt = libc.mallopt
-        gnu_libc_version = libc.gnu_get_libc_version   # only glibc has it (musl: no mallopt effect)
     except (OSError, AttributeError):
         return False
-    del gnu_libc_version
+    if not hasattr(libc, "gnu_get_libc_version"):   # musl has a mallopt that does nothing
+        return False
     mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
     _applied = bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(
         mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
