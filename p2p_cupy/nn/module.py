@@ -82,10 +82,10 @@ class Module:
         raise NotImplementedError
 
     def backward_without_input_grad(self, dy):
-        """backward for an input that needs no gradient (D's detached fake pair, its real
-        pair): parameter gradients accumulate as usual, None is returned. Layers whose
-        input gradient costs real work (Conv2d, Sequential) skip it; others compute it
-        and drop it."""
+        """backward for an input that needs no gradient (the data pairs of the D step, A
+        into G): parameter gradients accumulate as usual, None is returned. Modules whose
+        input gradient costs real work (the conv layers, Sequential, the U-Net) skip it;
+        others compute it and drop it."""
         self.backward(dy)
         return None
 
