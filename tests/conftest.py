@@ -37,3 +37,23 @@ def kernel_bk(request):
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture
+def check_backward_without_input_grad(bk):
+    """check(build, x): two fresh modules from build() run forward on x and backward on the
+    same dy, one with backward, one with backward_without_input_grad; the second returns
+    None and accumulates bit-identical parameter gradients."""
+    def check(build, x):
+        grads = []
+        for skip_dx in (False, True):
+            module = build()
+            y = module.forward(x)
+            module.zero_grad()
+            dy = bk.asarray(np.linspace(-1, 1, y.size, dtype=np.float32).reshape(y.shape))
+            dx = module.backward_without_input_grad(dy) if skip_dx else module.backward(dy)
+            assert (dx is None) == skip_dx
+            grads.append([bk.to_numpy(p.grad) for p in module.parameters()])
+        for with_dx, without_dx in zip(*grads):
+            np.testing.assert_array_equal(without_dx, with_dx)
+    return check
