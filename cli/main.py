@@ -1,11 +1,20 @@
-"""The `p2p` command group.
+"""The `p2p` command group and the CLI's one error boundary.
 
 Subcommands are imported only when run (so `p2p --help` stays fast and a command's heavy
 imports never slow another). Add a command: one line in COMMANDS, "name": "module:attr".
+
+The error boundary (LazyGroup.invoke) is the only place a command's failure is turned into
+what the user sees: the project's own errors (P2PError), ValueError from argument checks
+and OSError from the file system (read-only or full disk, missing files) become one line
+"Error: ..." and exit status 1, for every command; commands catch nothing themselves.
+Set P2P_DEBUG=1 to get the traceback instead.
 """
 import importlib
+import os
 
 import click
+
+from p2p_cupy.errors import P2PError
 
 COMMANDS = {
     "bench": "p2p_cupy.cli.bench:bench",
@@ -28,6 +37,26 @@ class LazyGroup(click.Group):
             return None
         module, attr = COMMANDS[name].split(":")
         return getattr(importlib.import_module(module), attr)
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except (P2PError, ValueError, OSError, MemoryError) as error:
+            if os.environ.get("P2P_DEBUG"):
+                raise
+            raise click.ClickException(describe_error(error)) from None
+
+
+def describe_error(error: BaseException) -> str:
+    """One line for a user-facing failure: an OSError names its file and the system's
+    reason ("cannot write runs/x/latest.npz: No space left on device")."""
+    if isinstance(error, OSError) and error.strerror:
+        where = " -> ".join(str(f) for f in (error.filename, error.filename2) if f)
+        return f"{where}: {error.strerror}" if where else error.strerror
+    if isinstance(error, MemoryError):
+        return f"out of memory{': ' + str(error) if str(error) else ''}"
+    text = str(error) or type(error).__name__
+    return " ".join(text.split())   # one line, whatever the message held
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -17,11 +17,13 @@ import contextlib
 
 import numpy as np
 
+from p2p_cupy.errors import P2PError
+
 DEVICES = ("auto", "cpu", "numpy", "cuda", "emu")
 _DTYPE_SUFFIX = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64"}
 
 
-class BackendUnavailable(RuntimeError):
+class BackendUnavailable(P2PError, RuntimeError):
     """The requested backend cannot run on this machine; the message says why."""
 
 

@@ -14,10 +14,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from p2p_cupy.errors import P2PError
+
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".tif", ".tiff", ".webp")
 
 
-class ImageReadError(ValueError):
+class ImageReadError(P2PError, ValueError):
     """A file that is not a readable image; the message is one line naming it."""
 
 
