@@ -13,23 +13,22 @@ from p2p_cupy.models import define_D
 from p2p_cupy.optim import Adam, LinearDecaySchedule
 from p2p_cupy.train.inference import generator_from_options
 
-SYNTHETIC = "synthetic-facades"
-
-
 def cache_root() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "p2p_cupy"
 
 
 def resolve_dataroot(dataroot: str, size: int) -> Path:
-    """A data root on disk; `synthetic-facades` is generated on first use (atomically:
-    into a temporary folder, then renamed) and reused afterwards."""
-    if dataroot != SYNTHETIC:
+    """A data root on disk; the built-in `synthetic-facades` (its default version) and
+    `synthetic-facades-v1`/`-v2` are generated on first use (atomically: into a temporary
+    folder, then renamed) and reused afterwards."""
+    from p2p_cupy.data import synthetic
+    version = synthetic.builtin_version(dataroot)
+    if version is None:
         return Path(dataroot)
-    target = cache_root() / f"{SYNTHETIC}-{size}-0"
+    target = cache_root() / f"{synthetic.DATA_NAME}-{version}-{size}-0"
     if not target.exists():
-        from p2p_cupy.data import synthetic
         tmp = target.with_name(f".tmp-{os.getpid()}-{target.name}")
-        synthetic.generate(tmp, size=size, seed=0)
+        synthetic.generate(tmp, size=size, seed=0, version=version)
         try:
             os.replace(tmp, target)
         except OSError:                       # another process generated it meanwhile
