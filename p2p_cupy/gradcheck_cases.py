@@ -126,6 +126,14 @@ def l1(rng, dtype):
     return _loss_problem(l1_forward, l1_backward, pred, target)
 
 
+def softmax_cross_entropy(rng, dtype):
+    from p2p_cupy.ops.losses import (softmax_cross_entropy_backward,
+                                     softmax_cross_entropy_forward)
+    classes = backend.current().asarray(rng.integers(0, 4, (2, 7, 5)), dtype=np.int32)
+    return _loss_problem(softmax_cross_entropy_forward, softmax_cross_entropy_backward,
+                         _array(rng, (2, 4, 7, 5), dtype), classes)
+
+
 CASES = {
     "conv2d": conv2d,
     "conv_transpose2d": conv_transpose2d,
@@ -143,6 +151,7 @@ CASES = {
     "bce_with_logits_label": bce_with_logits_label,
     "mse": mse,
     "l1": l1,
+    "softmax_cross_entropy": softmax_cross_entropy,
     "unet": unet,
     "patchgan": patchgan,
 }
