@@ -1,5 +1,6 @@
 """`p2p test`: translate a data set's phase with a trained generator, write images,
-index.html and metrics.json (L1, PSNR, SSIM).
+index.html and metrics.json (L1, PSNR, SSIM; on the built-in synthetic facades also the
+FCN-score and the sharpness ratio).
 
     p2p test --checkpoint runs/facades --data datasets/facades --phase test
 """
@@ -25,7 +26,11 @@ from p2p_cupy.backend import DEVICES, BackendUnavailable
               help="Output folder [default: RUN_DIR/test_PHASE].")
 @click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
 def test(run_dir, data_root, phase, eval_mode, num_test, out_dir, device):
-    """Score a trained generator on a data set phase."""
+    """Score a trained generator on a data set phase: L1, PSNR, SSIM. On the built-in
+    synthetic facades also the paper's FCN-score (per-pixel accuracy, per-class accuracy,
+    class IoU of a segmenter trained on real renderings, cached after its first use; the
+    same for the real photos as the reference) and the sharpness ratio (high-frequency
+    energy of the outputs / of the real photos: below 1 is blurrier)."""
     from pathlib import Path
 
     from p2p_cupy import backend
@@ -37,5 +42,6 @@ def test(run_dir, data_root, phase, eval_mode, num_test, out_dir, device):
         result = run_test(run_dir, data_root, out_dir, phase, eval_mode, num_test)
     except (ValueError, BackendUnavailable) as e:
         raise click.ClickException(str(e)) from None
-    summary = {k: result[k] for k in ("images", "l1", "psnr", "ssim")}
+    summary = {k: result[k] for k in ("images", "l1", "psnr", "ssim", "fcn_score",
+                                      "fcn_score_real", "sharpness") if k in result}
     click.echo(f"{json.dumps(summary)}\nwrote {out_dir}/index.html and {out_dir}/metrics.json")

@@ -144,7 +144,25 @@ def render(records) -> str:
     if by_kind["layers"]:
         out += ["## Layers (`p2p bench layers`, latest run)", "",
                 *layers_table(by_kind["layers"][-1]), ""]
+    quality = [r for r in records if r.get("kind") == "quality"]
+    if quality:
+        out += quality_section(quality[-1])
     return "\n".join(out)
+
+
+def quality_section(record) -> list:
+    """The latest `p2p bench quality` table, ours next to the paper's per-pixel accuracy."""
+    from p2p_cupy.quality.ablation import table_lines
+    sc = record["scale"]
+    return ["## Image quality: the paper's ablations (`p2p bench quality`, latest run)", "",
+            f"`{record.get('command', 'p2p bench quality')}` on {record['date']}: synthetic "
+            f"facades v2, {sc['crop_size']} px crops of {sc['load_size']} px, {sc['netG']} "
+            f"ngf {sc['ngf']} / PatchGAN ndf {sc['ndf']}, {sc['steps']} steps of batch "
+            f"{sc['batch_size']} per configuration, {record['wall_seconds'] / 60:.0f} min on "
+            f"{_machine(record)}. FCN-score of a segmenter trained on the real renderings "
+            f"(p2p_cupy/quality); the paper's column is its Cityscapes labels -> photo "
+            "per-pixel accuracy. What agrees and what does not: benchmarks/NOTES.md.", "",
+            *table_lines(record), ""]
 
 
 README = RESULTS_DIR.parents[1] / "README.md"

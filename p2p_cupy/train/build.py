@@ -44,8 +44,8 @@ class Run:
         from p2p_cupy.data import make_train_loader
         self.opts = opts
         self.G = generator_from_options(opts)
-        self.D = define_D(opts.netD, ndf=opts.ndf, n_layers_D=opts.n_layers_D, norm=opts.norm,
-                          seed=opts.seed + 1)
+        self.D = define_D(opts.netD, input_nc=3 if opts.unconditional_D else 6, ndf=opts.ndf,
+                          n_layers_D=opts.n_layers_D, norm=opts.norm, seed=opts.seed + 1)
         betas = (opts.beta1, 0.999)
         self.opt_G = Adam(self.G.parameters(), lr=opts.lr, betas=betas)
         self.opt_D = Adam(self.D.parameters(), lr=opts.lr, betas=betas)

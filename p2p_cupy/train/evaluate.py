@@ -3,6 +3,11 @@
 Writes to OUT_DIR: images/NAME_{input,output,target}.png, index.html (one row per image)
 and metrics.json with the mean L1, PSNR and SSIM of output vs target, computed on images
 scaled to [0, 1] (per image, then averaged).
+
+On the built-in synthetic facades (label map -> photo) it adds the paper's FCN-score of
+the outputs and, as the reference a perfect generator would reach, of the real photos
+(the cached FCN scorer of p2p_cupy/quality labels them, trained first if needed), and the
+sharpness ratio: high-frequency energy of the outputs / of the real photos.
 """
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from p2p_cupy.data import synthetic
 from p2p_cupy.train import metrics
 from p2p_cupy.train.build import phase_pairs
 from p2p_cupy.train.inference import load_generator, save_image, translate
@@ -23,8 +29,11 @@ def run_test(run_dir, data_root, out_dir, phase="test", eval_mode=False, num_tes
     out_dir = Path(out_dir)
     (out_dir / "images").mkdir(parents=True, exist_ok=True)
     scores, names = [], []
+    quality = _QualityScores.for_run(opts, data_root)
     for name, real_A, real_B in phase_pairs(opts, data_root, phase, num_test):
         fake_B = translate(G, real_A[None])[0]
+        if quality:
+            quality.add(real_A, fake_B, real_B)
         for kind, img in (("input", real_A), ("output", fake_B), ("target", real_B)):
             save_image(img, out_dir / "images" / f"{name}_{kind}.png")
         out01, target01 = (fake_B + 1) / 2, (real_B + 1) / 2
@@ -39,9 +48,48 @@ def run_test(run_dir, data_root, out_dir, phase="test", eval_mode=False, num_tes
               "l1": float(mean[0]), "psnr": float(mean[1]), "ssim": float(mean[2]),
               "per_image": {n: {"l1": s[0], "psnr": s[1], "ssim": s[2]}
                             for n, s in zip(names, scores)}}
+    if quality:
+        result.update(quality.result())
     write_atomic(out_dir / "metrics.json", json.dumps(result, indent=1))
     write_atomic(out_dir / "index.html", _page(result, names))
     return result
+
+
+class _QualityScores:
+    """Running FCN-score confusion matrices (outputs and real photos) and high-frequency
+    energies of a synthetic-facades test."""
+
+    def __init__(self, scorer):
+        from p2p_cupy.quality.scorer import N_CLASSES
+        self.scorer = scorer
+        self.fake = np.zeros((N_CLASSES, N_CLASSES), np.int64)
+        self.real = np.zeros_like(self.fake)
+        self.energy = [0.0, 0.0]           # outputs, real photos
+
+    @classmethod
+    def for_run(cls, opts, data_root):
+        """Scores for a labels -> photo run on the built-in set, else None."""
+        version = synthetic.builtin_version(data_root)
+        if version is None or opts.direction != "AtoB":
+            return None
+        from p2p_cupy.quality.scorer import load_or_train_scorer
+        return cls(load_or_train_scorer(version, opts.crop_size))
+
+    def add(self, real_A, fake_B, real_B):
+        from p2p_cupy.quality.scorer import labels_of
+        from p2p_cupy.quality.scores import high_frequency_energy
+        labels = labels_of(real_A)[None]
+        self.fake += self.scorer.confusion(fake_B[None], labels)
+        self.real += self.scorer.confusion(real_B[None], labels)
+        self.energy[0] += high_frequency_energy(fake_B)
+        self.energy[1] += high_frequency_energy(real_B)
+
+    def result(self) -> dict:
+        from p2p_cupy.quality.scores import fcn_scores
+        return {"fcn_score": fcn_scores(self.fake), "fcn_score_real": fcn_scores(self.real),
+                "sharpness": self.energy[0] / max(self.energy[1], 1e-12),
+                "fcn_scorer": {k: v for k, v in self.scorer.record.items()
+                               if k != "real_test"}}
 
 
 def _page(result, names) -> str:
@@ -60,7 +108,17 @@ td, th {{ padding: 4px 10px 4px 0; text-align: left; vertical-align: middle; fon
 img {{ width: 192px; image-rendering: pixelated; border: 1px solid #ccc; }}</style></head><body>
 <h1>{html.escape(result['run'])} on {html.escape(result['data'])} ({result['phase']})</h1>
 <p>{result['images']} images, generator in {mode}. Mean L1 {result['l1']:.4f},
-PSNR {result['psnr']:.2f} dB, SSIM {result['ssim']:.4f} (images scaled to [0, 1]).</p>
+PSNR {result['psnr']:.2f} dB, SSIM {result['ssim']:.4f} (images scaled to [0, 1]).{_quality_line(result)}</p>
 <table><tr><th>image</th><th>input</th><th>output</th><th>target</th><th>scores</th></tr>
 {rows}</table></body></html>
 """
+
+
+def _quality_line(result) -> str:
+    if "fcn_score" not in result:
+        return ""
+    f, r = result["fcn_score"], result["fcn_score_real"]
+    return (f"<br>FCN-score of the outputs: per-pixel accuracy {f['pixel_acc']:.3f}, per-class "
+            f"accuracy {f['class_acc']:.3f}, class IoU {f['class_iou']:.3f} (real photos: "
+            f"{r['pixel_acc']:.3f}, {r['class_acc']:.3f}, {r['class_iou']:.3f}); sharpness "
+            f"{result['sharpness']:.2f} (high-frequency energy, outputs / real photos)")

@@ -169,8 +169,9 @@ class Trainer:
 
         def step():
             return train_step(r.G, r.D, r.opt_G, r.opt_D, real_A, real_B, opts.gan_mode,
-                              opts.lambda_l1)
-        if not opts.inspect_freq or (self.step + 1) % opts.inspect_freq:
+                              opts.lambda_l1, opts.lambda_gan, not opts.unconditional_D)
+        # the probe watches D's three passes: nothing to watch when L1 trains alone
+        if not opts.inspect_freq or not opts.lambda_gan or (self.step + 1) % opts.inspect_freq:
             return step()
         (losses, fake_B), record = inspect_step(r.G, r.D, step, opts.gan_mode)
         self.inspection.add(self.step + 1, record, self.bk.to_numpy(fake_B))

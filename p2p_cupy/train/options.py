@@ -31,6 +31,8 @@ class TrainOptions:
     no_dropout: bool = False
     gan_mode: str = "vanilla"
     lambda_l1: float = 100.0
+    lambda_gan: float = 1.0               # 0: L1 alone (the paper's "L1" ablation)
+    unconditional_D: bool = False         # D judges B alone (the paper's "L1+GAN")
     lr: float = 2e-4
     beta1: float = 0.5
     n_epochs: int = 100

@@ -5,7 +5,9 @@
     G step:  loss_G = GAN(D(A, fake_B), real) + lambda_L1 * mean|fake_B - B|   (D frozen)
 
 GAN is BCE with logits (vanilla) or MSE (lsgan) against a constant label map of 1 (real)
-or 0 (fake). Our modules keep the cache of their last forward, so D runs as three
+or 0 (fake). The paper's loss ablations: lambda_gan = 0 trains G with L1 alone (D is not
+run), lambda_l1 = 0 with the GAN alone, and an unconditional D judges B alone instead of
+the pair (A, B) (the "L1+GAN" row; D then has 3 input channels). Our modules keep the cache of their last forward, so D runs as three
 forward/backward pairs: fake then real for the D step, then the G step's pass through the
 *updated* D, exactly the order of the reference implementation (and the same three batch
 norm running-statistics updates).
@@ -31,13 +33,19 @@ def gan_loss(pred, is_real: bool, gan_mode: str):
     return loss, lambda scale=1.0: backward(cache, scale)
 
 
-def train_step(G, D, opt_G, opt_D, real_A, real_B, gan_mode="vanilla", lambda_l1=100.0):
+def train_step(G, D, opt_G, opt_D, real_A, real_B, gan_mode="vanilla", lambda_l1=100.0,
+               lambda_gan=1.0, conditional_D=True):
     """One iteration on a batch; returns the losses as 0-d backend arrays (no host sync)."""
     if gan_mode not in GAN_LOSSES:
         raise ValueError(f"unknown gan_mode {gan_mode!r}; choose vanilla or lsgan")
     fake_B = G.forward(real_A)
-    fake_AB, fake_AB_cache = concat_forward([real_A, fake_B])
-    real_AB, _ = concat_forward([real_A, real_B])
+    if lambda_gan == 0:
+        return _l1_only_step(G, opt_G, fake_B, real_B, lambda_l1), fake_B
+    if conditional_D:
+        fake_AB, fake_AB_cache = concat_forward([real_A, fake_B])
+        real_AB, _ = concat_forward([real_A, real_B])
+    else:
+        fake_AB, real_AB = fake_B, real_B
 
     # D step: the fake pair is "detached" and the real pair is data, so neither pass
     # computes D's input gradient (its first conv's transposed conv is skipped).
@@ -53,12 +61,25 @@ def train_step(G, D, opt_G, opt_D, real_A, real_B, gan_mode="vanilla", lambda_l1
     D.freeze(True)
     opt_G.zero_grad()
     loss_G_GAN, grad = gan_loss(D.forward(fake_AB), True, gan_mode)
-    _, d_fake_B = concat_backward(D.backward(grad()), fake_AB_cache)
+    d_fake_B = D.backward(grad(lambda_gan))
+    if conditional_D:
+        _, d_fake_B = concat_backward(d_fake_B, fake_AB_cache)
     loss_G_L1, l1_cache = l1_forward(fake_B, real_B)
-    d_fake_B += l1_backward(l1_cache, lambda_l1)
+    if lambda_l1:
+        d_fake_B += l1_backward(l1_cache, lambda_l1)
     G.backward_without_input_grad(d_fake_B)    # real_A is data: no gradient for it
     opt_G.step()
     D.freeze(False)
 
     return {"G_GAN": loss_G_GAN, "G_L1": loss_G_L1,
             "D_real": loss_D_real, "D_fake": loss_D_fake}, fake_B
+
+
+def _l1_only_step(G, opt_G, fake_B, real_B, lambda_l1):
+    """G's step on lambda_l1 * L1 alone; the GAN losses are reported as 0."""
+    opt_G.zero_grad()
+    loss_G_L1, l1_cache = l1_forward(fake_B, real_B)
+    G.backward_without_input_grad(l1_backward(l1_cache, lambda_l1))
+    opt_G.step()
+    zero = loss_G_L1 * 0
+    return {"G_GAN": zero, "G_L1": loss_G_L1, "D_real": zero, "D_fake": zero}
