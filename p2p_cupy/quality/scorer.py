@@ -4,10 +4,13 @@ pix2pix's FCN-score asks a segmentation network trained on *real* photos to labe
 generated ones (p2p_cupy/quality/scores.py). Ours is a small U-Net (the generator's code
 with `output_tanh=False`: one logit per class and pixel, no dropout) trained with softmax
 cross-entropy and Adam on the real renderings of the train split, at the size the
-generated photos have. It is trained once per (data set version, size) and cached like
-the data set itself: CACHE/p2p_cupy/fcn-scorer-<version>-<size>.npz, with a record of
-how it was trained and its own scores on the real test renderings (the "ground truth"
-row of a quality table: what a perfect generator would score).
+generated photos have, but at most 64 px: larger photos (and their label maps) are
+scaled down to 64 px before scoring (box filter), so one scorer per data set version
+serves runs of every size above it and its training stays a few minutes on a CPU. It is
+trained once per (data set version, size) and cached like the data set itself:
+CACHE/p2p_cupy/fcn-scorer-<version>-<size>.npz, with a record of how it was trained and
+its own scores on the real test renderings (the "ground truth" row of a quality table:
+what a perfect generator would score).
 """
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ import sys
 import time
 
 import numpy as np
+from PIL import Image
 
 from p2p_cupy import backend
 from p2p_cupy.data import synthetic
@@ -27,7 +31,22 @@ from p2p_cupy.train import checkpoint
 from p2p_cupy.train.build import cache_root, resolve_dataroot
 
 N_CLASSES = len(synthetic.CLASSES)
-EPOCHS, BATCH_SIZE, LR, NGF = 8, 8, 1e-3, 16
+EPOCHS, BATCH_SIZE, LR, NGF = 6, 8, 1e-3, 16
+MAX_SIZE = 64
+
+
+def scorer_size(crop_size: int) -> int:
+    """The side the scorer of a run with this crop size works at."""
+    return min(MAX_SIZE, crop_size)
+
+
+def resized(chw, size: int) -> np.ndarray:
+    """A (C, H, W) float image scaled to size x size with a box filter (area average)."""
+    chw = np.asarray(chw, np.float32)
+    if chw.shape[1:] == (size, size):
+        return chw
+    return np.stack([np.asarray(Image.fromarray(c, mode="F").resize((size, size), Image.BOX))
+                     for c in chw])
 
 
 def num_downs(size: int) -> int:

@@ -72,15 +72,17 @@ class _QualityScores:
         version = synthetic.builtin_version(data_root)
         if version is None or opts.direction != "AtoB":
             return None
-        from p2p_cupy.quality.scorer import load_or_train_scorer
-        return cls(load_or_train_scorer(version, opts.crop_size))
+        from p2p_cupy.quality.scorer import load_or_train_scorer, scorer_size
+        return cls(load_or_train_scorer(version, scorer_size(opts.crop_size)))
 
     def add(self, real_A, fake_B, real_B):
-        from p2p_cupy.quality.scorer import labels_of
+        """One test pair: scored at the scorer's size, sharpness at the run's."""
+        from p2p_cupy.quality.scorer import labels_of, resized
         from p2p_cupy.quality.scores import high_frequency_energy
-        labels = labels_of(real_A)[None]
-        self.fake += self.scorer.confusion(fake_B[None], labels)
-        self.real += self.scorer.confusion(real_B[None], labels)
+        size = self.scorer.record["size"]
+        labels = labels_of(resized(real_A, size))[None]
+        self.fake += self.scorer.confusion(resized(fake_B, size)[None], labels)
+        self.real += self.scorer.confusion(resized(real_B, size)[None], labels)
         self.energy[0] += high_frequency_energy(fake_B)
         self.energy[1] += high_frequency_energy(real_B)
 
