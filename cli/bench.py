@@ -168,8 +168,12 @@ def kernels(device, size, repeats, json_out):
               help="score on the first N test pairs only [all 100]")
 @click.option("--crop-size", type=click.IntRange(16), default=None,
               help="change the scale's 64 px crop (the load size follows at 9/8)")
+@click.option("--train-only", is_flag=True,
+              help="train, don't score: run several of these with disjoint --only sets, "
+                   "then one without it scores every run and writes the table")
 @JSON_OUT
-def quality(steps, work_dir, docs_dir, only, no_second_seed, num_test, crop_size, json_out):
+def quality(steps, work_dir, docs_dir, only, no_second_seed, num_test, crop_size, train_only,
+            json_out):
     """The paper's ablations on the built-in synthetic facades (v2), at CPU scale: losses
     L1 / cGAN / L1+cGAN / L1+GAN, U-Net vs encoder-decoder, PatchGAN 1x1 / 16 / 70 / 286
     (receptive fields scaled to the crop). Each configuration is trained from the same seed
@@ -183,7 +187,9 @@ def quality(steps, work_dir, docs_dir, only, no_second_seed, num_test, crop_size
     changes = {} if crop_size is None else {"crop_size": crop_size,
                                             "load_size": crop_size * 9 // 8}
     record = run_table(steps, work_dir, docs_dir, not no_second_seed, set(only) or None,
-                       num_test, **changes)
+                       num_test, train_only=train_only, **changes)
+    if record is None:
+        return
     record["command"] = "p2p bench quality " + " ".join(sys.argv[3:])
     click.echo("\n".join(table_lines(record)))
     _save(record, json_out)

@@ -161,7 +161,7 @@ def quality_section(record) -> list:
             f"{sc['batch_size']} per configuration, {record['wall_seconds'] / 60:.0f} min on "
             f"{_machine(record)}. FCN-score of a segmenter trained on the real renderings "
             f"(p2p_cupy/quality); the paper's column is its Cityscapes labels -> photo "
-            "per-pixel accuracy. What agrees and what does not: benchmarks/NOTES.md.", "",
+            "per-pixel accuracy. What agrees and what does not: README.md, Image quality.", "",
             *table_lines(record), ""]
 
 

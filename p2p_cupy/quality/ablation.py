@@ -80,9 +80,9 @@ def options_for(config: Config, steps: int, work_dir, **changes):
 
 
 def train_and_score(config: Config, steps: int, work_dir, n_test=None, log=None,
-                    **changes) -> dict:
+                    train_only=False, **changes):
     """Train one configuration (continuing a shorter run of it, skipping a finished one),
-    then `p2p test` it; returns its row of the table."""
+    then `p2p test` it (unless train_only); returns its row of the table."""
     from p2p_cupy.train.evaluate import run_test
     from p2p_cupy.train.run import start_or_resume
     log = log or sys.stderr
@@ -96,8 +96,15 @@ def train_and_score(config: Config, steps: int, work_dir, n_test=None, log=None,
         if code != 0:
             raise RuntimeError(f"quality bench: training {config.key} stopped with exit code "
                                f"{code} (see {run_dir})")
+    if train_only:
+        return None
     trained_s = checkpoint.load_checkpoint(latest)["trained_s"]
-    result = run_test(run_dir, opts.dataroot, run_dir / "test", num_test=n_test)
+    metrics = run_dir / "test" / "metrics.json"
+    if metrics.exists() and metrics.stat().st_mtime > latest.stat().st_mtime and \
+            n_test in (None, json.loads(metrics.read_text())["images"]):
+        result = json.loads(metrics.read_text())      # scored after the last training
+    else:
+        result = run_test(run_dir, opts.dataroot, run_dir / "test", num_test=n_test)
     return {"key": config.key, "group": config.group, "label": config.label,
             "paper_pixel_acc": config.paper, "seed": config.seed,
             "options": dict(config.overrides), "steps": steps,
@@ -144,9 +151,10 @@ def overview(rows, work_dir, names, upscale=2) -> Image.Image:
 
 
 def run_table(steps=600, work_dir="runs/quality", docs_dir=None, second_seed=True,
-              only=None, n_test=None, log=None, **changes) -> dict:
+              only=None, n_test=None, log=None, train_only=False, **changes):
     """Train and score every configuration (or those whose key is in `only`); returns the
-    record (rows, ground truth, scale). With docs_dir, writes each configuration's sample
+    record (rows, ground truth, scale), or None with train_only (several processes can
+    train disjoint configurations, then one scores them all). With docs_dir, writes each configuration's sample
     grid (DOCS/quality_<key>.png) and the overview (DOCS/quality_ablation.png)."""
     from p2p_cupy.bench import machine
     from p2p_cupy import backend
@@ -157,9 +165,14 @@ def run_table(steps=600, work_dir="runs/quality", docs_dir=None, second_seed=Tru
     for i, config in enumerate(chosen, 1):
         print(f"[{i}/{len(chosen)}] {config.label} (seed {config.seed}), {steps} steps",
               file=log, flush=True)
-        rows.append(train_and_score(config, steps, work_dir, n_test, log, **changes))
+        rows.append(train_and_score(config, steps, work_dir, n_test, log, train_only,
+                                    **changes))
+        if train_only:
+            continue
         print(f"  {json.dumps({k: rows[-1][k] for k in ('fcn_score', 'sharpness', 'l1')})}",
               file=log, flush=True)
+    if train_only:
+        return None
     record = {"kind": "quality", "device": backend.current().name,
               "scale": {**SCALE, **changes, "steps": steps,
                         "netG": options_for(chosen[0], steps, work_dir, **changes).netG},
