@@ -21,7 +21,7 @@ from p2p_cupy.train.report import to_uint8_image
 def generator_from_options(opts: TrainOptions):
     """The generator a run with these options trains (weights freshly initialised)."""
     return define_G(opts.netG, ngf=opts.ngf, norm=opts.norm, use_dropout=not opts.no_dropout,
-                    seed=opts.seed)
+                    seed=opts.seed, n_blocks=opts.n_blocks)
 
 
 def load_generator(source, eval_mode=False):
