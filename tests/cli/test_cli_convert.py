@@ -64,9 +64,9 @@ def test_convert_detects_a_resnet_generator_and_translate_runs_it_like_torch(tmp
                                     str(image), "--out", str(tmp_path / "o"), "--eval",
                                     "--device", "numpy"])
     assert res.exit_code == 0, res.output
+    x = load_image(image, converted_generator(tmp_path))
     with torch.no_grad():
-        torch_png = to_uint8_image(tG(torch.from_numpy(load_image(image, converted_generator(tmp_path))))
-                                   .numpy()[0])
+        torch_png = to_uint8_image(tG(torch.from_numpy(x)).numpy()[0])
     ours_png = np.asarray(Image.open(tmp_path / "o" / "in.png"))
     assert np.abs(ours_png.astype(int) - torch_png).max() <= 1     # 8-bit rounding
 
