@@ -14,10 +14,11 @@ parameters, but still take their index). Its ResnetGenerator is one flat Sequent
 `model.<i>` (residual block i: `model.<i>.conv_block.<j>`), which our ResnetGenerator
 rebuilds index for index, so there the names are ours as they are; a block's second conv
 sits at conv_block.6 when the blocks have dropout and at conv_block.5 when not, so unlike
-the U-Net's, a ResNet checkpoint tells whether it was trained with dropout. Its discriminators are flat Sequentials:
-NLayerDiscriminator `model.<i>` (convs at 0, 2+3j, 3n+2; norms at 3+3j) and
-PixelDiscriminator `net.<i>` (convs 0, 2, 5; norm 3). A checkpoint saved from
-DataParallel has `module.` in front; `num_batches_tracked` is a counter we don't keep.
+the U-Net's, a ResNet checkpoint tells whether it was trained with dropout. Its
+discriminators are flat Sequentials: NLayerDiscriminator `model.<i>` (convs at 0, 2+3j,
+3n+2; norms at 3+3j) and PixelDiscriminator `net.<i>` (convs 0, 2, 5; norm 3). A
+checkpoint saved from DataParallel has `module.` in front; `num_batches_tracked` is a
+counter we don't keep.
 """
 from __future__ import annotations
 

@@ -49,4 +49,5 @@ def define_D(netD="basic", input_nc=6, ndf=64, n_layers_D=3, norm="batch", seed=
     raise ValueError(f"unknown netD {netD!r}; choose basic, n_layers or pixel")
 
 
-__all__ = ["UNetGenerator", "ResnetGenerator", "PatchGAN", "PixelDiscriminator", "define_G", "define_D"]
+__all__ = ["UNetGenerator", "ResnetGenerator", "PatchGAN", "PixelDiscriminator", "define_G",
+           "define_D"]

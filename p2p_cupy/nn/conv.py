@@ -109,10 +109,7 @@ class ConvTranspose2d(_ConvLayer):
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True,
                  rng=None, output_padding=0):
-        if not 0 <= output_padding < stride:
-            raise ValueError(f"ConvTranspose2d: output_padding must be in [0, stride {stride}), "
-                             f"got {output_padding}")
-        self.output_padding = output_padding
+        self.output_padding = output_padding      # checked by the op
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, bias, rng,
                          (in_channels, out_channels, kernel_size, kernel_size))
 

@@ -3,7 +3,7 @@
 Shapes (k kernel size, s stride, p symmetric zero padding):
 
     conv2d            x (N, Cin, H, W), w (Cout, Cin, k, k) -> y (N, Cout, (H + 2p - k)//s + 1, ...)
-    conv_transpose2d  x (N, Cin, H, W), w (Cin, Cout, k, k) -> y (N, Cout, (H - 1)*s - 2p + k + op, ...)
+    conv_transpose2d  x (N, Cin, H, W), w (Cin, Cout, k, k) -> y (N, Cout, (H-1)*s-2p+k+op, ...)
 
 The transposed conv's output_padding op (< s) adds op rows and columns at the bottom and
 right: the positions that the top-left padding p would otherwise crop there, so that with
