@@ -31,16 +31,17 @@ def export(source, fmt, out, verify, device):
     from pathlib import Path
 
     from p2p_cupy import backend
-    from p2p_cupy.interop.onnx_export import export_onnx, verify_with_onnxruntime
+    from p2p_cupy.interop.onnx_export import export_onnx
     from p2p_cupy.train import inference
 
     backend.set_backend(device)
     G, opts = inference.load_generator(source, eval_mode=True)
     Path(out).parent.mkdir(parents=True, exist_ok=True)
-    info = export_onnx(G, out, description=f"p2p-cupy {opts.netG} generator from {source}")
+    info = export_onnx(G, out, description=f"p2p-cupy {opts.netG} generator from {source}",
+                       verify=verify)
     click.echo(f"{source} -> {out}: {opts.netG}, {info['nodes']} nodes, opset {info['opset']} "
                f"({', '.join(info['operators'])}), {Path(out).stat().st_size / 2**20:.1f} MiB")
     if verify:
-        diff = verify_with_onnxruntime(G, out)
+        diff = info["verified"]
         click.echo("not verified: onnxruntime is not installed" if diff is None else
                    f"verified with onnxruntime: max |difference| {diff:.1e} on a random image")

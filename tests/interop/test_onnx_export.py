@@ -82,6 +82,22 @@ def test_onnxruntime_runs_the_export_like_our_eval_translation(bk, exported):
         assert np.abs(theirs - ours).max() <= TOLERANCE
 
 
+def test_an_export_that_onnxruntime_disagrees_with_is_refused_and_not_written(
+        exported, monkeypatch):
+    """The check can fail: a Tanh exported as Sigmoid is caught, and neither the new file
+    nor a temporary one is left; the earlier export at the same path stays."""
+    from p2p_cupy import nn
+    from p2p_cupy.interop import onnx_export
+    ckpt, out, _ = exported
+    before = out.read_bytes()
+    monkeypatch.setitem(onnx_export.EMITTERS, nn.Tanh,
+                        lambda b, layer, x: b.node("Sigmoid", [x]))
+    result = CliRunner().invoke(main, ["export", str(ckpt), "--out", str(out)])
+    assert result.exit_code == 1 and "onnxruntime's output differs from ours" in result.output
+    assert out.read_bytes() == before and sorted(p.name for p in out.parent.iterdir()) == \
+        ["model.onnx"]
+
+
 def test_export_without_the_onnx_package_says_how_to_install_it(monkeypatch):
     from p2p_cupy.interop.onnx_export import generator_to_onnx
     monkeypatch.setitem(sys.modules, "onnx", None)            # import onnx -> ImportError
