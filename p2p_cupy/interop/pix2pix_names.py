@@ -159,8 +159,9 @@ def detect_resnet_generator(state: dict, source="checkpoint") -> dict:
     blocks = {int(k.split(".")[1]) for k in state if ".conv_block." in k}
     n_blocks = len(blocks)
     if blocks != set(range(10, 10 + n_blocks)):
-        raise ValueError(f"{source}: residual blocks at model.{sorted(blocks)} (expected "
-                         f"model.10 onwards, one after another)")
+        found = ", ".join(f"model.{i}" for i in sorted(blocks))
+        raise ValueError(f"{source}: residual blocks at {found} (expected model.10 onwards, "
+                         "one after another)")
     last = f"model.{17 + n_blocks}.weight"          # the 7x7 conv in front of the tanh
     if last not in state:
         raise ValueError(f"{source}: a ResnetGenerator with {n_blocks} blocks has its last "
@@ -225,8 +226,7 @@ def build_generator(state: dict, use_dropout=True, source="checkpoint"):
     (a ResNet's dropout is detected; a U-Net's is use_dropout)."""
     if is_resnet_state(state):
         arch = detect_resnet_generator(state, source)
-        netG, n_blocks = resnet_netG(arch["n_blocks"])
-        G = define_G(netG, input_nc=arch["input_nc"], output_nc=arch["output_nc"],
+        G = define_G("resnet_9blocks", input_nc=arch["input_nc"], output_nc=arch["output_nc"],
                      ngf=arch["ngf"], norm=arch["norm"], use_dropout=arch["use_dropout"],
                      n_blocks=arch["n_blocks"])
         return G.load_state_dict(to_our_state(G, state, source))
