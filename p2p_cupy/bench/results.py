@@ -158,9 +158,13 @@ def quality_section(record) -> list:
             f"`{record.get('command', 'p2p bench quality')}` on {record['date']}: synthetic "
             f"facades v2, {sc['crop_size']} px crops of {sc['load_size']} px, {sc['netG']} "
             f"ngf {sc['ngf']} / PatchGAN ndf {sc['ndf']}, {sc['steps']} steps of batch "
-            f"{sc['batch_size']} per configuration, {record['wall_seconds'] / 60:.0f} min on "
-            f"{_machine(record)}. FCN-score of a segmenter trained on the real renderings "
-            f"(p2p_cupy/quality); the paper's column is its Cityscapes labels -> photo "
+            f"{sc['batch_size']} per configuration, "
+            f"{sum(r['train_seconds'] for r in record['rows']) / 60:.0f} min of training in "
+            f"all on {_machine(record)}. FCN-score of a segmenter trained on the real "
+            f"renderings (p2p_cupy/quality; {record['fcn_scorer']['epochs']} epoch(s) of "
+            f"{record['fcn_scorer']['train_pairs']} pairs at {record['fcn_scorer']['size']} "
+            f"px, ngf {record['fcn_scorer']['ngf']}); the paper's column is its Cityscapes "
+            "labels -> photo "
             "per-pixel accuracy. What agrees and what does not: README.md, Image quality.", "",
             *table_lines(record), ""]
 

@@ -6,7 +6,7 @@ backend (no host round trip) and a cache; backward(cache, dloss) returns dloss *
     l1               L = mean(|p - t|)                              dL/dp = sign(p - t) / n
     softmax_cross_entropy   over the P = N*H*W pixels of logits (N, C, H, W) and class
                      indices t (N, H, W):  L = mean_p(log sum_c e^x_pc - x_p,t_p)
-                                                                    dL/dx = (softmax(x) - onehot(t)) / P
+                                          dL/dx = (softmax(x) - onehot(t)) / P
 The BCE form equals -[t log s + (1 - t) log(1 - s)] with s = sigmoid(x), but only ever
 exponentiates -|x|, so it stays finite for any logit (PyTorch's BCEWithLogitsLoss does the same).
 A target is an array of the prediction's shape or a float label broadcast to it.

@@ -154,8 +154,9 @@ def run_table(steps=600, work_dir="runs/quality", docs_dir=None, second_seed=Tru
               only=None, n_test=None, log=None, train_only=False, **changes):
     """Train and score every configuration (or those whose key is in `only`); returns the
     record (rows, ground truth, scale), or None with train_only (several processes can
-    train disjoint configurations, then one scores them all). With docs_dir, writes each configuration's sample
-    grid (DOCS/quality_<key>.png) and the overview (DOCS/quality_ablation.png)."""
+    train disjoint configurations, then one scores them all). With docs_dir, writes each
+    configuration's sample grid (DOCS/quality_<key>.png) and the overview
+    (DOCS/quality_ablation.png)."""
     from p2p_cupy.bench import machine
     from p2p_cupy import backend
     log = log or sys.stderr

@@ -6,7 +6,8 @@ the confusion matrix M (M[i, j] = pixels of true class i labelled j):
 
     per-pixel accuracy   sum_i M[i, i] / sum M
     per-class accuracy   mean over classes present of M[i, i] / sum_j M[i, j]
-    class IoU            mean over classes present of M[i, i] / (sum_j M[i, j] + sum_j M[j, i] - M[i, i])
+    class IoU            mean over classes present of
+                         M[i, i] / (sum_j M[i, j] + sum_j M[j, i] - M[i, i])
 
 (as in the FCN paper's evaluation, which pix2pix's FCN-score uses). A class counts as
 present when the true labels hold it.

@@ -110,7 +110,8 @@ td, th {{ padding: 4px 10px 4px 0; text-align: left; vertical-align: middle; fon
 img {{ width: 192px; image-rendering: pixelated; border: 1px solid #ccc; }}</style></head><body>
 <h1>{html.escape(result['run'])} on {html.escape(result['data'])} ({result['phase']})</h1>
 <p>{result['images']} images, generator in {mode}. Mean L1 {result['l1']:.4f},
-PSNR {result['psnr']:.2f} dB, SSIM {result['ssim']:.4f} (images scaled to [0, 1]).{_quality_line(result)}</p>
+PSNR {result['psnr']:.2f} dB, SSIM {result['ssim']:.4f} (images scaled to [0, 1]).
+{_quality_line(result)}</p>
 <table><tr><th>image</th><th>input</th><th>output</th><th>target</th><th>scores</th></tr>
 {rows}</table></body></html>
 """
