@@ -23,6 +23,7 @@ setup(
         "p2p_cupy.inspection",
         "p2p_cupy.interop",
         "p2p_cupy.bench",
+        "p2p_cupy.quality",
         "p2p_cupy.kernels",
         "p2p_cupy.kernels.emu",
         "p2p_cupy.cli",
