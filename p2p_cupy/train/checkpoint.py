@@ -117,8 +117,9 @@ def _is_ref(node) -> bool:
     return isinstance(node, dict) and set(node) == {"__array__"}
 
 
-def _refs(node, found: set, depth: int = 0):
+def array_refs(node, found: set = None, depth: int = 0) -> set:
     """The array keys a (JSON) tree refers to."""
+    found = set() if found is None else found
     if depth > MAX_DEPTH:
         raise ValueError(f"the tree is nested more than {MAX_DEPTH} deep")
     if _is_ref(node):
@@ -127,10 +128,10 @@ def _refs(node, found: set, depth: int = 0):
         found.add(node["__array__"])
     elif isinstance(node, dict):
         for value in node.values():
-            _refs(value, found, depth + 1)
+            array_refs(value, found, depth + 1)
     elif isinstance(node, list):
         for value in node:
-            _refs(value, found, depth + 1)
+            array_refs(value, found, depth + 1)
     return found
 
 
@@ -154,7 +155,7 @@ class CheckpointFile:
                                           f"{TREE_KEY} entry)")
                 tree_text = self._read(archive, TREE_KEY)
             self.tree = json.loads(str(tree_text))
-            refs = _refs(self.tree, set())
+            refs = array_refs(self.tree)
         except P2PError:
             raise
         except (OSError, MemoryError) as e:
@@ -236,7 +237,7 @@ class CheckpointFile:
             self.check(expected)
         parts = self.tree if expected is None else \
             {k: v for k, v in self.tree.items() if k in expected}
-        wanted = sorted(_refs(parts, set()))
+        wanted = sorted(array_refs(parts))
         try:
             with zipfile.ZipFile(self.path) as archive:
                 arrays = {key: self._read(archive, key) for key in wanted}
