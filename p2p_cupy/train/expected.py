@@ -4,8 +4,9 @@ from the freshly built networks and optimizers, JSON types for the rest. Checkin
 before the arrays are read turns a wrong, damaged or crafted checkpoint into one line
 naming the file and the part, instead of a KeyError or a huge allocation.
 
-Each spec mirrors a state_dict (Module, Adam, PairLoader, Trainer); tests/train/
-test_expected.py checks that they still agree.
+Each spec mirrors a state_dict (Module, Adam, PairLoader, Trainer); a test checks a real
+training checkpoint against them (tests/train/test_checkpoint_crafted.py), so they cannot
+drift apart unnoticed.
 """
 from __future__ import annotations
 
