@@ -92,11 +92,15 @@ class _Budget:
                 f"and --max-ratio {self.limits.max_ratio:g} times the archive's size")
 
 
+def _plain_parts(name: str) -> list:
+    return [p for p in PurePosixPath(name).parts if p != "."]
+
+
 def safe_relative_path(archive: Path, name: str) -> PurePosixPath:
     """The member's path relative to the unpack folder, or ArchiveError: no absolute path,
     no `..`, no empty or over-long name, nothing but plain components."""
     path = PurePosixPath(name)
-    parts = [p for p in path.parts if p != "."]
+    parts = _plain_parts(name)
     if not name or path.is_absolute() or name.startswith("\\") or ".." in parts or \
             "\x00" in name or len(name) > MAX_NAME_CHARS or not parts or \
             any(len(p.encode("utf-8", "surrogateescape")) > MAX_COMPONENT_BYTES
@@ -212,6 +216,8 @@ def _tar_members(archive: Path, dest: Path, budget: _Budget, kind: str, progress
         writer = _Writer(archive, dest, budget)
         with tarfile.open(fileobj=reader, mode="r|") as tar:
             for member in tar:
+                if member.isdir() and not _plain_parts(member.name):
+                    continue                     # "./": the folder we unpack into
                 rel = safe_relative_path(archive, member.name)
                 if not (member.isreg() or member.isdir()) or member.issparse():
                     kind_name = TAR_TYPE_NAMES.get(member.type, f"type {member.type!r}")
@@ -224,6 +230,8 @@ def _tar_members(archive: Path, dest: Path, budget: _Budget, kind: str, progress
                 reader.member_data(member.name)
                 writer.file(rel, tar.extractfile(member), member.size)
                 reader.member_done()
+        while reader.read(CHUNK):      # to the end: a gzip checks its CRC only there
+            pass
     finally:
         raw.close()
 

@@ -1,12 +1,13 @@
 """`p2p data download NAME`: the official pix2pix data sets, resumable and safely unpacked.
 
-The archive is fetched to ROOT/NAME.tar.gz.part; an interrupted download continues from
-the partial file with an HTTP Range request (a server that ignores Range sends the whole
-file, and we start over). The finished file must have the size the server announced and
-be a .tar.gz, .tar or .zip; only then is it renamed to NAME.tar.gz and unpacked.
+The archive is fetched to ROOT/NAME.tar.gz.part (.zip or .tar when a --url names one); an
+interrupted download continues from the partial file with an HTTP Range request (a server
+that ignores Range sends the whole file, and we start over). The finished file must have
+the size the server announced and be a .tar.gz, .tar or .zip by its first bytes; only then
+is it renamed to NAME.tar.gz and unpacked.
 
-Its SHA-256 is printed and recorded in ROOT/SHA256SUMS (the `sha256sum -c` format), so a
-later download can be checked against it with --sha256; a mismatch deletes the download.
+Its SHA-256 is printed, checked against --sha256 when given (a mismatch deletes the
+download) and, once unpacked, recorded in ROOT/SHA256SUMS (the `sha256sum -c` format).
 
 Unpacking never trusts the archive (archive.py: files and folders only, no links or
 devices, no name leaving the folder, limits on count and size). It happens in a fresh
@@ -152,7 +153,7 @@ def record_sha256(archive: Path, hexdigest: str) -> Path:
 
 def verify_sha256(archive: Path, expected) -> str:
     """The archive's SHA-256; if `expected` is given and differs, the archive is deleted
-    and ArchiveError raised."""
+    and DownloadError raised."""
     hexdigest = sha256_of(archive)
     if expected is not None and hexdigest != expected.lower():
         archive.unlink()
@@ -168,7 +169,7 @@ def _refuse_foreign_target(target: Path):
     if target.is_dir() and not target.is_symlink() and not any(target.iterdir()):
         target.rmdir()
         return
-    raise ArchiveError(f"{target} already exists but is not a complete data set (no train/ "
+    raise DownloadError(f"{target} already exists but is not a complete data set (no train/ "
                        "folder): move it away or delete it, then run the command again")
 
 
@@ -210,7 +211,8 @@ def download(name: str, root="datasets", url=None, stream=None, sha256=None,
         return target
     _refuse_foreign_target(target)                # before spending a download on it
     root.mkdir(parents=True, exist_ok=True)
-    archive = root / f"{name}.tar.gz"
+    suffix = next((s for s in (".zip", ".tar") if url.lower().endswith(s)), ".tar.gz")
+    archive = root / f"{name}{suffix}"
     if not archive.exists():
         fetch(url, archive, stream)
     hexdigest = verify_sha256(archive, sha256)
