@@ -153,8 +153,12 @@ class _Writer:
                 chunk = source.read(min(CHUNK, size - written))
                 if not chunk:
                     raise DamagedArchiveError(f"{self.archive}: member {rel} is truncated "
-                                       f"({written:,} of {size:,} bytes)")
-                out.write(chunk)
+                                              f"({written:,} of {size:,} bytes)")
+                try:
+                    out.write(chunk)
+                except OSError as e:     # a full disk: ours to report, not the archive's
+                    raise ArchiveError(f"{self.archive}: cannot write {rel} "
+                                       f"({e.strerror})") from None
                 written += len(chunk)
         if source.read(1):
             raise ArchiveError(f"{self.archive}: member {rel} holds more than its declared "
@@ -267,9 +271,10 @@ def _zip_members(archive: Path, dest: Path, budget: _Budget, progress):
 
 
 # What tarfile, gzip, zlib and zipfile raise on damaged archives (EOFError: truncated gzip;
-# NotImplementedError, a RuntimeError: an unknown zip compression).
+# NotImplementedError, a RuntimeError: an unknown zip compression; OSError: a seek to an
+# offset the archive made up; the writer reports its own OSErrors as ArchiveError first).
 DAMAGE_ERRORS = (tarfile.TarError, zipfile.BadZipFile, zlib.error, gzip.BadGzipFile,
-                 EOFError, RuntimeError, ValueError, KeyError)
+                 EOFError, RuntimeError, ValueError, KeyError, OSError)
 
 
 def unpack(archive, dest, limits: ExtractLimits = ExtractLimits(), progress=None):

@@ -317,7 +317,7 @@ def load_torch_checkpoint(path, max_bytes: int | None = None) -> "OrderedDict":
         raise
     except MemoryError:
         raise TorchCheckpointError(f"{path}: out of memory while reading it") from None
-    except PARSE_ERRORS as e:
+    except (*PARSE_ERRORS, OSError) as e:     # OSError: e.g. a seek to a made-up offset
         reason = " ".join(str(e).split())[:200]
         raise TorchCheckpointError(f"{path}: corrupt PyTorch checkpoint "
                                    f"({type(e).__name__}: {reason})") from None
