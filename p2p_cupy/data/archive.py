@@ -10,9 +10,10 @@ name that passes the lexical check cannot lead outside the folder we unpack into
 
 Archives can also be bombs (a 1.3 MB archive that unpacks to 1.1 GB in 50k files), so
 ExtractLimits bounds the member count, the total unpacked size and its ratio to the
-archive's size, checked from the headers before a member's data is written and counted
-again as its bytes arrive; a tar header itself may be no larger than 1 MiB (a pax header
-that declares gigabytes would otherwise be read into memory by tarfile).
+archive's size, checked from the headers before a member's data is written (and a member
+must then hold exactly the bytes its header declares); a tar header itself may be no
+larger than 1 MiB (a pax header that declares gigabytes would otherwise be read into
+memory by tarfile).
 
 Every refusal is one ArchiveError line naming the archive and the member. The caller
 unpacks into a fresh temporary folder and deletes it on any failure (download.py).
@@ -81,9 +82,6 @@ class _Budget:
         if self.members > self.limits.max_members:
             raise ArchiveError(f"{self.archive}: more than {self.limits.max_members:,} members "
                                f"(at {name!r}); raise --max-files if the archive is genuine")
-        self.add_bytes(name, size)
-
-    def add_bytes(self, name: str, size: int):
         self.bytes += size
         if self.bytes > self.max_bytes:
             raise ArchiveError(
@@ -165,12 +163,12 @@ class _Writer:
                                f"{size:,} bytes")
 
 
-class _CountingReader:
-    """A read-only file object over `raw` that refuses more than MAX_HEADER_BYTES read
-    between two members, and reports progress."""
+class _HeaderCap:
+    """A read-only file object over the tar stream that refuses more than
+    MAX_HEADER_BYTES read between two members' data (headers and padding)."""
 
-    def __init__(self, raw, archive: Path, on_read=None):
-        self.raw, self.archive, self.on_read = raw, archive, on_read
+    def __init__(self, raw, archive: Path):
+        self.raw, self.archive = raw, archive
         self.since_member, self.in_member, self.last_member = 0, False, None
 
     def read(self, n=-1):
@@ -182,8 +180,6 @@ class _CountingReader:
                     "at the start"
                 raise ArchiveError(f"{self.archive}: a tar header of more than "
                                    f"{MAX_HEADER_BYTES:,} bytes {after}")
-        if self.on_read:
-            self.on_read(data)
         return data
 
     def member_data(self, name):
@@ -212,13 +208,13 @@ TAR_TYPE_NAMES = {tarfile.SYMTYPE: "symlink", tarfile.LNKTYPE: "hardlink",
 
 
 def _tar_members(archive: Path, dest: Path, budget: _Budget, kind: str, progress):
-    raw = open(archive, "rb")
-    try:
-        counted_raw = _Progressing(raw, progress)
-        stream = gzip.GzipFile(fileobj=counted_raw, mode="rb") if kind == "tar.gz" else counted_raw
-        reader = _CountingReader(stream, archive)
+    with open(archive, "rb") as raw:
+        stream = _Progressing(raw, progress)
+        if kind == "tar.gz":
+            stream = gzip.GzipFile(fileobj=stream, mode="rb")
+        reader = _HeaderCap(stream, archive)
         writer = _Writer(archive, dest, budget)
-        with tarfile.open(fileobj=reader, mode="r|") as tar:
+        with tarfile.open(fileobj=reader, mode="r|") as tar:     # one pass, in order
             for member in tar:
                 if member.isdir() and not _plain_parts(member.name):
                     continue                     # "./": the folder we unpack into
@@ -236,8 +232,6 @@ def _tar_members(archive: Path, dest: Path, budget: _Budget, kind: str, progress
                 reader.member_done()
         while reader.read(CHUNK):      # to the end: a gzip checks its CRC only there
             pass
-    finally:
-        raw.close()
 
 
 ZIP_REFUSED_MODES = {stat.S_IFLNK: "symlink", stat.S_IFCHR: "character device",
