@@ -75,10 +75,10 @@ class _Budget:
         self.archive, self.limits = archive, limits
         self.max_bytes = min(limits.max_total_bytes,
                              int(limits.max_ratio * max(archive.stat().st_size, 1)))
-        self.members, self.bytes = 0, 0
+        self.members, self.bytes, self.last = 0, 0, None
 
     def add_member(self, name: str, size: int):
-        self.members += 1
+        self.members, self.last = self.members + 1, name
         if self.members > self.limits.max_members:
             raise ArchiveError(f"{self.archive}: more than {self.limits.max_members:,} members "
                                f"(at {name!r}); raise --max-files if the archive is genuine")
@@ -255,6 +255,7 @@ def _zip_members(archive: Path, dest: Path, budget: _Budget, progress):
             budget.add_member(info.filename, 0 if info.is_dir() else info.file_size)
         for info in infos:
             rel = safe_relative_path(archive, info.filename)
+            budget.last = info.filename           # for a damage report
             if info.is_dir():
                 writer.directory(rel)
                 continue
@@ -285,6 +286,8 @@ def unpack(archive, dest, limits: ExtractLimits = ExtractLimits(), progress=None
     except P2PError:
         raise
     except DAMAGE_ERRORS as e:
-        raise DamagedArchiveError(f"{archive}: damaged archive ({type(e).__name__}: "
-                           f"{' '.join(str(e).split())[:200]})") from None
+        where = f"after member {budget.last!r}" if budget.last else "before its first member"
+        reason = " ".join(str(e).split())[:200]
+        raise DamagedArchiveError(f"{archive}: damaged archive, {where} "
+                                  f"({type(e).__name__}: {reason})") from None
     return budget
