@@ -40,7 +40,7 @@ def load_run(run_dir):
     opts = expected.saved_options(ckpt)
     G, D = networks_from_options(opts)
     opt_G, opt_D = adams(opts, G, D)
-    state = ckpt.load(expected.networks_spec(G, D, opt_G, opt_D))
+    state = ckpt.load(expected.networks_spec(G, D))
     G.load_state_dict(state["G"])
     D.load_state_dict(state["D"])
     opt_G.load_state_dict(state["opt_G"])

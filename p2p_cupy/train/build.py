@@ -60,8 +60,7 @@ def resume_spec(opts) -> dict:
     built on the host and thrown away, only to know their shapes (a second or so for
     unet_256): a resume checks the file completely before reading any of it."""
     with backend.using("numpy"):
-        G, D = networks_from_options(opts)
-        return expected.run_spec(G, D, *adams(opts, G, D))
+        return expected.run_spec(*networks_from_options(opts))
 
 
 class Run:

@@ -32,13 +32,14 @@ def module_spec(module) -> dict:
     return spec
 
 
-def adam_spec(opt) -> dict:
-    """Adam.state_dict's layout: hyper-parameters and step as 0-d arrays, m.<i> and v.<i>
-    shaped like the i-th parameter."""
+def adam_spec(parameters) -> dict:
+    """Adam.state_dict's layout for an Adam over `parameters`: hyper-parameters and step
+    as 0-d arrays, m.<i> and v.<i> shaped like the i-th parameter (no Adam is built: its
+    moments would be two more copies of the model)."""
     spec = {"step": ArraySpec((), np.int64), "lr": ArraySpec((), np.float64),
             "beta1": ArraySpec((), np.float64), "beta2": ArraySpec((), np.float64),
             "eps": ArraySpec((), np.float64)}
-    for i, p in enumerate(opt.params):
+    for i, p in enumerate(parameters):
         for moment in ("m", "v"):
             spec[f"{moment}.{i}"] = ArraySpec(tuple(p.data.shape), np.dtype(p.data.dtype))
     return spec
@@ -49,15 +50,16 @@ def generator_spec(G) -> dict:
     return {"options": dict, "G": module_spec(G)}
 
 
-def networks_spec(G, D, opt_G, opt_D) -> dict:
-    return {**generator_spec(G), "D": module_spec(D), "opt_G": adam_spec(opt_G),
-            "opt_D": adam_spec(opt_D)}
+def networks_spec(G, D) -> dict:
+    """Both networks and the Adam states of a run that trains them."""
+    return {**generator_spec(G), "D": module_spec(D), "opt_G": adam_spec(G.parameters()),
+            "opt_D": adam_spec(D.parameters())}
 
 
-def run_spec(G, D, opt_G, opt_D) -> dict:
+def run_spec(G, D) -> dict:
     """Everything Trainer.state_dict saves, so that --resume can continue from it."""
     return {"version": int, "step": int, "epoch": int, "epoch_step": int,
-            "trained_s": NUMBER, **networks_spec(G, D, opt_G, opt_D), "loader": LOADER_SPEC}
+            "trained_s": NUMBER, **networks_spec(G, D), "loader": LOADER_SPEC}
 
 
 def saved_options(ckpt: CheckpointFile) -> TrainOptions:
