@@ -20,7 +20,8 @@ LOADER_SPEC = {"seed": int, "epoch": int, "position": int, "batch_size": int,
                "num_pairs": int}
 # architecture options a file may ask for: far above pix2pix's 64 filters and 3 layers,
 # far below what would exhaust memory while building the model the file is checked against
-ARCHITECTURE_LIMITS = {"ngf": 512, "ndf": 512, "n_layers_D": 8}
+ARCHITECTURE_LIMITS = {"ngf": (1, 512), "ndf": (1, 512), "n_layers_D": (1, 8),
+                       "n_blocks": (0, 64)}
 
 
 def module_spec(module) -> dict:
@@ -70,8 +71,9 @@ def saved_options(ckpt: CheckpointFile) -> TrainOptions:
         opts = TrainOptions.from_dict(values)
     except (TypeError, ValueError) as e:
         raise CheckpointError(f"{ckpt.path}: {e}") from None
-    for name, limit in ARCHITECTURE_LIMITS.items():
-        if not 1 <= getattr(opts, name) <= limit:
-            raise CheckpointError(f"{ckpt.path}: option {name} is {getattr(opts, name)}, "
-                                  f"outside 1..{limit}")
+    for name, (low, high) in ARCHITECTURE_LIMITS.items():
+        value = getattr(opts, name)
+        if value is not None and not low <= value <= high:
+            raise CheckpointError(f"{ckpt.path}: option {name} is {value}, outside "
+                                  f"{low}..{high}")
     return opts
