@@ -14,13 +14,14 @@ from p2p_cupy.quality import ablation, scorer
 
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory):
-    """A private cache holding a tiny v2 scorer at 32 px (32 pairs, 4 epochs)."""
+    """A private cache holding a tiny v2 scorer at 32 px (32 pairs, 4 epochs, ngf 16)."""
     root = tmp_path_factory.mktemp("cache")
     patch = pytest.MonkeyPatch()
     patch.setenv("XDG_CACHE_HOME", str(root))
     log = io.StringIO()
     with backend.using(backend.get_backend("numpy")):
-        trained = scorer.load_or_train_scorer("v2", 32, out=log, epochs=4, n_train=32)
+        trained = scorer.load_or_train_scorer("v2", 32, out=log, epochs=4, n_train=32,
+                                              ngf=16)
     yield root, trained, log.getvalue()
     patch.undo()
 
@@ -39,7 +40,7 @@ def test_the_scorer_learns_is_cached_and_reloads_to_the_same_predictions(cache):
     with backend.using(backend.get_backend("numpy")):
         again = scorer.load_or_train_scorer("v2", 32, out=io.StringIO())
         np.testing.assert_array_equal(again.labels(photos), trained.labels(photos))
-    assert again.record == trained.record
+    assert again.record == trained.record and again.record["ngf"] == 16
     assert labels.shape == (4, 32, 32) and labels.max() < scorer.N_CLASSES
 
 
