@@ -152,7 +152,7 @@ def kernels(device, size, repeats, json_out):
 
 
 @bench.command()
-@click.option("--steps", type=click.IntRange(1), default=600, show_default=True,
+@click.option("--steps", type=click.IntRange(1), default=300, show_default=True,
               help="training steps of every configuration")
 @click.option("--work-dir", default="runs/quality", show_default=True,
               type=click.Path(file_okay=False),

@@ -7,9 +7,10 @@ outputs, and the sharpness ratio. The FCN scorer's score on the real test photos
 
 The scale (the paper: 256 px crops of 286 px images, ngf = ndf = 64, 200 epochs): 64 px
 crops of 72 px images, unet_64 (down to 1x1, as unet_256 at 256 px) with ngf = ndf = 8,
-batch 1, Adam 2e-4 / 0.5, a fixed number of steps (default 600: 1.5 epochs of the 400
-training pairs), no learning-rate decay. Sized for a loaded 2-core machine: the table of 11
-runs took about 40 minutes there.
+batch 1, Adam 2e-4 / 0.5, a fixed number of steps (default 300: 0.75 of an epoch of the
+400 training pairs), no learning-rate decay. Sized for a 2-core machine shared by many: at
+a load average of 20-30 each run took 15-30 minutes, so the committed table was trained by
+several `--train-only` processes in parallel (benchmarks/RESULTS.md has the command).
 
 Receptive fields, scaled with the crop: the paper's PatchGANs see 1, 16, 70 and 286 pixels
 of a 256 px image; at 64 px we use the same architectures one stride-2 layer shallower,
@@ -150,7 +151,7 @@ def overview(rows, work_dir, names, upscale=2) -> Image.Image:
     return canvas
 
 
-def run_table(steps=600, work_dir="runs/quality", docs_dir=None, second_seed=True,
+def run_table(steps=300, work_dir="runs/quality", docs_dir=None, second_seed=True,
               only=None, n_test=None, log=None, train_only=False, **changes):
     """Train and score every configuration (or those whose key is in `only`); returns the
     record (rows, ground truth, scale), or None with train_only (several processes can
