@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from p2p_cupy.ops.launch import launch_1d, n_arg, reduction_block
+from p2p_cupy.ops.launch import check_int32, plane_grid, reduction_block
 
 
 def conv2d_forward(bk, x, w, b, stride, padding, out_hw):
@@ -60,28 +60,43 @@ def conv_transpose2d_backward(bk, dy, cache, need_weight_grad, need_input_grad):
 
 
 def _conv_geometry(n, c, h, w, k, stride, padding, out_hw):
-    """kernels/conv.cu's (n, channels, h, w, k, stride, pad, ho, wo) arguments."""
+    """kernels/conv.cu's (n, channels, h, w, k, stride, pad, ho, wo) arguments, after
+    checking that the kernels' 32-bit indices cover the plane, the column row and the
+    column matrix's row count."""
+    check_int32("conv", pixels_of_the_batch=n * out_hw[0] * out_hw[1], plane=h * w,
+                column_rows=c * k * k)
     return tuple(np.int32(v) for v in (n, c, h, w, k, stride, padding, out_hw[0], out_hw[1]))
 
 
+def _specialised(k, stride):
+    """The suffix of conv.cu's unrolled kernels for pix2pix's 4x4 convs ('' = generic)."""
+    return f"_k4s{stride}" if k == 4 and stride in (1, 2) else ""
+
+
 def _im2col(bk, x, k, stride, padding, out_hw):
-    """cols (C*k*k, N*Ho*Wo), as conv.py's _im2col, by conv.cu's im2col_fwd."""
+    """cols (C*k*k, N*Ho*Wo), as conv.py's _im2col, by conv.cu's im2col_fwd: grid x the
+    output pixels of an image, y (channel, tap row), z the images."""
     x = bk.xp.ascontiguousarray(x)
     n, c, h, w = x.shape
     cols = bk.xp.empty((c * k * k, n * out_hw[0] * out_hw[1]), x.dtype)
-    launch_1d(bk.kernel("conv", "im2col_fwd", x.dtype), cols.size,
-              (x, cols) + _conv_geometry(n, c, h, w, k, stride, padding, out_hw))
+    grid, block = plane_grid(out_hw[0] * out_hw[1], c * k, n)
+    bk.kernel("conv", "im2col_fwd" + _specialised(k, stride), x.dtype)(
+        grid, block, (x, cols) + _conv_geometry(n, c, h, w, k, stride, padding, out_hw))
     return cols
 
 
 def _col2im(bk, cols, x_shape, k, stride, padding):
-    """x of x_shape, as conv.py's _col2im (each pixel gathers its column entries), by im2col_bwd."""
+    """x of x_shape, as conv.py's _col2im, by conv.cu's im2col_bwd: each pixel gathers its
+    column entries (4x4 stride 2: each thread a 2x2 group of pixels)."""
     n, c, h, w = x_shape
     grid_hw = ((h + 2 * padding - k) // stride + 1, (w + 2 * padding - k) // stride + 1)
     x = bk.xp.empty(x_shape, cols.dtype)
-    launch_1d(bk.kernel("conv", "im2col_bwd", cols.dtype), x.size,
-              (bk.xp.ascontiguousarray(cols), x)
-              + _conv_geometry(n, c, h, w, k, stride, padding, grid_hw))
+    variant = _specialised(k, stride)
+    items = ((h + padding + 1) // 2) * ((w + padding + 1) // 2) if variant == "_k4s2" else h * w
+    grid, block = plane_grid(items, c, n)
+    bk.kernel("conv", "im2col_bwd" + variant, cols.dtype)(
+        grid, block, (bk.xp.ascontiguousarray(cols), x)
+        + _conv_geometry(n, c, h, w, k, stride, padding, grid_hw))
     return x
 
 
@@ -100,8 +115,9 @@ def _from_rows(bk, rows, n, hw):
 def _add_bias(bk, y, b):
     if b is not None:
         n, c, h, w = y.shape
-        launch_1d(bk.kernel("conv", "bias_fwd", y.dtype), y.size,
-                  (y, b, n_arg(y.size), np.int32(c), np.int32(h * w)))
+        grid, block = plane_grid(h * w, c, n)
+        bk.kernel("conv", "bias_fwd", y.dtype)(grid, block,
+                                               (y, b, np.int32(n), np.int32(c), np.int32(h * w)))
 
 
 def _bias_grad(bk, dy):

@@ -31,6 +31,28 @@ def launch_1d(kernel, n: int, args):
     kernel(grid, block, args)
 
 
+MAX_GRID_YZ = 65535   # the hardware's limit on gridDim.y and gridDim.z
+INT_MAX = 2**31 - 1
+
+
+def plane_grid(items: int, planes: int, images: int):
+    """(grid, block) for the kernels with a 3-D grid: x covers `items` (the pixels of one
+    plane) along the threads, y the planes (channels, or channel x tap row), z the images.
+    y and z are capped at MAX_GRID_YZ; the kernels loop over the rest (grid-stride).
+    Small planes get a small block, in whole warps, so few threads idle."""
+    block = min(BLOCK, max(32, -(-items // 32) * 32))
+    return ((max(1, -(-items // block)), max(1, min(planes, MAX_GRID_YZ)),
+             max(1, min(images, MAX_GRID_YZ))), (block,))
+
+
+def check_int32(where: str, **sizes):
+    """ValueError unless every size fits the kernels' 32-bit indices."""
+    for name, value in sizes.items():
+        if value > INT_MAX:
+            raise ValueError(f"{where}: {name} = {value} exceeds the kernels' 32-bit index "
+                             f"range ({INT_MAX}); use a smaller batch or image")
+
+
 def n_arg(n: int):
     """A count as the kernels' `long long` parameter."""
     return np.int64(n)
