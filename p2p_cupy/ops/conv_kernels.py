@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from p2p_cupy.ops.launch import check_int32, plane_grid, reduction_block
+from p2p_cupy.ops.launch import (BLOCK, MAX_GRID_YZ, TARGET_BLOCKS, check_int32, plane_grid,
+                                  reduction_block)
 
 
 def conv2d_forward(bk, x, w, b, stride, padding, out_hw):
-    """y of conv2d: w @ im2col(x), then the bias."""
+    """y of conv2d: w @ im2col(x), then the bias (one output channel: conv_one_out.cu)."""
     k = w.shape[2]
+    if _one_output_channel(w):
+        return _one_out_forward(bk, x, w, b, stride, padding, out_hw)
     cols = _im2col(bk, x, k, stride, padding, out_hw)
     y = _from_rows(bk, bk.xp.matmul(w.reshape(w.shape[0], -1), cols), x.shape[0], out_hw)
     _add_bias(bk, y, b)
@@ -25,6 +28,8 @@ def conv2d_forward(bk, x, w, b, stride, padding, out_hw):
 def conv2d_backward(bk, dy, cache, need_weight_grad, need_input_grad):
     x, w, stride, padding, has_bias = cache
     k = w.shape[2]
+    if _one_output_channel(w):
+        return _one_out_backward(bk, dy, cache, need_weight_grad, need_input_grad)
     dy_rows = _rows(dy)
     dx = None
     if need_input_grad:   # dx = col2im(w^T @ dy)
@@ -98,6 +103,61 @@ def _col2im(bk, cols, x_shape, k, stride, padding):
         grid, block, (bk.xp.ascontiguousarray(cols), x)
         + _conv_geometry(n, c, h, w, k, stride, padding, grid_hw))
     return x
+
+
+# --- one output channel (PatchGAN's last conv): kernels/conv_one_out.cu, no columns ------
+
+def _one_output_channel(w):
+    return w.shape[0] == 1 and w.shape[2] == w.shape[3] == 4
+
+
+def _one_out_geometry(x_shape, stride, padding, out_hw):
+    n, c, h, w = x_shape
+    check_int32("conv", plane=h * w, output_pixels=n * out_hw[0] * out_hw[1])
+    if n > MAX_GRID_YZ or out_hw[0] > MAX_GRID_YZ:
+        raise ValueError(f"conv: batch {n} or output height {out_hw[0]} exceeds {MAX_GRID_YZ}")
+    return tuple(np.int32(v) for v in (n, c, h, w, stride, padding, *out_hw))
+
+
+def _one_out_forward(bk, x, w, b, stride, padding, out_hw):
+    """y = a dot product per output pixel: block (32, 8) = 32 pixels x 8 channel groups."""
+    x = bk.xp.ascontiguousarray(x)
+    y = bk.xp.empty((x.shape[0], 1) + tuple(out_hw), x.dtype)
+    bias = b if b is not None else bk.xp.zeros(1, x.dtype)
+    grid = (-(-out_hw[1] // 32), out_hw[0], x.shape[0])
+    bk.kernel("conv_one_out", "conv_one_out_fwd", x.dtype)(
+        grid, (32, 8), (x, bk.xp.ascontiguousarray(w), bias, np.int32(b is not None), y)
+        + _one_out_geometry(x.shape, stride, padding, out_hw))
+    return y
+
+
+def _one_out_backward(bk, dy, cache, need_weight_grad, need_input_grad):
+    """dx by a gather per x element; dw by per-slice partial sums, then their ordered sum."""
+    x, w, stride, padding, has_bias = cache
+    x, dy, w = (bk.xp.ascontiguousarray(a) for a in (x, dy, w))
+    n, c, h, wd = x.shape
+    geometry = _one_out_geometry(x.shape, stride, padding, dy.shape[2:])
+    dx = dw = None
+    if need_input_grad:
+        dx = bk.xp.empty_like(x)
+        grid, block = plane_grid(h * wd, c, n)
+        bk.kernel("conv_one_out", "conv_one_out_dx", x.dtype)(grid, block, (dy, w, dx) + geometry)
+    if not need_weight_grad:
+        return dx, None, None
+    slices = one_out_slices(n * dy.shape[2], c)
+    partial = bk.xp.empty((c, slices, 16), np.float64)
+    bk.kernel("conv_one_out", "conv_one_out_dw_partial", x.dtype)(
+        (slices, c), (32, 8), (x, dy, partial) + geometry)
+    dw = bk.xp.empty(w.shape, x.dtype)
+    bk.kernel("conv_one_out", "conv_one_out_dw_sum", x.dtype)(
+        (-(-dw.size // BLOCK),), (BLOCK,), (partial, dw, np.int32(c), np.int32(slices)))
+    return dx, dw, (_bias_grad(bk, dy) if has_bias else None)
+
+
+def one_out_slices(rows, channels):
+    """Slices of the N*Ho output rows for the partial dw sums: enough blocks (with the
+    channels) to fill a large GPU, at least 8 rows (one per warp) each."""
+    return max(1, min(-(-rows // 8), -(-TARGET_BLOCKS // channels)))
 
 
 def _rows(a):

@@ -31,6 +31,7 @@ def launch_1d(kernel, n: int, args):
     kernel(grid, block, args)
 
 
+TARGET_BLOCKS = 1024  # blocks that fill a large GPU (132 SMs x ~8 blocks of 256 threads)
 MAX_GRID_YZ = 65535   # the hardware's limit on gridDim.y and gridDim.z
 INT_MAX = 2**31 - 1
 
