@@ -46,6 +46,18 @@ def plane_grid(items: int, planes: int, images: int):
              max(1, min(images, MAX_GRID_YZ))), (block,))
 
 
+MIN_CHUNK = 1024     # elements: a plane is split into chunks no shorter than this
+
+
+def plane_chunks(n: int, channels: int, hw: int):
+    """(chunks, chunk_len): how the two-kernel reductions (batch_norm.cu) cut each of the
+    n * channels planes of hw elements, so that n * channels * chunks blocks fill a large
+    GPU (TARGET_BLOCKS) while each block keeps MIN_CHUNK elements or more."""
+    wanted = -(-TARGET_BLOCKS // (n * channels))
+    chunk_len = -(-hw // max(1, min(wanted, -(-hw // MIN_CHUNK))))
+    return -(-hw // chunk_len), chunk_len
+
+
 def check_int32(where: str, **sizes):
     """ValueError unless every size fits the kernels' 32-bit indices."""
     for name, value in sizes.items():
