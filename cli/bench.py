@@ -5,6 +5,7 @@
     p2p bench infer  generator forward, batch 1 and 16
     p2p bench layers every conv / transposed conv / batch-norm shape: fwd, dx, dx+dw
     p2p bench kernels each CUDA kernel alone: time, GB/s, bandwidth floor (--device cuda|emu)
+    p2p bench model  a roofline prediction of the step on a GPU (--gpu h100|h200|a100), no GPU needed
     p2p bench report regenerate benchmarks/RESULTS.md from benchmarks/results/*.json
 
 Each run prints a summary and saves its record to benchmarks/results/ (or --json OUT).
@@ -146,6 +147,40 @@ def kernels(device, size, repeats, json_out):
         click.echo(f"{row['kernel']:22s} {row['shape']:32s} {row['ms']:9.3f} "
                    f"{row['gb_per_s']:8.1f} {row['floor_ms']:9.3f}{extra}")
     _save(r, json_out)
+
+
+@bench.command()
+@click.option("--gpu", type=click.Choice(["h100", "h200", "a100"]), default="h100",
+              show_default=True, help="published bandwidth and FP32/TF32 peaks of this GPU")
+@click.option("--batch-size", type=int, default=1, show_default=True)
+@SIZE
+@click.option("--tf32", is_flag=True, help="price the GEMMs at the TF32 tensor-core peak")
+@click.option("--top", type=int, default=12, show_default=True, help="rows to list")
+def model(gpu, batch_size, size, tf32, top):
+    """Roofline model of one training iteration: each recorded kernel, GEMM and layout copy
+    at max(bytes / bandwidth, FLOPs / peak, 2 us), summed to the step's floor, beside the
+    last measured step on that GPU (benchmarks/results/). Runs the iteration on the CPU
+    with every launch only noted: about 10 s at batch 1, 256x256."""
+    from p2p_cupy.bench.model import step_model
+    if batch_size < 1:
+        raise click.BadParameter("need --batch-size >= 1")
+    m = step_model(gpu, batch_size, size, tf32)
+    click.echo(f"{m['gpu']}, batch {batch_size}, {size}x{size}, GEMMs at the "
+               f"{'TF32' if tf32 else 'FP32'} peak; {m['launches']} launches, "
+               f"{m['bytes'] / 1e9:.2f} GB, {m['flops'] / 1e9:.1f} GFLOP")
+    click.echo(f"{'group':36s} {'launches':>8s} {'GB':>8s} {'GFLOP':>9s} {'floor ms':>9s}")
+    for row in m["rows"][:top]:
+        click.echo(f"{row['group']:36s} {row['launches']:8d} {row['bytes'] / 1e9:8.3f} "
+                   f"{row['flops'] / 1e9:9.1f} {row['seconds'] * 1e3:9.3f}")
+    if len(m["rows"]) > top:
+        rest = m["rows"][top:]
+        click.echo(f"{'(' + str(len(rest)) + ' more)':36s} {sum(r['launches'] for r in rest):8d} "
+                   f"{sum(r['bytes'] for r in rest) / 1e9:8.3f} "
+                   f"{sum(r['flops'] for r in rest) / 1e9:9.1f} "
+                   f"{sum(r['seconds'] for r in rest) * 1e3:9.3f}")
+    measured = (f"{m['measured'][0]:.1f} ms ({m['measured'][1]})" if m["measured"]
+                else "none recorded")
+    click.echo(f"predicted floor {m['floor_ms']:.2f} ms; last measured step: {measured}")
 
 
 @bench.command()

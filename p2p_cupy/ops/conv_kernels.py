@@ -30,7 +30,7 @@ def conv2d_backward(bk, dy, cache, need_weight_grad, need_input_grad):
     k = w.shape[2]
     if _one_output_channel(w):
         return _one_out_backward(bk, dy, cache, need_weight_grad, need_input_grad)
-    dy_rows = _rows(dy)
+    dy_rows = _rows(bk, dy)
     dx = None
     if need_input_grad:   # dx = col2im(w^T @ dy)
         dx = _col2im(bk, bk.xp.matmul(w.reshape(w.shape[0], -1).T, dy_rows), x.shape,
@@ -45,7 +45,7 @@ def conv2d_backward(bk, dy, cache, need_weight_grad, need_input_grad):
 def conv_transpose2d_forward(bk, x, w, b, stride, padding, out_shape):
     """y of conv_transpose2d: col2im(w^T @ x), then the bias."""
     k = w.shape[2]
-    cols = bk.xp.matmul(w.reshape(w.shape[0], -1).T, _rows(x))   # w^T @ x
+    cols = bk.xp.matmul(w.reshape(w.shape[0], -1).T, _rows(bk, x))   # w^T @ x
     y = _col2im(bk, cols, out_shape, k, stride, padding)
     _add_bias(bk, y, b)
     return y
@@ -60,7 +60,7 @@ def conv_transpose2d_backward(bk, dy, cache, need_weight_grad, need_input_grad):
                         x.shape[2:])
     if not need_weight_grad:
         return dx, None, None
-    dw = bk.xp.matmul(_rows(x), cols.T).reshape(w.shape)   # dw = x @ im2col(dy)^T
+    dw = bk.xp.matmul(_rows(bk, x), cols.T).reshape(w.shape)   # dw = x @ im2col(dy)^T
     return dx, dw, (_bias_grad(bk, dy) if has_bias else None)
 
 
@@ -160,10 +160,11 @@ def one_out_slices(rows, channels):
     return max(1, min(-(-rows // 8), -(-TARGET_BLOCKS // channels)))
 
 
-def _rows(a):
-    """(N, C, H, W) -> (C, N*H*W) (a view when N == 1)."""
+def _rows(bk, a):
+    """(N, C, H, W) -> (C, N*H*W): a view when N == 1, else a transposing copy (made by
+    ascontiguousarray, as the reshape would, so the recording backend sees it)."""
     n, c, h, w = a.shape
-    return a.transpose(1, 0, 2, 3).reshape(c, n * h * w)
+    return bk.xp.ascontiguousarray(a.transpose(1, 0, 2, 3)).reshape(c, n * h * w)
 
 
 def _from_rows(bk, rows, n, hw):
