@@ -12,11 +12,11 @@
 //                      taps walked as in conv.cu's col2im (one division per thread).
 //   conv_one_out_dw    dw[c, u, v] = sum_{n,i,j} dy[n,0,i,j] x_pad[n, c, i s + u, j s + v]
 //                      in two kernels, deterministic without atomics: grid (slices,
-//                      channels), each block sums its slice of the (n, i) rows into 16
-//                      partial sums (double); conv_one_out_dw_sum adds the slices in order.
+//                      channels), each block of 256 threads sums its slice of the (n, i)
+//                      rows into 16 partial sums (double); conv_one_out_dw_sum adds the
+//                      slices in order.
 // Stride and padding are arguments; the kernel size is the constant KSIZE = 4.
 #include "common.cuh"
-#include "block_reduce.cuh"
 
 constexpr int KSIZE = 4;  // the kernel size
 constexpr int ROWS = 8;   // blockDim.y of the forward and of the partial dw sums
@@ -79,7 +79,8 @@ __device__ void conv_one_out_dx(const T* __restrict__ dy, const T* __restrict__ 
 template <typename T>
 __device__ void conv_one_out_dw_partial(const T* __restrict__ x, const T* __restrict__ dy, double* __restrict__ partial,
                                         int n, int channels, int h, int wd, int stride, int pad, int ho, int wo) {
-    __shared__ double warp_sums[KSIZE * KSIZE][ROWS];
+    __shared__ double sums[KSIZE * KSIZE][32 * ROWS];       // blockDim = (32, ROWS) = 256
+    __shared__ double group_sums[KSIZE * KSIZE][16];
     const int c = blockIdx.y, slice = blockIdx.x, slices = gridDim.x;
     double acc[KSIZE * KSIZE];
 #pragma unroll
@@ -103,18 +104,23 @@ __device__ void conv_one_out_dw_partial(const T* __restrict__ x, const T* __rest
             }
         }
     }
-    // warp y of the block sums its 32 lanes; then thread t < 16 adds the 8 warps in order
+    // The block's 256 x 16 sums, in two ordered steps through shared memory (two barriers;
+    // 16 warp reductions of shuffles would cost the emulator a fiber switch per shuffle):
+    // thread t adds tap t % 16 over the 16 threads of group t / 16, then 16 threads add
+    // the 16 groups.
+    const int tid = threadIdx.y * 32 + threadIdx.x;
 #pragma unroll
-    for (int t = 0; t < KSIZE * KSIZE; ++t) {
-        const double s = warp_sum(acc[t]);
-        if (threadIdx.x == 0) warp_sums[t][threadIdx.y] = s;
-    }
+    for (int t = 0; t < KSIZE * KSIZE; ++t) sums[t][tid] = acc[t];
     __syncthreads();
-    const int t = threadIdx.y * 32 + threadIdx.x;
-    if (t < KSIZE * KSIZE) {
+    const int tap = tid % (KSIZE * KSIZE), group = tid / (KSIZE * KSIZE);
+    double s = 0.0;
+    for (int r = 0; r < 16; ++r) s += sums[tap][group * 16 + r];
+    group_sums[tap][group] = s;
+    __syncthreads();
+    if (tid < KSIZE * KSIZE) {
         double total = 0.0;
-        for (int r = 0; r < ROWS; ++r) total += warp_sums[t][r];
-        partial[((long long)c * slices + slice) * KSIZE * KSIZE + t] = total;
+        for (int g = 0; g < 16; ++g) total += group_sums[tid][g];
+        partial[((long long)c * slices + slice) * KSIZE * KSIZE + tid] = total;
     }
 }
 

@@ -18,6 +18,7 @@ the other kernels do a few operations per byte and are memory-bound.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 from dataclasses import dataclass
@@ -118,30 +119,67 @@ class _RecordingKernels:
         return launch
 
 
-class _RecordingArrays:
-    """NumPy, except that GEMMs are noted and not computed, and layout copies are noted."""
+class _NotingArrays:
+    """An array module (numpy or cupy) whose matmul and ascontiguousarray also note their
+    Work; everything else is the module's own."""
 
-    def __init__(self, log):
-        self.log = log
+    def __init__(self, xp, log):
+        self.xp, self.log = xp, log
 
     def __getattr__(self, name):
-        return getattr(np, name)
+        return getattr(self.xp, name)
 
-    def matmul(self, a, b, out=None):
+    def _gemm(self, a, b, result):
         m, k = a.shape[-2:]
-        n = b.shape[-1]
-        batch = math.prod(np.broadcast_shapes(a.shape[:-2], b.shape[:-2]))
-        shape = np.broadcast_shapes(a.shape[:-2], b.shape[:-2]) + (m, n)
-        result = np.empty(shape, np.result_type(a, b)) if out is None else out
+        batch = math.prod(result.shape[:-2])
         self.log.append(Work("gemm", "gemm", "cublas", a.nbytes + b.nbytes, result.nbytes,
-                             2 * batch * m * n * k))
+                             2 * batch * m * result.shape[-1] * k))
         return result
 
+    def matmul(self, a, b, out=None):
+        return self._gemm(a, b, self.xp.matmul(a, b, out=out))
+
     def ascontiguousarray(self, a, dtype=None):
-        out = np.ascontiguousarray(a, dtype=dtype)
-        if out is not a and not np.shares_memory(out, a):
+        out = self.xp.ascontiguousarray(a, dtype=dtype)
+        if out is not a:     # numpy and cupy return `a` itself when no copy is needed
             self.log.append(Work("copy", "copy", "copy", a.nbytes, out.nbytes))
         return out
+
+
+class _RecordingArrays(_NotingArrays):
+    """NumPy whose GEMMs are noted and NOT computed: an uninitialised result of the shape."""
+
+    def __init__(self, log):
+        super().__init__(np, log)
+
+    def matmul(self, a, b, out=None):
+        shape = np.broadcast_shapes(a.shape[:-2], b.shape[:-2]) + (a.shape[-2], b.shape[-1])
+        return self._gemm(a, b, np.empty(shape, np.result_type(a, b)) if out is None else out)
+
+
+class _NotingKernels:
+    """A backend's kernel modules that also note each launch's Work (and still run it)."""
+
+    def __init__(self, modules, log):
+        self.modules, self.log = modules, log
+
+    def get_function(self, family, name):
+        kernel = self.modules.get_function(family, name)
+
+        def launch(grid, block, args, shared_mem=0):
+            self.log.append(kernel_work(family, name, args, Launch(
+                f"{family}/{name}", tuple(grid), tuple(block), int(shared_mem))))
+            kernel(grid, block, args, shared_mem=shared_mem)
+        return launch
+
+
+@contextlib.contextmanager
+def noting_work(bk):
+    """(a copy of backend bk that notes the Work of its kernel launches and GEMMs while
+    running them, the list they are noted in)."""
+    log = []
+    noted = backend.Backend(bk.name, _NotingArrays(bk.xp, log), _NotingKernels(bk.modules, log))
+    yield noted, log
 
 
 def record_work(fn) -> list:
