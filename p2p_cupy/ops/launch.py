@@ -20,14 +20,17 @@ def reduction_block(m: int):
     return (min(1024, max(32, -(-m // 32) * 32)),)
 
 
-def grid_1d(n: int):
-    """(grid, block) for a grid-stride kernel over n elements."""
-    return (max(1, min(-(-n // BLOCK), MAX_BLOCKS)),), (BLOCK,)
+PACK_ITEMS = 8       # elements per thread of kernels/elementwise.cuh: two packs of 4
 
 
-def launch_1d(kernel, n: int, args):
+def grid_1d(n: int, items_per_thread: int = 1):
+    """(grid, block) for a grid-stride kernel over n elements, items_per_thread each."""
+    return (max(1, min(-(-n // (BLOCK * items_per_thread)), MAX_BLOCKS)),), (BLOCK,)
+
+
+def launch_1d(kernel, n: int, args, items_per_thread: int = 1):
     """Launch `kernel` over n elements with the 1-D configuration above."""
-    grid, block = grid_1d(n)
+    grid, block = grid_1d(n, items_per_thread)
     kernel(grid, block, args)
 
 
