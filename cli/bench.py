@@ -167,15 +167,21 @@ def kernels(device, batch_size, size, repeats, json_out):
 @SIZE
 @click.option("--tf32", is_flag=True, help="price the GEMMs at the TF32 tensor-core peak")
 @click.option("--top", type=int, default=12, show_default=True, help="rows to list")
-def model(gpu, batch_size, size, tf32, top):
+@click.option("--label", default=None,
+              help="what code was modelled, for the record [the git commit, if any]")
+@click.option("--save", is_flag=True,
+              help="save the prediction to benchmarks/results/ (or --json OUT) for RESULTS.md")
+@JSON_OUT
+def model(gpu, batch_size, size, tf32, top, label, save, json_out):
     """Roofline model of one training iteration: each recorded kernel, GEMM and layout copy
     at max(bytes / bandwidth, FLOPs / peak, 2 us), summed to the step's floor, beside the
     last measured step on that GPU (benchmarks/results/). Runs the iteration on the CPU
     with every launch only noted: about 10 s at batch 1, 256x256."""
-    from p2p_cupy.bench.model import step_model
+    from p2p_cupy.bench.model import code_label, step_model
     if batch_size < 1:
         raise click.BadParameter("need --batch-size >= 1")
     m = step_model(gpu, batch_size, size, tf32)
+    m["label"] = label or code_label()
     click.echo(f"{m['gpu']}, batch {batch_size}, {size}x{size}, GEMMs at the "
                f"{'TF32' if tf32 else 'FP32'} peak; {m['launches']} launches, "
                f"{m['bytes'] / 1e9:.2f} GB, {m['flops'] / 1e9:.1f} GFLOP")
@@ -192,6 +198,8 @@ def model(gpu, batch_size, size, tf32, top):
     measured = (f"{m['measured'][0]:.1f} ms ({m['measured'][1]})" if m["measured"]
                 else "none recorded")
     click.echo(f"predicted floor {m['floor_ms']:.2f} ms; last measured step: {measured}")
+    if save or json_out:
+        _save(m, json_out)
 
 
 @bench.command()

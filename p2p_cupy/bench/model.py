@@ -77,9 +77,18 @@ def step_model(gpu: str, batch_size: int = 1, size: int = 256, tf32: bool = Fals
     num_downs_for(size)   # the same sizes as bench step
     works = record_work(training_iteration((batch_size, 3, size, size), f"unet_{size}"))
     model = predict(works, GPUS[gpu], tf32)
-    model.update(batch_size=batch_size, size=size,
+    model.update(kind="model", device=gpu, batch_size=batch_size, size=size,
                  measured=last_measured_step(GPUS[gpu], batch_size, size))
     return model
+
+
+def code_label() -> str:
+    """The git commit of this checkout ('unknown' outside a git checkout)."""
+    import subprocess
+    from pathlib import Path
+    done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                          text=True, cwd=Path(__file__).resolve().parent)
+    return done.stdout.strip() if done.returncode == 0 else "unknown"
 
 
 def last_measured_step(gpu: GPU, batch_size: int, size: int, records=None):
