@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from p2p_cupy import backend
-from p2p_cupy.ops.launch import BLOCK, MAX_GRID_YZ, check_int32, plane_chunks, plane_grid
+from p2p_cupy.ops.launch import BLOCK, check_int32, plane_chunks, plane_grid, reduction_grid
 
 
 def _per_channel(v):
@@ -100,7 +100,7 @@ def _kernel_forward(bk, x, gamma, beta, running_mean, running_var, training, mom
         scale = inv_std * gamma
         shift = beta - mean * scale
         y = xp.empty_like(x)
-        grid, block = plane_grid(h * w, c, _images(n))
+        grid, block = plane_grid(h * w, c, n)
         bk.kernel("batch_norm", "batch_norm_eval_fwd", x.dtype)(
             grid, block, (x, scale, shift, y, np.int32(n), np.int32(c), np.int32(h * w)))
     return y, (x, mean, inv_std, gamma, training)
@@ -110,18 +110,12 @@ def _kernel_backward(bk, dy, x, mean, inv_std, gamma, training):
     return kernel_backward(bk, x, bk.xp.ascontiguousarray(dy), mean, inv_std, gamma, training)
 
 
-def _images(n):
-    if n > MAX_GRID_YZ:
-        raise ValueError(f"batch norm: batch {n} exceeds the kernels' grid limit {MAX_GRID_YZ}")
-    return n
-
-
 def _reduction_launch(n, c, hw):
     """(grid, block, chunk_len) of batch_norm.cu's two-kernel reductions: grid x the chunks
     of a plane, y the channels, z the images; and the float64 partial sums' shape."""
     check_int32("batch norm", plane=hw)
     chunks, chunk_len = plane_chunks(n, c, hw)
-    grid = (chunks, min(c, MAX_GRID_YZ), _images(n))
+    grid = reduction_grid(chunks, c, n)
     return grid, (min(BLOCK, max(32, -(-chunk_len // 32) * 32)),), chunk_len, (c, n * chunks, 2)
 
 

@@ -7,14 +7,14 @@ from __future__ import annotations
 import numpy as np
 
 from p2p_cupy import backend
-from p2p_cupy.ops.launch import BLOCK, MAX_GRID_YZ, PACK_ITEMS, grid_1d, n_arg
+from p2p_cupy.ops.launch import BLOCK, PACK_ITEMS, cap_yz, grid_1d, n_arg
 
 
 def _slice_launch(kernel, arrays, part_channels, total_channels, start_channel, n, hw):
     """Launch kernels/concat.cu's `kernel` for one input's channel slice: grid x the run
     of part_channels*hw elements of one image (PACK_ITEMS per thread), y the images."""
     run = part_channels * hw
-    grid = (grid_1d(run, PACK_ITEMS)[0][0], min(n, MAX_GRID_YZ))
+    grid = (grid_1d(run, PACK_ITEMS)[0][0], cap_yz(n))
     kernel(grid, (BLOCK,), arrays + (np.int32(n), n_arg(run), n_arg(total_channels * hw),
                                      n_arg(start_channel * hw)))
 

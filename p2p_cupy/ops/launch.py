@@ -39,14 +39,28 @@ MAX_GRID_YZ = 65535   # the hardware's limit on gridDim.y and gridDim.z
 INT_MAX = 2**31 - 1
 
 
+def cap_yz(count: int) -> int:
+    """A grid's y or z dimension for `count` planes or images: the kernels loop over any
+    beyond MAX_GRID_YZ (grid-stride)."""
+    return max(1, min(count, MAX_GRID_YZ))
+
+
+def reduction_grid(chunks: int, channels: int, images: int):
+    """The grid of batch_norm.cu's two-kernel reductions: x the chunks of a plane, y the
+    channels (capped, looped over), z the images, one row of slices each (not capped)."""
+    if images > MAX_GRID_YZ:
+        raise ValueError(f"batch norm: batch {images} exceeds the kernels' grid limit "
+                         f"{MAX_GRID_YZ}")
+    return (chunks, cap_yz(channels), images)
+
+
 def plane_grid(items: int, planes: int, images: int):
     """(grid, block) for the kernels with a 3-D grid: x covers `items` (the pixels of one
     plane) along the threads, y the planes (channels, or channel x tap row), z the images.
     y and z are capped at MAX_GRID_YZ; the kernels loop over the rest (grid-stride).
     Small planes get a small block, in whole warps, so few threads idle."""
     block = min(BLOCK, max(32, -(-items // 32) * 32))
-    return ((max(1, -(-items // block)), max(1, min(planes, MAX_GRID_YZ)),
-             max(1, min(images, MAX_GRID_YZ))), (block,))
+    return (max(1, -(-items // block)), cap_yz(planes), cap_yz(images)), (block,)
 
 
 MIN_CHUNK = 1024     # elements: a plane is split into chunks no shorter than this

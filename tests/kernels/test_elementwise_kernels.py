@@ -73,3 +73,33 @@ def test_concat_op_matches_numpy(ordered_kernel_bk, rng):
     np.testing.assert_array_equal(bk.to_numpy(y), np.concatenate(parts, axis=1))
     for back, part in zip(concat.concat_backward(y, cache), parts):
         np.testing.assert_array_equal(bk.to_numpy(back), part)
+
+
+def test_kernels_loop_over_planes_and_images_beyond_a_capped_grid(ordered_kernel_bk, monkeypatch,
+                                                                   rng):
+    """With gridDim.y and .z capped at 2 (the hardware's 65535 made small), the 3-D grid
+    kernels' grid-stride loops must still cover every channel and image (the training
+    batch norm keeps one grid row per image: its batch stays within the cap)."""
+    from p2p_cupy.ops import batch_norm, conv, launch
+    monkeypatch.setattr(launch, "MAX_GRID_YZ", 2)
+    bk = ordered_kernel_bk
+    x = rng.standard_normal((3, 5, 6, 6))
+    w, b = rng.standard_normal((4, 5, 4, 4)), rng.standard_normal(4)
+    gamma, beta = rng.standard_normal(5), rng.standard_normal(5)
+    for (y, _), (ref, _) in [
+        (conv.conv2d_forward(*(bk.asarray(a) for a in (x, w, b)), 2, 1),
+         _on_numpy(conv.conv2d_forward, x, w, b, 2, 1)),
+        (conv.conv_transpose2d_forward(bk.asarray(x), bk.asarray(w.transpose(1, 0, 2, 3).copy()),
+                                       None, 2, 1),
+         _on_numpy(conv.conv_transpose2d_forward, x, w.transpose(1, 0, 2, 3).copy(), None, 2, 1)),
+        (batch_norm.batch_norm2d_forward(*(bk.asarray(a) for a in (x[:2], gamma, beta,
+                                                                  np.zeros(5), np.ones(5))), True),
+         _on_numpy(batch_norm.batch_norm2d_forward, x[:2], gamma, beta, np.zeros(5), np.ones(5),
+                   True)),
+        (batch_norm.batch_norm2d_forward(*(bk.asarray(a) for a in (x, gamma, beta, np.zeros(5),
+                                                                  np.ones(5))), False),
+         _on_numpy(batch_norm.batch_norm2d_forward, x, gamma, beta, np.zeros(5), np.ones(5), False)),
+        (concat.concat_forward([bk.asarray(x), bk.asarray(x)]),
+         _on_numpy(concat.concat_forward, [x, x])),
+    ]:
+        np.testing.assert_allclose(bk.to_numpy(y), ref, rtol=1e-12, atol=1e-12)
