@@ -50,6 +50,16 @@ __device__ inline void reduce_slices(const double* __restrict__ partial, int c, 
 
 __device__ inline int slice_index() { return blockIdx.z * gridDim.x + blockIdx.x; }
 
+// The block's sums of a and b, written as this block's slice of channel c.
+__device__ inline void write_slice_sums(double* __restrict__ partial, int c, int slices, double a, double b) {
+    block_sum2(a, b);
+    if (threadIdx.x == 0) {
+        double* out = partial + ((long long)c * slices + slice_index()) * 2;
+        out[0] = a;
+        out[1] = b;
+    }
+}
+
 template <typename T>
 __device__ void batch_norm_stats_partial(const T* __restrict__ x, double* __restrict__ partial,
                                          int n, int channels, int hw, int chunk_len) {
@@ -64,12 +74,7 @@ __device__ void batch_norm_stats_partial(const T* __restrict__ x, double* __rest
             s1 += d;
             s2 += d * d;
         }
-        block_sum2(s1, s2);
-        if (threadIdx.x == 0) {
-            double* out = partial + ((long long)c * slices + slice_index()) * 2;
-            out[0] = s1;
-            out[1] = s2;
-        }
+        write_slice_sums(partial, c, slices, s1, s2);
     }
 }
 
@@ -130,12 +135,7 @@ __device__ void batch_norm_bwd_partial(const T* __restrict__ x, const T* __restr
             sum_dy += g;
             sum_dy_xc += g * ((double)x[base + t] - mu);
         }
-        block_sum2(sum_dy, sum_dy_xc);
-        if (threadIdx.x == 0) {
-            double* out = partial + ((long long)c * slices + slice_index()) * 2;
-            out[0] = sum_dy;
-            out[1] = sum_dy_xc;
-        }
+        write_slice_sums(partial, c, slices, sum_dy, sum_dy_xc);
     }
 }
 

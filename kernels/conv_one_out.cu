@@ -21,6 +21,22 @@
 constexpr int KSIZE = 4;  // the kernel size
 constexpr int ROWS = 8;   // blockDim.y of the forward and of the partial dw sums
 
+// f(tap, x value) for each tap u * KSIZE + v of the 4x4 window whose top-left corner is
+// (r0, q0) in the padded plane, skipping the padding.
+template <typename T, typename F>
+__device__ __forceinline__ void window_taps(const T* __restrict__ plane, int r0, int q0, int h, int wd, F f) {
+#pragma unroll
+    for (int u = 0; u < KSIZE; ++u) {
+        const int r = r0 + u;
+        if (r < 0 || r >= h) continue;
+#pragma unroll
+        for (int v = 0; v < KSIZE; ++v) {
+            const int q = q0 + v;
+            if (q >= 0 && q < wd) f(u * KSIZE + v, (double)plane[r * wd + q]);
+        }
+    }
+}
+
 template <typename T>
 __device__ void conv_one_out_fwd(const T* __restrict__ x, const T* __restrict__ w, const T* __restrict__ b, int has_bias,
                                  T* __restrict__ y, int n, int channels, int h, int wd, int stride, int pad, int ho, int wo) {
@@ -32,16 +48,7 @@ __device__ void conv_one_out_fwd(const T* __restrict__ x, const T* __restrict__ 
         for (int c = threadIdx.y; c < channels; c += ROWS) {
             const T* plane = x + ((long long)img * channels + c) * h * wd;
             const T* wc = w + c * KSIZE * KSIZE;
-#pragma unroll
-            for (int u = 0; u < KSIZE; ++u) {
-                const int r = r0 + u;
-                if (r < 0 || r >= h) continue;
-#pragma unroll
-                for (int v = 0; v < KSIZE; ++v) {
-                    const int q = q0 + v;
-                    if (q >= 0 && q < wd) sum += (double)wc[u * KSIZE + v] * (double)plane[r * wd + q];
-                }
-            }
+            window_taps(plane, r0, q0, h, wd, [&](int tap, double xv) { sum += (double)wc[tap] * xv; });
         }
     }
     partial[threadIdx.y][threadIdx.x] = sum;
@@ -91,17 +98,8 @@ __device__ void conv_one_out_dw_partial(const T* __restrict__ x, const T* __rest
         const T* dy_row = dy + (long long)row * wo;
         for (int j = threadIdx.x; j < wo; j += 32) {
             const double g = (double)dy_row[j];
-            const int r0 = i * stride - pad, q0 = j * stride - pad;
-#pragma unroll
-            for (int u = 0; u < KSIZE; ++u) {
-                const int r = r0 + u;
-                if (r < 0 || r >= h) continue;
-#pragma unroll
-                for (int v = 0; v < KSIZE; ++v) {
-                    const int q = q0 + v;
-                    if (q >= 0 && q < wd) acc[u * KSIZE + v] += g * (double)plane[r * wd + q];
-                }
-            }
+            window_taps(plane, i * stride - pad, j * stride - pad, h, wd,
+                        [&](int tap, double xv) { acc[tap] += g * xv; });
         }
     }
     // The block's 256 x 16 sums, in two ordered steps through shared memory (two barriers;
