@@ -6,7 +6,8 @@ Shapes (k kernel size, s stride, p symmetric zero padding):
     conv_transpose2d  x (N, Cin, H, W), w (Cin, Cout, k, k) -> y (N, Cout, (H - 1)*s - 2p + k, ...)
 
 Each is a GEMM plus a rearrangement of the data (the batch's columns side by side; on the
-CPU the GEMM runs per image into its own output block, on the GPU once for the batch):
+CPU the GEMM runs per image into its own output block, on the GPU once for the batch: the
+kernel path, cuda and emu, is ops/conv_kernels.py; this file is the NumPy path):
 
     conv:        y = w (Cout, Cin*k*k) @ im2col(x) (Cin*k*k, N*Ho*Wo)
     transposed:  y = col2im(w^T (Cout*k*k, Cin) @ x (Cin, N*H*W))

@@ -3,8 +3,11 @@ multiplies (cuBLAS on cuda, NumPy on emu).
 
 The same three GEMMs as the NumPy path (see conv.py for the math), with the batch folded
 into one GEMM: (C, N*H*W) row layouts, so NCHW arrays are transposed into and out of them.
-im2col and col2im (conv.cu's im2col_fwd / im2col_bwd) are gathers: deterministic, no atomics.
-Each function takes the backend and the shapes conv.py already worked out.
+im2col and col2im (conv.cu's im2col_fwd / im2col_bwd) are gathers: deterministic, no atomics;
+pix2pix's 4x4 convs get their unrolled variants (_k4s2, _k4s1). A 4x4 conv with ONE output
+channel (PatchGAN's last layer) has no useful GEMM, so it runs conv_one_out.cu's direct
+kernels instead, without a column matrix. Each function takes the backend and the shapes
+conv.py already worked out.
 """
 from __future__ import annotations
 
@@ -114,8 +117,9 @@ def _one_output_channel(w):
 def _one_out_geometry(x_shape, stride, padding, out_hw):
     n, c, h, w = x_shape
     check_int32("conv", plane=h * w, output_pixels=n * out_hw[0] * out_hw[1])
-    if n > MAX_GRID_YZ or out_hw[0] > MAX_GRID_YZ:
-        raise ValueError(f"conv: batch {n} or output height {out_hw[0]} exceeds {MAX_GRID_YZ}")
+    if max(n, c, out_hw[0]) > MAX_GRID_YZ:
+        raise ValueError(f"conv: batch {n}, channels {c} or output height {out_hw[0]} exceeds "
+                         f"the kernels' grid limit {MAX_GRID_YZ}")
     return tuple(np.int32(v) for v in (n, c, h, w, stride, padding, *out_hw))
 
 
