@@ -133,7 +133,9 @@ def model_table(records) -> list:
     lines = ["Predicted floor of one training iteration from the recorded work (every kernel, "
              "GEMM and layout copy at max(bytes / bandwidth, FLOPs / peak, 2 us); see "
              "p2p_cupy/bench/model.py), beside the last measured step on that GPU kind when "
-             "the prediction was made.", "",
+             "the prediction was made. The floor assumes every kernel at the roofline: a "
+             "change that brings slow kernels closer to it (the gap to the measured step) "
+             "shows only in a measurement; benchmarks/NOTES.md gives the expected gains.", "",
              *_header(["date (UTC)", "GPU", "code", "batch", "size", "GEMMs at", "launches",
                        "GB", "GFLOP", "predicted floor ms", "measured ms"])]
     for r in records:
