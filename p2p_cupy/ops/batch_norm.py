@@ -18,7 +18,8 @@ from __future__ import annotations
 import numpy as np
 
 from p2p_cupy import backend
-from p2p_cupy.ops.launch import BLOCK, check_int32, plane_chunks, plane_grid, reduction_grid
+from p2p_cupy.ops.launch import (check_int32, plane_chunks, plane_grid, reduction_grid,
+                                  warp_block)
 
 
 def _per_channel(v):
@@ -116,7 +117,7 @@ def _reduction_launch(n, c, hw):
     check_int32("batch norm", plane=hw)
     chunks, chunk_len = plane_chunks(n, c, hw)
     grid = reduction_grid(chunks, c, n)
-    return grid, (min(BLOCK, max(32, -(-chunk_len // 32) * 32)),), chunk_len, (c, n * chunks, 2)
+    return grid, warp_block(chunk_len), chunk_len, (c, n * chunks, 2)
 
 
 def kernel_train_forward(bk, x, gamma, beta, running_mean, running_var, momentum, eps):

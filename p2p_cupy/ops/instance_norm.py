@@ -15,8 +15,6 @@ Their dgamma, dbeta per plane are then summed over n.
 """
 from __future__ import annotations
 
-import numpy as np
-
 from p2p_cupy import backend
 from p2p_cupy.ops.batch_norm import kernel_backward, kernel_train_forward
 

@@ -1,8 +1,14 @@
-"""Launch configurations shared by the ops' kernel branches.
+"""Launch configurations shared by the ops' kernel branches. Three shapes:
 
-Elementwise kernels loop with a grid stride (see kernels/activations.cu), so any grid covers
-any n: the grid is capped at MAX_BLOCKS (enough blocks to fill a large GPU several times
-over) and every element is still visited exactly once.
+* 1-D, grid-stride (elementwise kernels, kernels/elementwise.cuh): any grid covers any n,
+  so the grid is capped at MAX_BLOCKS (enough blocks to fill a large GPU several times
+  over) and every element is still visited exactly once. PACK_ITEMS per thread for the
+  packed loops.
+* 3-D plane grids (conv, batch norm's apply, bias, concat): x the elements of a plane, y
+  the channels, z the images, so no kernel divides a flat index to find them; y and z are
+  capped at the hardware's 65535 and the kernels loop over the rest.
+* Two-kernel reductions (batch norm): each plane cut into chunks so that the blocks fill
+  the GPU (plane_chunks), then an ordered second pass.
 """
 from __future__ import annotations
 
@@ -13,10 +19,11 @@ MAX_BLOCKS = 8192
 
 
 def reduction_block(m: int):
-    """(threads,) for the kernels that give one block to each reduction of m values (batch
-    norm's channels, a loss): one thread per value up to 1024 (the hardware's limit), in
-    whole warps. Big channels get 32 warps to keep the memory system busy while few blocks
-    run; small ones get few threads, none idle (and the emulator runs fewer fibers)."""
+    """(threads,) for the kernels that give one block to each reduction of m values (the
+    bias gradient's channels, the losses' final sum): one thread per value up to 1024 (the
+    hardware's limit), in whole warps. Big reductions get 32 warps to keep the memory
+    system busy while few blocks run; small ones get few threads, none idle (and the
+    emulator runs fewer fibers)."""
     return (min(1024, max(32, -(-m // 32) * 32)),)
 
 
@@ -54,13 +61,18 @@ def reduction_grid(chunks: int, channels: int, images: int):
     return (chunks, cap_yz(channels), images)
 
 
+def warp_block(items: int):
+    """(threads,) for a block over `items` elements: BLOCK, or fewer in whole warps for
+    small planes, so few threads idle."""
+    return (min(BLOCK, max(32, -(-items // 32) * 32)),)
+
+
 def plane_grid(items: int, planes: int, images: int):
     """(grid, block) for the kernels with a 3-D grid: x covers `items` (the pixels of one
     plane) along the threads, y the planes (channels, or channel x tap row), z the images.
-    y and z are capped at MAX_GRID_YZ; the kernels loop over the rest (grid-stride).
-    Small planes get a small block, in whole warps, so few threads idle."""
-    block = min(BLOCK, max(32, -(-items // 32) * 32))
-    return (max(1, -(-items // block)), cap_yz(planes), cap_yz(images)), (block,)
+    y and z are capped at MAX_GRID_YZ; the kernels loop over the rest (grid-stride)."""
+    block = warp_block(items)
+    return (max(1, -(-items // block[0])), cap_yz(planes), cap_yz(images)), block
 
 
 MIN_CHUNK = 1024     # elements: a plane is split into chunks no shorter than this
