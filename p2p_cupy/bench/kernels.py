@@ -75,7 +75,8 @@ def _cases(bk, size, dtype):
     step = bk.asarray(np.zeros(1, np.int64))
     cases.append(("dropout_fwd", shape, lambda: k("dropout", "dropout_fwd")(
         *grid_1d(-(-count // 4)), (x, y, z, ln, np.uint64(0), step,
-                                   np.uint32(philox.keep_threshold(0.5)), dtype(2))),
+                                   np.uint32(philox.keep_threshold(0.5)), dtype(2),
+                                   np.int64(count), np.int64(0), np.int64(1))),
         3 * count * it, 0))
     loss = xp.empty((), dtype)
     cases.append(("mse_fwd", shape, lambda: k("losses", "mse_fwd")(
