@@ -109,20 +109,22 @@ class PairLoader:
         stop = threading.Event()
 
         def work():
+            def offer(item) -> bool:
+                """Queue item unless the consumer stopped (then nobody would take it)."""
+                while not stop.is_set():
+                    try:
+                        ready.put(item, timeout=0.1)
+                        return True
+                    except queue.Full:
+                        continue
+                return False
             try:
                 for s in steps:
-                    item = ("batch", self.batch(epoch, s))
-                    while not stop.is_set():
-                        try:
-                            ready.put(item, timeout=0.1)
-                            break
-                        except queue.Full:
-                            continue
-                    if stop.is_set():
+                    if not offer(("batch", self.batch(epoch, s))):
                         return
-                ready.put(("end", None))
+                offer(("end", None))
             except BaseException as e:          # re-raised in the training thread
-                ready.put(("error", e))
+                offer(("error", e))
 
         worker = threading.Thread(target=work, name="p2p-data-prefetch", daemon=True)
         worker.start()

@@ -46,7 +46,8 @@ class BatchNorm2d(Module):
 
     def forward(self, x):
         check_image_input(self, x, self.num_features, self.weight.data.dtype)
-        if self.training and x.shape[0] * x.shape[2] * x.shape[3] < 2:
+        ranks = self.sync.size if self.sync is not None else 1
+        if self.training and ranks * x.shape[0] * x.shape[2] * x.shape[3] < 2:
             raise ValueError(f"{self!r}: training needs more than 1 value per channel, "
                              f"got input shape {tuple(x.shape)}")
         y, self._cache = batch_norm2d_forward(

@@ -13,10 +13,12 @@ when the run starts so that line can be read as a rank.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import threading
 import time
+import traceback
 
 import numpy as np
 
@@ -45,6 +47,9 @@ class SingleProcess:
 
     def allgather(self, obj) -> list:
         return [obj]
+
+    def any(self, flag: bool) -> bool:
+        return bool(flag)
 
     def fail(self, message: str, code: int = 1):
         raise SystemExit(code)
@@ -93,6 +98,13 @@ class MPIWorld:
         """Every rank's (small, picklable) obj, in rank order."""
         with self.watchdog.watch("all-gather"):
             return self.comm.allgather(obj)
+
+    def any(self, flag: bool) -> bool:
+        """True on every rank if flag is true on any (e.g. Ctrl-C reached one rank first)."""
+        value = np.array([int(bool(flag))], np.int64)
+        with self.watchdog.watch("all-reduce of a flag"):
+            self.comm.Allreduce(self.MPI.IN_PLACE, value, op=self.MPI.MAX)
+        return bool(value[0])
 
     def fail(self, message: str, code: int = 1):
         """Print one line and end every rank of the job (this one included)."""
@@ -147,6 +159,37 @@ def world():
     return _world
 
 
-def host_allgather_floats(world, values) -> np.ndarray:
-    """(size, len(values)) float64: every rank's values (losses, checksums), rank order."""
-    return np.array(world.allgather([float(v) for v in values]), dtype=np.float64)
+# A rank other than 0 waits this long before reporting its failure: an error every rank
+# meets at once (a bad option, a missing file) is then reported once, by rank 0, whose
+# abort ends the others first.
+QUIET_S = 2.0
+
+
+@contextlib.contextmanager
+def failures_end_every_rank(world):
+    """Any exception on one rank ends every rank: one line naming the rank and the error,
+    then MPI_Abort (the others may be waiting for this rank in a collective). A clean
+    SystemExit passes. With one process, nothing changes."""
+    if world.size == 1:
+        yield
+        return
+    try:
+        yield
+    except SystemExit as e:
+        if not e.code:
+            raise
+        _end_all(world, f"exited with code {e.code}", e.code if isinstance(e.code, int) else 1)
+    except BaseException as e:       # KeyboardInterrupt included: the others must end too
+        if os.environ.get("P2P_DEBUG"):
+            traceback.print_exc()
+        from p2p_cupy.cli.main import describe_error     # the CLI's one-line wording
+        message = describe_error(e)
+        if not isinstance(e, (P2PError, ValueError, OSError, MemoryError)):
+            message = f"{type(e).__name__}: {message}"
+        _end_all(world, message, 130 if isinstance(e, KeyboardInterrupt) else 1)
+
+
+def _end_all(world, message, code):
+    if world.rank != 0:
+        time.sleep(QUIET_S)
+    world.fail(f"Error: rank {world.rank} of {world.size}: {message}", code)

@@ -57,7 +57,7 @@ def broadcast_parameters(net, world, reducer, root=0):
     """Every rank takes rank root's parameters and buffers (the start of a run, a resume)."""
     if world.size == 1:
         return
-    for array in [p.data for p in net.parameters()] + [b for _, b in net.named_buffers()]:
+    for array in [p.data for p in net.parameters()] + [b for *_, b in net.named_buffers()]:
         reducer.broadcast(array, root)
 
 

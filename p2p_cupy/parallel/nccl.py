@@ -29,6 +29,7 @@ class NcclReducer:
         uid = nccl.get_unique_id() if world.rank == 0 else None
         uid = world.comm.bcast(uid, root=0)
         self.comm = nccl.NcclCommunicator(world.size, uid, world.rank)
+        self.size = world.size
         self.types = {np.dtype(np.float32): nccl.NCCL_FLOAT32,
                       np.dtype(np.float64): nccl.NCCL_FLOAT64,
                       np.dtype(np.int64): nccl.NCCL_INT64}

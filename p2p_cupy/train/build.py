@@ -41,7 +41,7 @@ def resolve_dataroot(dataroot: str, size: int) -> Path:
 class Run:
     """The trained objects of a run: G, D, opt_G, opt_D, schedule, loader, dataroot."""
 
-    def __init__(self, opts):
+    def __init__(self, opts, rank=0, ranks=1):
         from p2p_cupy.data import make_train_loader
         self.opts = opts
         self.G = generator_from_options(opts)
@@ -52,7 +52,8 @@ class Run:
         self.opt_D = Adam(self.D.parameters(), lr=opts.lr, betas=betas)
         self.schedule = LinearDecaySchedule(opts.n_epochs, opts.n_epochs_decay)
         self.dataroot = resolve_dataroot(opts.dataroot, opts.load_size)
-        self.loader = make_train_loader(self.dataroot, opts, seed=opts.seed + 2)
+        self.loader = make_train_loader(self.dataroot, opts, seed=opts.seed + 2, rank=rank,
+                                        ranks=ranks)
 
     def set_epoch_lr(self, epoch: int):
         """The reference schedule: lr * factor(epoch), the same for G and D."""
@@ -60,8 +61,9 @@ class Run:
         self.opt_G.lr = self.opt_D.lr = lr
 
 
-def build_run(opts) -> Run:
-    return Run(opts)
+def build_run(opts, rank=0, ranks=1) -> Run:
+    """The run's objects, for rank `rank` of `ranks` data-parallel processes."""
+    return Run(opts, rank, ranks)
 
 
 def phase_pairs(opts, data_root, phase, limit=None):

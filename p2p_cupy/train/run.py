@@ -2,14 +2,19 @@
 
 Exit codes: 0 when the run stopped as asked (--max-steps or the last epoch), 130 after
 Ctrl-C (the checkpoint is saved), 1 when a loss diverged (the last good checkpoint stays).
+
+Under `mpiexec -n N` every process runs this; rank 0 alone prints and writes, and an error
+on any rank ends them all with one line naming the rank (p2p_cupy/parallel/comm.py).
 """
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
+from p2p_cupy.parallel import comm
 from p2p_cupy.train import checkpoint
-from p2p_cupy.train.loop import Trainer
+from p2p_cupy.train.loop import Trainer, global_batch_line
 from p2p_cupy.train.options import TrainOptions
 
 EXIT_CODES = {"max-steps": 0, "finished": 0, "interrupted": 130, "diverged": 1}
@@ -19,7 +24,15 @@ def start_or_resume(opts: TrainOptions, given: dict, resume=None, out=None) -> i
     """Train a new run in OUT/NAME (opts) or continue RESUME with the options in `given`
     (those set on the command line) changed; returns the exit code. Messages go to
     `out` (default: sys.stderr)."""
-    out = out or sys.stderr
+    world = comm.world()
+    with comm.failures_end_every_rank(world):
+        if world.rank != 0:
+            with open(os.devnull, "w") as quiet:
+                return _start_or_resume(opts, given, resume, quiet, world)
+        return _start_or_resume(opts, given, resume, out or sys.stderr, world)
+
+
+def _start_or_resume(opts, given, resume, out, world) -> int:
     if resume is not None:
         run_dir = Path(resume)
         checkpoint.remove_torn_files(checkpoint.checkpoint_dir(run_dir))
@@ -30,12 +43,18 @@ def start_or_resume(opts: TrainOptions, given: dict, resume=None, out=None) -> i
         if (checkpoint.checkpoint_dir(run_dir) / "latest.npz").exists():
             raise ValueError(f"{run_dir} already holds a run: continue it with "
                              f"`p2p train --resume {run_dir}` or pick another --name")
-    trainer = Trainer(opts, run_dir, state, out=out)
+    trainer = Trainer(opts, run_dir, state, out=out, world=world)
     r = trainer.run
     print(f"{'resuming' if state else 'training'} {run_dir} at step {trainer.step} on "
           f"{trainer.bk.name}: {opts.netG} ({r.G.num_parameters():,} parameters) vs "
           f"{opts.netD} ({r.D.num_parameters():,}), {len(r.loader.dataset)} training pairs "
           f"from {r.dataroot}, {len(r.loader)} steps per epoch", file=out)
+    pids = world.allgather(os.getpid())
+    if world.size > 1:
+        print(f"data parallel: {global_batch_line(world, opts)}; "
+              f"{trainer.parallel.gradient_bytes / 1e6:.1f} MB of gradients all-reduced per "
+              f"step; process ids by rank: " + ", ".join(f"{r}: {p}" for r, p in enumerate(pids)),
+              file=out)
     try:
         reason = trainer.run_to_end()
     except KeyboardInterrupt:

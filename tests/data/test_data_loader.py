@@ -1,4 +1,5 @@
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -132,3 +133,17 @@ def test_data_parallel_ranks_together_hold_the_global_batches_with_their_augment
     state = PairLoader(ds, 1, seed=3, rank=1, ranks=2).state_dict()
     with pytest.raises(ValueError, match="trained by 2 process.*mpiexec -n 2"):
         PairLoader(ds, 1, seed=3).load_state_dict(state)
+
+
+def test_stopping_one_batch_before_the_end_of_an_epoch_does_not_hang(root):
+    """The consumer stops with one batch left (--max-steps mid-epoch): the worker, which
+    has queued that batch and is queueing its end marker, must let go (it blocked forever
+    before, and with it the training process)."""
+    loader = _loader(root)
+    batches = loader.iter_from(1)
+    for _ in range(len(loader) - 1):
+        next(batches)
+    time.sleep(0.5)                     # the worker queues the last batch meanwhile
+    finished = threading.Event()
+    threading.Thread(target=lambda: (batches.close(), finished.set()), daemon=True).start()
+    assert finished.wait(10)
