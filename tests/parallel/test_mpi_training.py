@@ -12,6 +12,7 @@ by up to about 3 lr in 3 steps, so they are only held within 6 lr = 1.2e-3 of ea
 they do not change any output.
 """
 import io
+import os
 import shutil
 import subprocess
 import sys
@@ -63,19 +64,15 @@ def _flags(values: dict) -> list:
     return flags
 
 
-def mpi_train(data, out, name, *, faults=None, env=None, **options):
-    """`mpiexec -n 2 p2p train` (or mpi_faults.py MODE) -> CompletedProcess."""
+def mpi_train(data, out, name, *, faults=None, env=None, resume=None, **options):
+    """`mpiexec -n 2 p2p train` (or mpi_faults.py MODE) -> CompletedProcess; with resume,
+    `--resume RESUME --max-steps N` only."""
     values = dict(TINY, dataroot=str(data), out=str(out), name=name, **options)
-    resume = values.pop("resume", None)
-    program = [str(FAULTS), faults] if faults else ["-m", "p2p_cupy"]
-    command = [MPIEXEC, "-n", "2", sys.executable, *program, "train", *_flags(values)]
-    if faults:
-        command.remove("train")
-    if resume:
-        command += ["--resume", str(resume), "--max-steps", str(values["max_steps"])]
-        command = command[:command.index("--dataroot")] + command[-4:]
-    import os
-    return subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT_S,
+    args = ["--resume", str(resume), "--max-steps", str(values["max_steps"])] if resume \
+        else _flags(values)
+    program = [str(FAULTS), faults] if faults else ["-m", "p2p_cupy", "train"]
+    return subprocess.run([MPIEXEC, "-n", "2", sys.executable, *program, *args],
+                          capture_output=True, text=True, timeout=TIMEOUT_S,
                           env={**os.environ, **(env or {})})
 
 
@@ -166,5 +163,6 @@ def test_a_rank_killed_by_sigkill_ends_the_job_and_mpiexec_names_its_process(dat
     assert ran.returncode != 0
     pids = ran.stderr.split("process ids by rank: ")[1].splitlines()[0]
     rank1_pid = dict(p.split(": ") for p in pids.split(", "))["1"]
-    assert f"PID {rank1_pid} " in ran.stderr and "signal 9" in ran.stderr, ran.stderr
+    said = ran.stdout + ran.stderr                   # mpiexec reports on its stdout
+    assert f"PID {rank1_pid} " in said and "signal 9" in said, said
     assert _checkpoint_step(tmp_path / "r") == 1
