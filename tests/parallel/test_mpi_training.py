@@ -12,6 +12,7 @@ by up to about 3 lr in 3 steps, so they are only held within 6 lr = 1.2e-3 of ea
 they do not change any output.
 """
 import io
+import json
 import os
 import shutil
 import subprocess
@@ -166,3 +167,20 @@ def test_a_rank_killed_by_sigkill_ends_the_job_and_mpiexec_names_its_process(dat
     said = ran.stdout + ran.stderr                   # mpiexec reports on its stdout
     assert f"PID {rank1_pid} " in said and "signal 9" in said, said
     assert _checkpoint_step(tmp_path / "r") == 1
+
+
+def test_bench_step_distributed_times_the_step_its_compute_and_its_all_reduce(tmp_path):
+    from p2p_cupy.bench.step import build_ours
+    out = tmp_path / "record.json"
+    ran = subprocess.run([MPIEXEC, "-n", "2", sys.executable, "-m", "p2p_cupy", "bench", "step",
+                          "--distributed", "--size", "32", "--iters", "1", "--warmup", "0",
+                          "--json", str(out)], capture_output=True, text=True,
+                         timeout=TIMEOUT_S)
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.count("all-reduce bus bandwidth") == 1      # rank 0 alone reports
+    record = json.loads(out.read_text())
+    G, D, _, _ = build_ours(32)
+    assert record["ranks"] == 2 and record["config"]["global_batch"] == 2
+    assert record["allreduce_bytes"] == 4 * (G.num_parameters() + D.num_parameters())
+    assert record["step"]["median_ms"] > record["all-reduce"]["median_ms"] > 0
+    assert 0 < record["scaling_efficiency"] < 1.5
