@@ -22,7 +22,8 @@ How dropout uses it (the mapping the CUDA kernel reproduces exactly):
     y[i]        = x[i] * (1 / (1 - p)) if kept else 0, the scale rounded to x's dtype
 A batch that is one rank's share of a larger one maps its element i of sample n to
     i' = (offset + n * stride) * per_sample + i % per_sample   (placed_keep_mask below)
-and uses i' in place of i. `seed` and `step` are read as unsigned 64-bit integers; Dropout advances `step` once per
+and uses i' in place of i.
+`seed` and `step` are read as unsigned 64-bit integers; Dropout advances `step` once per
 training forward, so every step draws a fresh mask and any step can be replayed.
 """
 from __future__ import annotations

@@ -124,17 +124,14 @@ class Watchdog:
         self.deadline, self.what = None, ""
         threading.Thread(target=self._run, name="p2p-mpi-watchdog", daemon=True).start()
 
+    @contextlib.contextmanager
     def watch(self, what):
-        watchdog = self
-
-        class _Scope:
-            def __enter__(self):
-                watchdog.what = what
-                watchdog.deadline = time.monotonic() + watchdog.timeout_s
-
-            def __exit__(self, *exc):
-                watchdog.deadline = None
-        return _Scope()
+        """The block is a collective called `what`: it must end within timeout_s."""
+        self.what, self.deadline = what, time.monotonic() + self.timeout_s
+        try:
+            yield
+        finally:
+            self.deadline = None
 
     def _run(self):
         while True:
