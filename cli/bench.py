@@ -97,7 +97,8 @@ def _distributed_step(device, batch_size, size, iters, warmup, json_out):
     for name in PARTS:
         click.echo(f"  {name:10s} {_fmt(r[name])}")
     click.echo(f"  {r['images_per_s']:.2f} img/s; scaling efficiency (compute / step) "
-               f"{100 * r['scaling_efficiency']:.0f}%; all-reduce bus bandwidth "
+               f"{100 * r['scaling_efficiency']:.0f}%; all-reduce alone "
+               f"{100 * r['allreduce_share']:.0f}% of a step; bus bandwidth "
                f"{r['allreduce_bus_gb_per_s']:.2f} GB/s")
     _save(r, json_out)
 

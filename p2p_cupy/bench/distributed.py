@@ -72,6 +72,7 @@ def _bench(world, bk, batch_size, size, iters, warmup, seed):
     step_s, reduce_s = result["step"]["median_ms"] / 1e3, result["all-reduce"]["median_ms"] / 1e3
     result["images_per_s"] = batch_size * world.size / step_s
     result["scaling_efficiency"] = result["compute"]["median_ms"] / result["step"]["median_ms"]
+    result["allreduce_share"] = result["all-reduce"]["median_ms"] / result["step"]["median_ms"]
     # a ring all-reduce moves 2 (N - 1) / N of the buffer through each rank's link
     result["allreduce_bus_gb_per_s"] = (2 * (world.size - 1) / world.size
                                         * parallel.gradient_bytes / reduce_s / 1e9)
