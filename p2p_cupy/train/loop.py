@@ -107,7 +107,7 @@ class Trainer:
                 for (step, epoch, lr, _), values in zip(self.pending, ranks.mean(axis=0))]
         self.pending = []
         bad = [(i, r, k) for i, row in enumerate(rows) for r in range(len(ranks))
-               for k, name in enumerate(LOSS_NAMES) if not np.isfinite(ranks[r, i, k])]
+               for k in range(len(LOSS_NAMES)) if not np.isfinite(ranks[r, i, k])]
         good_rows = rows[:bad[0][0]] if bad else rows
         if self.writes:
             self.report.log_losses(good_rows)
