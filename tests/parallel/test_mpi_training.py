@@ -28,8 +28,11 @@ from p2p_cupy.train.options import TrainOptions
 from p2p_cupy.train.run import start_or_resume
 
 pytest.importorskip("mpi4py", reason="the [mpi] extra (mpi4py, mpich) is not installed")
-MPIEXEC = shutil.which("mpiexec") or str(Path(sys.executable).parent / "mpiexec")
-if not Path(MPIEXEC).exists():
+# the launcher of the MPI that mpi4py was installed with (the mpich wheel's, beside python)
+# before any other on the PATH
+MPIEXEC = next((str(p) for p in (Path(sys.executable).parent / "mpiexec",) if p.exists()),
+               shutil.which("mpiexec"))
+if MPIEXEC is None:
     pytest.skip("no mpiexec (pip install mpich)", allow_module_level=True)
 
 TIMEOUT_S = 120          # a hang fails the test instead of stalling CI
