@@ -142,27 +142,32 @@ class PairLoader:
 
     # --- resume -----------------------------------------------------------------------------
     def state_dict(self) -> dict:
-        return {"seed": self.seed, "epoch": self.epoch, "position": self.position,
-                "batch_size": self.batch_size, "num_pairs": len(self.dataset),
-                "ranks": self.ranks}
+        state = {"seed": self.seed, "epoch": self.epoch, "position": self.position,
+                 "batch_size": self.batch_size, "num_pairs": len(self.dataset)}
+        if self.ranks > 1:             # one process: the state it always had
+            state["ranks"] = self.ranks
+        return state
 
     def load_state_dict(self, state: dict):
         """Continue at the saved spot; a changed data set or batch size would not continue
         the same run, so it is an error naming both numbers."""
-        saved_ranks = state.get("ranks", 1)
-        if saved_ranks != self.ranks:
-            raise ValueError(f"the run was trained by {saved_ranks} process(es) and is resumed "
-                             f"by {self.ranks}: the data order would change; resume it with "
-                             f"`mpiexec -n {saved_ranks} p2p train --resume ...`"
-                             if saved_ranks > 1 else
-                             f"the run was trained by 1 process and is resumed by {self.ranks}: "
-                             f"the data order would change; resume it without mpiexec")
+        if state.get("ranks", 1) != self.ranks:
+            raise ValueError(f"loader state: {ranks_mismatch(state.get('ranks', 1), self.ranks)}")
         for key in ("batch_size", "num_pairs"):
             now = self.batch_size if key == "batch_size" else len(self.dataset)
             if state[key] != now:
                 raise ValueError(f"loader state: saved {key} {state[key]} but now {now} "
                                  f"({self.dataset.root})")
         self.seed, self.epoch, self.position = state["seed"], state["epoch"], state["position"]
+
+
+def ranks_mismatch(saved: int, now: int) -> str:
+    """Why a run of `saved` data-parallel processes cannot continue on `now`."""
+    how = f"`mpiexec -n {saved} p2p train --resume ...`" if saved > 1 else "one process " \
+        "(without mpiexec)"
+    return (f"the run was trained by {saved} process{'es' if saved > 1 else ''} and is "
+            f"resumed by {now}: the data order and dropout masks depend on the number; "
+            f"resume it with {how}")
 
 
 def make_train_loader(dataroot, opts, seed: int = 0, rank: int = 0, ranks: int = 1) -> PairLoader:

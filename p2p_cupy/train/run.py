@@ -12,8 +12,10 @@ import os
 import sys
 from pathlib import Path
 
+from p2p_cupy.data.loader import ranks_mismatch
 from p2p_cupy.parallel import comm
-from p2p_cupy.train import checkpoint
+from p2p_cupy.train import checkpoint, expected
+from p2p_cupy.train.build import resume_spec
 from p2p_cupy.train.loop import Trainer, global_batch_line
 from p2p_cupy.train.options import TrainOptions
 
@@ -36,8 +38,13 @@ def _start_or_resume(opts, given, resume, out, world) -> int:
     if resume is not None:
         run_dir = Path(resume)
         checkpoint.remove_torn_files(checkpoint.checkpoint_dir(run_dir))
-        state = checkpoint.load_checkpoint(checkpoint.latest_checkpoint(run_dir))
-        opts = TrainOptions.from_dict(state["options"]).resumed_with(given)
+        ckpt = checkpoint.CheckpointFile(checkpoint.latest_checkpoint(run_dir))
+        saved = expected.saved_options(ckpt)
+        ranks = expected.saved_ranks(ckpt)
+        if ranks != world.size:
+            raise ValueError(f"{run_dir}: {ranks_mismatch(ranks, world.size)}")
+        state = ckpt.load(resume_spec(saved, ranks))
+        opts = saved.resumed_with(given)
     else:
         run_dir, state = Path(opts.out) / opts.name, None
         if (checkpoint.checkpoint_dir(run_dir) / "latest.npz").exists():
