@@ -23,6 +23,9 @@ from p2p_cupy.data.aligned import AlignedDataset, warn_skipped
 from p2p_cupy.data.images import ImageReadError
 from p2p_cupy.data.transforms import Preprocess
 
+POLL_S = 0.05      # the longest either side of the prefetch queue waits without checking
+JOIN_S = 1.0       # how long a stopping caller waits for the prefetch thread
+
 
 class PairLoader:
     def __init__(self, dataset: AlignedDataset, batch_size: int = 1, seed: int = 0,
@@ -61,12 +64,17 @@ class PairLoader:
         raise ValueError(f"{self.dataset.root}: every image of phase {self.dataset.phase!r} "
                          f"failed to load; the first: {next(iter(self.bad.values()))}")
 
-    def batch(self, epoch: int, step: int):
-        """(A, B) of batch `step` of `epoch`: float32 N x C x H x W in [-1, 1]."""
+    def batch(self, epoch: int, step: int, cancel: threading.Event | None = None):
+        """(A, B) of batch `step` of `epoch`: float32 N x C x H x W in [-1, 1]; None if
+        `cancel` is set between two samples (the prefetch thread was told to stop)."""
         order = self.order(epoch)
         start = step * self.batch_size
-        stop = min(start + self.batch_size, len(order))
-        pairs = [self._sample(order, epoch, i) for i in range(start, stop)]
+        end = min(start + self.batch_size, len(order))
+        pairs = []
+        for i in range(start, end):
+            if cancel is not None and cancel.is_set():
+                return None
+            pairs.append(self._sample(order, epoch, i))
         return (np.stack([a for a, _ in pairs]), np.stack([b for _, b in pairs]))
 
     def iter_from(self, epoch: int, step: int = 0):
@@ -91,30 +99,43 @@ class PairLoader:
         return self.iter_from(self.epoch, self.position)
 
     def _prefetched(self, epoch, steps):
+        """The batches of `steps`, each built by a worker thread while the caller trains on
+        the one before. Either side may stop at any moment (the caller breaks or raises,
+        the worker fails, Ctrl-C lands anywhere) and the worker still ends within a second:
+        it never blocks for more than POLL_S without looking at `stop`, and the caller never
+        waits on a worker that has nothing left to send."""
         ready = queue.Queue(maxsize=1)
         stop = threading.Event()
+
+        def offer(item) -> bool:
+            """Put item for the caller unless it stopped listening; True if delivered."""
+            while not stop.is_set():
+                try:
+                    ready.put(item, timeout=POLL_S)
+                    return True
+                except queue.Full:
+                    continue
+            return False
 
         def work():
             try:
                 for s in steps:
-                    item = ("batch", self.batch(epoch, s))
-                    while not stop.is_set():
-                        try:
-                            ready.put(item, timeout=0.1)
-                            break
-                        except queue.Full:
-                            continue
-                    if stop.is_set():
+                    if stop.is_set() or not offer(("batch", self.batch(epoch, s, stop))):
                         return
-                ready.put(("end", None))
+                offer(("end", None))
             except BaseException as e:          # re-raised in the training thread
-                ready.put(("error", e))
+                offer(("error", e))
 
         worker = threading.Thread(target=work, name="p2p-data-prefetch", daemon=True)
         worker.start()
         try:
             while True:
-                kind, item = ready.get()
+                try:
+                    kind, item = ready.get(timeout=POLL_S)
+                except queue.Empty:
+                    if not worker.is_alive() and ready.empty():
+                        raise RuntimeError("data prefetch thread ended without a result")
+                    continue
                 if kind == "end":
                     return
                 if kind == "error":
@@ -122,7 +143,7 @@ class PairLoader:
                 yield item
         finally:                                # the caller stopped early: let the worker go
             stop.set()
-            worker.join()
+            worker.join(timeout=JOIN_S)         # a decode in progress may finish after this
 
     # --- resume -----------------------------------------------------------------------------
     def state_dict(self) -> dict:

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
+from p2p_cupy.safe_files import write_text_atomically
 from p2p_cupy.train import metrics
 from p2p_cupy.train.build import phase_pairs
 from p2p_cupy.train.inference import load_generator, save_image, translate
-from p2p_cupy.train.report import write_atomic
 
 
 def run_test(run_dir, data_root, out_dir, phase="test", eval_mode=False, num_test=None) -> dict:
@@ -39,8 +39,8 @@ def run_test(run_dir, data_root, out_dir, phase="test", eval_mode=False, num_tes
               "l1": float(mean[0]), "psnr": float(mean[1]), "ssim": float(mean[2]),
               "per_image": {n: {"l1": s[0], "psnr": s[1], "ssim": s[2]}
                             for n, s in zip(names, scores)}}
-    write_atomic(out_dir / "metrics.json", json.dumps(result, indent=1))
-    write_atomic(out_dir / "index.html", _page(result, names))
+    write_text_atomically(out_dir / "metrics.json", json.dumps(result, indent=1))
+    write_text_atomically(out_dir / "index.html", _page(result, names))
     return result
 
 

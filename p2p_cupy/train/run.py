@@ -11,6 +11,7 @@ from pathlib import Path
 from p2p_cupy.train import checkpoint
 from p2p_cupy.train.loop import Trainer
 from p2p_cupy.train.options import TrainOptions
+from p2p_cupy.train.run_lock import RunLock
 
 EXIT_CODES = {"max-steps": 0, "finished": 0, "interrupted": 130, "diverged": 1}
 
@@ -20,13 +21,18 @@ def start_or_resume(opts: TrainOptions, given: dict, resume=None, out=None) -> i
     (those set on the command line) changed; returns the exit code. Messages go to
     `out` (default: sys.stderr)."""
     out = out or sys.stderr
-    if resume is not None:
-        run_dir = Path(resume)
-        checkpoint.remove_torn_files(checkpoint.checkpoint_dir(run_dir))
+    run_dir = Path(resume) if resume is not None else Path(opts.out) / opts.name
+    with RunLock(run_dir):
+        return _train_locked(opts, given, run_dir, resume is not None, out)
+
+
+def _train_locked(opts, given, run_dir: Path, resume: bool, out) -> int:
+    if resume:
+        checkpoint.remove_torn_files(checkpoint.checkpoint_dir(run_dir))   # ours: we hold the lock
         state = checkpoint.load_checkpoint(checkpoint.latest_checkpoint(run_dir))
         opts = TrainOptions.from_dict(state["options"]).resumed_with(given)
     else:
-        run_dir, state = Path(opts.out) / opts.name, None
+        state = None
         if (checkpoint.checkpoint_dir(run_dir) / "latest.npz").exists():
             raise ValueError(f"{run_dir} already holds a run: continue it with "
                              f"`p2p train --resume {run_dir}` or pick another --name")
@@ -39,8 +45,10 @@ def start_or_resume(opts: TrainOptions, given: dict, resume=None, out=None) -> i
     try:
         reason = trainer.run_to_end()
     except KeyboardInterrupt:
-        print(f"\naborted; the last checkpoint (step {trainer.last_checkpoint_step}) is kept "
-              f"in {checkpoint.checkpoint_dir(run_dir)}", file=out)
+        kept = (f"the last checkpoint (step {trainer.last_checkpoint_step}) is kept in "
+                f"{checkpoint.checkpoint_dir(run_dir)}" if trainer.last_checkpoint_step is not None
+                else "no checkpoint was written")
+        print(f"\naborted without saving; {kept}", file=out)
         return EXIT_CODES["interrupted"]
     if reason != "diverged":
         print(f"stopped at step {trainer.step} ({reason}); checkpoint "
