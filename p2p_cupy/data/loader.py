@@ -170,16 +170,21 @@ def make_train_loader(dataroot, opts, seed: int = 0) -> PairLoader:
     return PairLoader(dataset, opts.batch_size, seed)
 
 
-def iter_test_pairs(dataroot, phase, opts, limit=None):
-    """(name, input, target) of a phase, C x H x W, preprocessed at test settings (resized
-    to the crop size, no jitter, no flip); unreadable files are warned about and skipped."""
-    dataset = AlignedDataset(dataroot, phase, opts.direction,
-                             Preprocess.from_options(opts).for_testing(),
-                             getattr(opts, "input_nc", 3), getattr(opts, "output_nc", 3))
+def test_dataset(dataroot, phase, opts) -> AlignedDataset:
+    """A phase of a data set at test settings (resized to the crop size, no jitter, no flip)."""
+    return AlignedDataset(dataroot, phase, opts.direction,
+                          Preprocess.from_options(opts).for_testing(),
+                          getattr(opts, "input_nc", 3), getattr(opts, "output_nc", 3))
+
+
+def iter_test_pairs(dataroot, phase, opts, limit=None, dataset=None):
+    """(index, input, target) of a phase (of `dataset` if given), C x H x W, preprocessed
+    at test settings; unreadable files are warned about and skipped."""
+    dataset = dataset if dataset is not None else test_dataset(dataroot, phase, opts)
     for index in range(len(dataset) if limit is None else min(limit, len(dataset))):
         try:
             a, b = dataset.load(index)
         except ImageReadError as e:
             warn_skipped(str(e))
             continue
-        yield dataset.name(index), a, b
+        yield index, a, b

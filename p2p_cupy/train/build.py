@@ -64,8 +64,8 @@ def build_run(opts) -> Run:
     return Run(opts)
 
 
-def phase_pairs(opts, data_root, phase, limit=None):
-    """(name, A, B) host arrays of a phase, resized to the run's crop size, no jitter."""
-    from p2p_cupy.data import iter_test_pairs
-    root = resolve_dataroot(data_root, opts.load_size)
-    return iter_test_pairs(root, phase, opts, limit)
+def phase_dataset(opts, data_root, phase):
+    """A phase of a data set (the built-in one generated if needed) at the run's test
+    settings: resized to its crop size, no jitter (p2p_cupy.data.test_dataset)."""
+    from p2p_cupy.data.loader import test_dataset
+    return test_dataset(resolve_dataroot(data_root, opts.load_size), phase, opts)
