@@ -79,7 +79,9 @@ class PairLoader:
 
     def iter_from(self, epoch: int, step: int = 0):
         """The batches of `epoch` from `step` to its end. While the caller trains on one,
-        a daemon thread builds the next (bounded queue of one: at most one batch ahead)."""
+        a daemon thread builds the next (bounded queue of one: at most one batch ahead).
+        A caller that may stop early closes the iterator (contextlib.closing), which ends
+        that thread at once; one left to the garbage collector ends it only when collected."""
         if not 0 <= step <= len(self):
             raise ValueError(f"step {step} is outside epoch of {len(self)} batches")
         self.epoch, self.position = epoch, step

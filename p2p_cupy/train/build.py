@@ -7,6 +7,7 @@ order and augmentation from `seed + 2`: one --seed fixes the whole run, on every
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 from p2p_cupy.models import define_D
@@ -33,6 +34,7 @@ def resolve_dataroot(dataroot: str, size: int) -> Path:
         try:
             os.replace(tmp, target)
         except OSError:                       # another process generated it meanwhile
+            shutil.rmtree(tmp, ignore_errors=True)
             if not target.exists():
                 raise
     return target
