@@ -30,6 +30,9 @@ MAX_PIXELS_ENV = "P2P_MAX_IMAGE_PIXELS"
 DEFAULT_MAX_PIXELS = 100_000_000
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".tif", ".tiff", ".webp")
 Image.MAX_IMAGE_PIXELS = None     # our cap (max_pixels) is checked instead, on every read
+# A file is an image or an ImageReadError: Pillow's remarks about damaged files it still
+# reads ("Tag data larger than file") would only be noise on the user's terminal.
+warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
 
 
 class ImageReadError(P2PError, ValueError):
@@ -59,9 +62,7 @@ def _reason(error: BaseException) -> str:
 def _open_checked(path) -> Image.Image:
     """Image.open (which reads the header only) with the declared size checked against
     the cap before anything is decoded."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        img = Image.open(path)
+    img = Image.open(path)
     cap = max_pixels()
     width, height = img.size
     if cap is not None and width * height > cap:
