@@ -17,7 +17,6 @@ checkpoint can execute code.
 from __future__ import annotations
 
 import json
-import os
 import zipfile
 from pathlib import Path
 

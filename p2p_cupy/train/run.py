@@ -28,7 +28,8 @@ def start_or_resume(opts: TrainOptions, given: dict, resume=None, out=None) -> i
 
 def _train_locked(opts, given, run_dir: Path, resume: bool, out) -> int:
     if resume:
-        for folder in (run_dir, checkpoint.checkpoint_dir(run_dir), run_dir / "samples"):
+        for folder in (run_dir, checkpoint.checkpoint_dir(run_dir), run_dir / "samples",
+                       run_dir / "inspect"):
             checkpoint.remove_torn_files(folder)      # no one else's: we hold the lock
         state = checkpoint.load_checkpoint(checkpoint.latest_checkpoint(run_dir))
         opts = TrainOptions.from_dict(state["options"]).resumed_with(given)

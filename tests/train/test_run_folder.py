@@ -137,6 +137,14 @@ def test_a_garbled_middle_line_is_dropped_with_a_warning(run):
     assert _logged_steps(run) == [1, 3, 4]
 
 
+def test_a_torn_inspection_record_is_skipped(tmp_path):
+    from p2p_cupy.inspection.training_probe import InspectionLog
+    log = InspectionLog(tmp_path)
+    log.dir.mkdir()
+    log.path.write_text('{"step": 4, "acc": 0.5}\n{"step": 8, "acc": 0.' )   # killed mid-append
+    assert log.records() == [{"step": 4, "acc": 0.5}]
+
+
 def test_two_processes_rewriting_index_html_never_collide(tmp_path):
     """The old writer used one temporary name per file: two writers renamed each other's
     file away and one died with FileNotFoundError."""
