@@ -189,6 +189,30 @@ def test_a_failed_write_leaves_no_temporary_file_and_names_the_target(tmp_path, 
     assert list(tmp_path.iterdir()) == []
 
 
+# --- stopping anywhere in an epoch ----------------------------------------------------------
+@pytest.mark.parametrize("batch_size, max_steps", [(1, 5), (1, 11), (2, 2), (4, 3), (1, 1),
+                                                   (3, 1), (1, 6), (2, 4)])
+def test_max_steps_anywhere_in_an_epoch_ends_the_run_with_a_checkpoint(tmp_path, batch_size,
+                                                                      max_steps):
+    """The issue's hangs: 6 pairs, batch 1 and --max-steps 5 (one batch before the end of
+    the epoch) or 11; batch 2 with 2, batch 4 with 3."""
+    import threading
+    data = tmp_path / "six"
+    (data / "train").mkdir(parents=True)
+    for i in range(6):
+        Image.new("RGB", (64, 32), (40 * i, 0, 0)).save(data / "train" / f"{i}.png")
+    outcome = []
+    opts = _options(data, tmp_path, batch_size=batch_size, max_steps=max_steps,
+                    save_latest_freq=1000)
+    worker = threading.Thread(target=lambda: outcome.append(
+        start_or_resume(opts, {}, out=io.StringIO())), daemon=True)
+    worker.start()
+    worker.join(120)
+    assert not worker.is_alive(), "the run hangs"
+    assert outcome == [0]
+    assert checkpoint.load_checkpoint(tmp_path / "run/checkpoints/latest.npz")["step"] == max_steps
+
+
 # --- the second Ctrl-C ----------------------------------------------------------------------
 def _ctrl_c():
     os.kill(os.getpid(), signal.SIGINT)
