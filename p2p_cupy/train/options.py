@@ -33,6 +33,7 @@ class TrainOptions:
     name: str = "pix2pix"
     direction: str = "AtoB"
     netG: str = "unet_256"
+    n_blocks: Optional[int] = None        # residual blocks of a resnet netG (None: its name's)
     netD: str = "basic"
     n_layers_D: int = 3
     ngf: int = 64
@@ -87,6 +88,8 @@ class TrainOptions:
         need(self.max_steps is None or (_int(self.max_steps) and self.max_steps >= 1),
              "max_steps", "must be a whole number >= 1")
         need(_int(self.n_layers_D) and 1 <= self.n_layers_D <= 5, "n_layers_D", "must be 1..5")
+        need(self.n_blocks is None or (_int(self.n_blocks) and self.n_blocks >= 1), "n_blocks",
+             "must be a whole number >= 1")
         need(self.direction in ("AtoB", "BtoA"), "direction", "must be AtoB or BtoA")
         need(self.preprocess in PREPROCESS_MODES, "preprocess",
              f"must be one of {', '.join(PREPROCESS_MODES)}")
