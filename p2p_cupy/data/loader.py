@@ -27,6 +27,20 @@ POLL_S = 0.05      # the longest either side of the prefetch queue waits without
 JOIN_S = 1.0       # how long a stopping caller waits for the prefetch thread
 
 
+class StopFlag:
+    """Set by one thread, polled by another. A plain attribute, no lock (unlike
+    threading.Event): a Ctrl-C landing while it is set cannot leave it half set."""
+
+    def __init__(self):
+        self.raised = False
+
+    def set(self):
+        self.raised = True
+
+    def is_set(self) -> bool:
+        return self.raised
+
+
 class PairLoader:
     def __init__(self, dataset: AlignedDataset, batch_size: int = 1, seed: int = 0,
                  prefetch: bool = True):
@@ -64,7 +78,7 @@ class PairLoader:
         raise ValueError(f"{self.dataset.root}: every image of phase {self.dataset.phase!r} "
                          f"failed to load; the first: {next(iter(self.bad.values()))}")
 
-    def batch(self, epoch: int, step: int, cancel: threading.Event | None = None):
+    def batch(self, epoch: int, step: int, cancel: StopFlag | None = None):
         """(A, B) of batch `step` of `epoch`: float32 N x C x H x W in [-1, 1]; None if
         `cancel` is set between two samples (the prefetch thread was told to stop)."""
         order = self.order(epoch)
@@ -107,7 +121,7 @@ class PairLoader:
         it never blocks for more than POLL_S without looking at `stop`, and the caller never
         waits on a worker that has nothing left to send."""
         ready = queue.Queue(maxsize=1)
-        stop = threading.Event()
+        stop = StopFlag()
 
         def offer(item) -> bool:
             """Put item for the caller unless it stopped listening; True if delivered."""
@@ -129,8 +143,8 @@ class PairLoader:
                 offer(("error", e))
 
         worker = threading.Thread(target=work, name="p2p-data-prefetch", daemon=True)
-        worker.start()
-        try:
+        try:                                    # started inside: a Ctrl-C right after the
+            worker.start()                      # start still runs the finally below
             while True:
                 try:
                     kind, item = ready.get(timeout=POLL_S)
@@ -145,7 +159,8 @@ class PairLoader:
                 yield item
         finally:                                # the caller stopped early: let the worker go
             stop.set()
-            worker.join(timeout=JOIN_S)         # a decode in progress may finish after this
+            if worker.ident is not None:
+                worker.join(timeout=JOIN_S)     # a decode in progress may finish after this
 
     # --- resume -----------------------------------------------------------------------------
     def state_dict(self) -> dict:

@@ -2,8 +2,10 @@
 error in the worker or in the caller, and on Ctrl-C (KeyboardInterrupt) in every phase of
 the hand-over; its thread is gone within a second every time."""
 import _thread
+import sys
 import threading
 import time
+import traceback
 from contextlib import closing
 
 import numpy as np
@@ -54,7 +56,9 @@ def _assert_no_worker_left():
     deadline = time.monotonic() + DEADLINE_S
     while _workers() and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert not _workers(), "the prefetch thread outlived its loader by more than a second"
+    stacks = ["".join(traceback.format_stack(sys._current_frames()[t.ident]))
+              for t in _workers() if t.ident in sys._current_frames()]
+    assert not _workers(), f"the prefetch thread outlived its loader by a second: {stacks}"
 
 
 @pytest.mark.parametrize("batch_size", [1, 2, 3])
