@@ -117,9 +117,10 @@ class PairLoader:
     def _prefetched(self, epoch, steps):
         """The batches of `steps`, each built by a worker thread while the caller trains on
         the one before. Either side may stop at any moment (the caller breaks or raises,
-        the worker fails, Ctrl-C lands anywhere) and the worker still ends within a second:
-        it never blocks for more than POLL_S without looking at `stop`, and the caller never
-        waits on a worker that has nothing left to send."""
+        the worker fails, Ctrl-C lands anywhere) and the caller is free within JOIN_S: the
+        worker never waits more than POLL_S without looking at `stop` and looks at it
+        between samples, and the caller never waits on a worker that has nothing left to
+        send. (A single decode still in progress finishes in the background.)"""
         ready = queue.Queue(maxsize=1)
         stop = StopFlag()
 
