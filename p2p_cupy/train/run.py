@@ -8,7 +8,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from p2p_cupy.train import checkpoint
+from p2p_cupy.train import checkpoint, expected
+from p2p_cupy.train.build import resume_spec
 from p2p_cupy.train.loop import Trainer
 from p2p_cupy.train.options import TrainOptions
 from p2p_cupy.train.run_lock import RunLock
@@ -31,8 +32,10 @@ def _train_locked(opts, given, run_dir: Path, resume: bool, out) -> int:
         for folder in (run_dir, checkpoint.checkpoint_dir(run_dir), run_dir / "samples",
                        run_dir / "inspect"):
             checkpoint.remove_torn_files(folder)      # no one else's: we hold the lock
-        state = checkpoint.load_checkpoint(checkpoint.latest_checkpoint(run_dir))
-        opts = TrainOptions.from_dict(state["options"]).resumed_with(given)
+        ckpt = checkpoint.CheckpointFile(checkpoint.latest_checkpoint(run_dir))
+        saved = expected.saved_options(ckpt)
+        state = ckpt.load(resume_spec(saved))
+        opts = saved.resumed_with(given)
     else:
         state = None
         if (checkpoint.checkpoint_dir(run_dir) / "latest.npz").exists():
