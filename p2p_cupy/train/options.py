@@ -20,7 +20,8 @@ from p2p_cupy.errors import P2PError
 
 GIB = 2 ** 30
 # A run name is one folder under --out: a letter or digit, then letters, digits, . _ - +
-RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}")
+# and inner spaces
+RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+ -]{0,126}[A-Za-z0-9._+-]|[A-Za-z0-9]")
 PREPROCESS_MODES = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none")
 
 RESUME_OVERRIDABLE = ("max_steps", "n_epochs", "n_epochs_decay", "print_freq", "sample_freq",
@@ -88,9 +89,10 @@ class TrainOptions:
              "--n-epochs plus --n-epochs-decay must be at least 1 (nothing to train)")
         need(self.max_steps is None or (_int(self.max_steps) and self.max_steps >= 1),
              "max_steps", "must be a whole number >= 1")
-        need(_int(self.n_layers_D) and 1 <= self.n_layers_D <= 5, "n_layers_D", "must be 1..5")
-        need(self.n_blocks is None or (_int(self.n_blocks) and self.n_blocks >= 1), "n_blocks",
-             "must be a whole number >= 1")
+        # ngf, ndf, n_layers_D and n_blocks also have upper limits for a file's options
+        # (p2p_cupy/train/expected.py); n_layers_D's range is the command line's.
+        need(self.n_blocks is None or (_int(self.n_blocks) and self.n_blocks >= 0), "n_blocks",
+             "must be a whole number >= 0")
         need(self.direction in ("AtoB", "BtoA"), "direction", "must be AtoB or BtoA")
         need(self.preprocess in PREPROCESS_MODES, "preprocess",
              f"must be one of {', '.join(PREPROCESS_MODES)}")
@@ -99,7 +101,8 @@ class TrainOptions:
                  f"larger than --load-size {self.load_size}, nothing to crop it from")
         need(isinstance(self.name, str) and RUN_NAME.fullmatch(self.name) is not None, "name",
              "a run name is one folder name: a letter or digit, then letters, digits, "
-             "'.', '_', '-' or '+' (no path separators, no '..', at most 128 characters)")
+             "'.', '_', '-', '+' or inner spaces (no path separators, no '..', at most 128 "
+             "characters)")
         side = max(self.load_size, self.crop_size)
         sample_bytes = side * side * 6 * 4        # A and B, 3 channels each, float32
         if sample_bytes > GIB:
