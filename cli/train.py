@@ -9,7 +9,7 @@ import sys
 
 import click
 
-from p2p_cupy.backend import DEVICES, BackendUnavailable
+from p2p_cupy.backend import DEVICES
 from p2p_cupy.models import generator_names
 from p2p_cupy.train.options import TrainOptions
 
@@ -85,9 +85,5 @@ def train(ctx, resume, **values):
     keep_freed_memory()   # freed arrays serve the next ones: no page faults (host_memory.py)
     given = {k: v for k, v in values.items()
              if ctx.get_parameter_source(k) == click.core.ParameterSource.COMMANDLINE}
-    try:
-        code = start_or_resume(TrainOptions(**values), given, resume)
-    except (ValueError, BackendUnavailable) as e:
-        raise click.ClickException(str(e)) from None
-    sys.exit(code)
+    sys.exit(start_or_resume(TrainOptions(**values), given, resume))
 
