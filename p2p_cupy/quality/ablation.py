@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from p2p_cupy.safe_files import write_png_atomically
 from p2p_cupy.train import checkpoint
 
 # Per-pixel accuracy of the paper's FCN-score on Cityscapes labels -> photo (its Tables 1-3).
@@ -113,7 +114,9 @@ def train_and_score(config: Config, steps: int, work_dir, n_test=None, log=None,
             **{k: result[k] for k in ("images", "l1", "psnr", "ssim", "fcn_score",
                                       "sharpness")},
             "fcn_score_real": result["fcn_score_real"], "fcn_scorer": result["fcn_scorer"],
-            "sample_names": list(result["per_image"])[:4]}
+            # per_image is keyed by file name; p2p test's images are STEM_KIND.png (the
+            # built-in set's names are unique, so none gets an extension suffix)
+            "sample_names": [Path(n).stem for n in list(result["per_image"])[:4]]}
 
 
 def sample_grid(run_test_dir, names, upscale=2) -> np.ndarray:
@@ -190,9 +193,10 @@ def run_table(steps=300, work_dir="runs/quality", docs_dir=None, second_seed=Tru
         docs_dir.mkdir(parents=True, exist_ok=True)
         for r in rows:
             grid = sample_grid(Path(work_dir) / r["key"] / "test", sample_names[:3])
-            Image.fromarray(grid).save(docs_dir / f"quality_{r['key']}.png")
-        overview([r for r in rows if r["seed"] == 0], work_dir, sample_names).save(
-            docs_dir / "quality_ablation.png")
+            write_png_atomically(docs_dir / f"quality_{r['key']}.png", Image.fromarray(grid))
+        write_png_atomically(docs_dir / "quality_ablation.png",
+                             overview([r for r in rows if r["seed"] == 0], work_dir,
+                                      sample_names))
     return record
 
 

@@ -34,13 +34,16 @@ def gan_loss(pred, is_real: bool, gan_mode: str):
 
 
 def train_step(G, D, opt_G, opt_D, real_A, real_B, gan_mode="vanilla", lambda_l1=100.0,
-               lambda_gan=1.0, conditional_D=True):
-    """One iteration on a batch; returns the losses as 0-d backend arrays (no host sync)."""
+               lambda_gan=1.0, conditional_D=True, average_gradients=None):
+    """One iteration on a batch; returns the losses as 0-d backend arrays (no host sync).
+    average_gradients(net), when given, runs between each backward and its optimizer step
+    (data parallelism: the mean of the gradients over the processes)."""
+    average = average_gradients or (lambda net: None)
     if gan_mode not in GAN_LOSSES:
         raise ValueError(f"unknown gan_mode {gan_mode!r}; choose vanilla or lsgan")
     fake_B = G.forward(real_A)
     if lambda_gan == 0:
-        return _l1_only_step(G, opt_G, fake_B, real_B, lambda_l1), fake_B
+        return _l1_only_step(G, opt_G, fake_B, real_B, lambda_l1, average), fake_B
     if conditional_D:
         fake_AB, fake_AB_cache = concat_forward([real_A, fake_B])
         real_AB, _ = concat_forward([real_A, real_B])
@@ -55,6 +58,7 @@ def train_step(G, D, opt_G, opt_D, real_A, real_B, gan_mode="vanilla", lambda_l1
     D.backward_without_input_grad(grad(0.5))
     loss_D_real, grad = gan_loss(D.forward(real_AB), True, gan_mode)
     D.backward_without_input_grad(grad(0.5))
+    average(D)
     opt_D.step()
 
     # G step: gradients flow through the (updated, frozen) D into fake_B, plus the L1 term.
@@ -68,6 +72,7 @@ def train_step(G, D, opt_G, opt_D, real_A, real_B, gan_mode="vanilla", lambda_l1
     if lambda_l1:
         d_fake_B += l1_backward(l1_cache, lambda_l1)
     G.backward_without_input_grad(d_fake_B)    # real_A is data: no gradient for it
+    average(G)
     opt_G.step()
     D.freeze(False)
 
@@ -75,11 +80,12 @@ def train_step(G, D, opt_G, opt_D, real_A, real_B, gan_mode="vanilla", lambda_l1
             "D_real": loss_D_real, "D_fake": loss_D_fake}, fake_B
 
 
-def _l1_only_step(G, opt_G, fake_B, real_B, lambda_l1):
+def _l1_only_step(G, opt_G, fake_B, real_B, lambda_l1, average):
     """G's step on lambda_l1 * L1 alone; the GAN losses are reported as 0."""
     opt_G.zero_grad()
     loss_G_L1, l1_cache = l1_forward(fake_B, real_B)
     G.backward_without_input_grad(l1_backward(l1_cache, lambda_l1))
+    average(G)
     opt_G.step()
     zero = loss_G_L1 * 0
     return {"G_GAN": zero, "G_L1": loss_G_L1, "D_real": zero, "D_fake": zero}
