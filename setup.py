@@ -23,6 +23,7 @@ setup(
         "p2p_cupy.inspection",
         "p2p_cupy.interop",
         "p2p_cupy.bench",
+        "p2p_cupy.serve",
         "p2p_cupy.kernels",
         "p2p_cupy.kernels.emu",
         "p2p_cupy.cli",
@@ -33,6 +34,7 @@ setup(
         "p2p_cupy.cli": "cli",
     },
     package_data={
+        "p2p_cupy.serve": ["static/*"],
         "p2p_cupy.kernels": ["*.cu", "*.cuh", "README.md"],
         "p2p_cupy.kernels.emu": ["*.h", "*.cpp", "*.cu"],
     },

@@ -22,6 +22,7 @@ COMMANDS = {
     "data": "p2p_cupy.cli.data:data",
     "gradcheck": "p2p_cupy.cli.gradcheck:gradcheck",
     "inspect": "p2p_cupy.cli.inspect_cmd:inspect",
+    "serve": "p2p_cupy.cli.serve:serve",
     "test": "p2p_cupy.cli.evaluate:test",
     "train": "p2p_cupy.cli.train:train",
     "translate": "p2p_cupy.cli.translate:translate",
