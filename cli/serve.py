@@ -19,8 +19,9 @@ from p2p_cupy.cli.common import device_option
               help="Port to listen on (0: any free port).")
 @click.option("--classes", "classes_file", type=click.Path(exists=True, dir_okay=False),
               help="classes.txt of a label-map data set ('index name R G B' a line): the "
-                   "drawing palette. Default: the run's data set's, if it has one; "
-                   "without a palette the page draws with a pen and an eraser.")
+                   "drawing palette. Default: a run's data set's, if it has one (a "
+                   "converted or .pth generator has none); without a palette the page "
+                   "draws with a pen and an eraser.")
 @device_option()
 def serve(source, host, port, classes_file, device):
     """Serve an interactive pix2pix page for a trained model on this machine."""

@@ -65,7 +65,11 @@ class ServedModel:
         self.backend = backend.current()
         self.G, self.opts = load_generator(source)
         self.D = _discriminator(source, self.opts)
-        self.classes = classes_for_run(getattr(self.opts, "dataroot", None), classes_file)
+        # Only a training checkpoint knows its data set; a converted or .pth generator's
+        # options are defaults, so its palette must come from --classes.
+        trained_here = self.D is not None
+        self.classes = classes_for_run(self.opts.dataroot if trained_here else None,
+                                       classes_file)
         self.multiple = 2 ** self.G.num_downs
         self.size = max(self.multiple, int(getattr(self.opts, "crop_size", 256)))
         self.lock = threading.Lock()

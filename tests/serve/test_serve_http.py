@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from p2p_cupy.cli.main import main
+from p2p_cupy.errors import P2PError
 from p2p_cupy.serve.server import MAX_BODY
 
 
@@ -213,3 +214,20 @@ def test_p2p_serve_binds_to_localhost_by_default_and_stops_cleanly_on_ctrl_c(lab
     finally:
         proc.kill()
     assert proc.returncode == 0 and "Stopped." in rest and "Traceback" not in rest
+
+
+def test_a_generator_only_checkpoint_has_no_d_and_its_palette_comes_from_classes(
+        label_run, tmp_path):
+    from p2p_cupy.serve.model import ServedModel
+    from p2p_cupy.train import checkpoint
+    state = checkpoint.load_checkpoint(checkpoint.latest_checkpoint(label_run))
+    g_only = checkpoint.save_checkpoint(tmp_path, "g_only", {"G": state["G"],
+                                                            "options": state["options"]})
+    plain = ServedModel(g_only).info()
+    assert plain["has_discriminator"] is False and plain["mode"] == "sketch"
+    classes_file = next(label_run.parent.glob("data_labels")) / "classes.txt"
+    with_palette = ServedModel(g_only, classes_file).info()
+    assert with_palette["mode"] == "labels" and len(with_palette["classes"]) == 8
+    (tmp_path / "bad.txt").write_text("0 background 0 0 300\n")
+    with pytest.raises(P2PError, match="bad.txt:1"):
+        ServedModel(g_only, tmp_path / "bad.txt")
