@@ -10,13 +10,7 @@ import time
 
 import click
 
-
-def _run(job):
-    """Run job(); our ValueErrors (bad file, bad option) become one-line click errors."""
-    try:
-        return job()
-    except ValueError as e:
-        raise click.ClickException(str(e)) from None
+from p2p_cupy.data.archive import ExtractLimits
 
 
 @click.group()
@@ -37,7 +31,7 @@ def synth_facades(out, n_train, n_val, n_test, size, seed):
     | photo-like rendering (B, right); trains AtoB. Class colors: OUT/classes.txt."""
     from p2p_cupy.data import synthetic
     started = time.perf_counter()
-    _run(lambda: synthetic.generate(out, size, seed, n_train, n_val, n_test))
+    synthetic.generate(out, size, seed, n_train, n_val, n_test)
     click.echo(f"wrote {n_train + n_val + n_test} pairs of {size}x{2 * size} to {out} in "
                f"{time.perf_counter() - started:.1f} s")
 
@@ -45,12 +39,34 @@ def synth_facades(out, n_train, n_val, n_test, size, seed):
 @data.command()
 @click.argument("name")
 @click.option("--root", default="datasets", show_default=True, type=click.Path(file_okay=False))
-@click.option("--url", default=None, help="Download from this URL instead (a mirror).")
-def download(name, root, url):
+@click.option("--url", default=None,
+              help="Download from this URL instead (a mirror); NAME is then any plain "
+                   "folder name.")
+@click.option("--sha256", default=None, metavar="HEX",
+              help="The archive's expected SHA-256; a mismatch deletes the download. Every "
+                   "download's SHA-256 is printed and recorded in ROOT/SHA256SUMS.")
+@click.option("--max-files", default=ExtractLimits.max_members, show_default=True,
+              type=click.IntRange(1), help="Refuse archives with more members.")
+@click.option("--max-size", default="32G", show_default=True,
+              help="Refuse archives that unpack to more bytes (e.g. 500M, 64G).")
+@click.option("--max-ratio", default=ExtractLimits.max_ratio, show_default=True,
+              type=click.FloatRange(min=1),
+              help="Refuse archives that unpack to more than this many times their size.")
+def download(name, root, url, sha256, max_files, max_size, max_ratio):
     """Download and unpack an official pix2pix data set: facades, maps, edges2shoes,
-    edges2handbags or night2day, into ROOT/NAME. An interrupted download resumes."""
+    edges2handbags or night2day, into ROOT/NAME. An interrupted download resumes. The
+    archive is unpacked safely: only files and folders, inside ROOT/NAME, within the
+    limits below."""
     from p2p_cupy.data.download import download as fetch_and_unpack
-    click.echo(f"data set in {_run(lambda: fetch_and_unpack(name, root, url))}")
+    from p2p_cupy.limits import parse_bytes
+    try:
+        max_bytes = parse_bytes(max_size)
+    except ValueError:
+        raise click.BadParameter(f"{max_size!r} is not a size such as 500M or 64G",
+                                 param_hint="--max-size") from None
+    limits = ExtractLimits(max_files, max_bytes, max_ratio)
+    target = fetch_and_unpack(name, root, url, sha256=sha256, limits=limits)
+    click.echo(f"data set in {target}")
 
 
 @data.command()
@@ -61,7 +77,7 @@ def combine(a_dir, b_dir, out):
     """Put A_DIR/NAME and B_DIR/NAME side by side into OUT/NAME.png (per train/val/test
     folder if A_DIR has them). Sizes must match."""
     from p2p_cupy.data import tools
-    click.echo(f"wrote {_run(lambda: tools.combine(a_dir, b_dir, out))} pairs to {out}")
+    click.echo(f"wrote {tools.combine(a_dir, b_dir, out)} pairs to {out}")
 
 
 def _report(summary, out):
@@ -75,7 +91,7 @@ def _report(summary, out):
 def edges(src, out):
     """Edges -> photo pairs from a folder of photos (our NumPy edge detector)."""
     from p2p_cupy.data import tools
-    _report(_run(lambda: tools.edges(src, out)), out)
+    _report(tools.edges(src, out), out)
 
 
 @data.command()
@@ -84,7 +100,7 @@ def edges(src, out):
 def colorize(src, out):
     """Grayscale -> color pairs from a folder of photos."""
     from p2p_cupy.data import tools
-    _report(_run(lambda: tools.colorize(src, out)), out)
+    _report(tools.colorize(src, out), out)
 
 
 @data.command()
@@ -94,7 +110,7 @@ def colorize(src, out):
 def blank(src, out, seed):
     """Inpainting pairs: photo with a gray rectangle -> photo."""
     from p2p_cupy.data import tools
-    _report(_run(lambda: tools.blank(src, out, seed)), out)
+    _report(tools.blank(src, out, seed), out)
 
 
 @data.command()
@@ -106,5 +122,5 @@ def blank(src, out, seed):
 def split(src, out, val_fraction, test_fraction, seed):
     """Copy the images of SRC into OUT/train, OUT/val (and OUT/test), shuffled (seeded)."""
     from p2p_cupy.data import tools
-    counts = _run(lambda: tools.split(src, out, val_fraction, test_fraction, seed))
+    counts = tools.split(src, out, val_fraction, test_fraction, seed)
     click.echo(", ".join(f"{phase}: {n}" for phase, n in counts.items()))

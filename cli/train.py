@@ -3,17 +3,18 @@
     p2p train                                   # synthetic facades, full-size models
     p2p train --dataroot datasets/facades --direction BtoA --name facades
     p2p train --resume runs/facades --n-epochs 150
+    mpiexec -n 4 p2p train ...                  # data parallel: 4 processes (docs/SCALING.md)
 """
 import sys
 
 import click
 
-from p2p_cupy.backend import DEVICES, BackendUnavailable
-from p2p_cupy.models import GENERATORS
+from p2p_cupy.backend import DEVICES
+from p2p_cupy.models import generator_names
 from p2p_cupy.train.options import TrainOptions
 
 D = TrainOptions()
-NETG = sorted([*GENERATORS, *(g.replace("unet", "encoder_decoder") for g in GENERATORS)])
+NETG = sorted(generator_names())
 
 
 def _opt(name, help, **kw):
@@ -31,7 +32,12 @@ def _opt(name, help, **kw):
 @_opt("--out", "Runs are written to OUT/NAME.")
 @_opt("--name", "Name of the run (its folder under --out).")
 @_opt("--direction", "AtoB or BtoA.", type=click.Choice(["AtoB", "BtoA"]))
-@_opt("--netG", "Generator.", type=click.Choice(NETG))
+@_opt("--netG", "Generator: a U-Net (unet_<size>: sides multiples of size), its skip-free "
+      "encoder_decoder_<size>, or a ResNet (resnet_<n>blocks: sides multiples of 4).",
+      type=click.Choice(NETG))
+@click.option("--n-blocks", type=click.IntRange(0), default=None,
+              help="Residual blocks of a resnet netG  [default: 9 for resnet_9blocks, 6 for "
+                   "resnet_6blocks]")
 @_opt("--netD", "Discriminator: basic (70x70 PatchGAN), n_layers or pixel.",
       type=click.Choice(["basic", "n_layers", "pixel"]))
 @_opt("--n-layers-D", "PatchGAN depth for --netD n_layers (1..5).", type=click.IntRange(1, 5))
@@ -62,21 +68,22 @@ def _opt(name, help, **kw):
 @_opt("--save-epoch-freq", "Epochs between kept epoch checkpoints.", type=click.IntRange(1))
 @_opt("--inspect-freq", "Steps between looks inside the networks for the report (per-layer "
       "gradient norms, D's accuracy and patch map); 0: never.", type=click.IntRange(0))
+@_opt("--sync-bn", "Under mpiexec: batch norm statistics over the global batch (all "
+      "processes) instead of each process's own batch.")
 @click.option("--resume", type=click.Path(exists=True, file_okay=False), default=None,
               help="Continue the run in this folder with its saved options; only how long "
                    "to train, the frequencies and --device may change.")
 @click.pass_context
 def train(ctx, resume, **values):
-    """Train pix2pix; the run folder gets checkpoints, loss_log.csv, samples and index.html."""
+    """Train pix2pix; the run folder gets checkpoints, loss_log.csv, samples and index.html.
+
+    Started by `mpiexec -n N`, N processes train one model (data parallel): --batch-size
+    is per process, the global batch N x batch-size; rank 0 writes the run folder."""
     from p2p_cupy.host_memory import keep_freed_memory
     from p2p_cupy.train.run import start_or_resume
 
     keep_freed_memory()   # freed arrays serve the next ones: no page faults (host_memory.py)
     given = {k: v for k, v in values.items()
              if ctx.get_parameter_source(k) == click.core.ParameterSource.COMMANDLINE}
-    try:
-        code = start_or_resume(TrainOptions(**values), given, resume)
-    except (ValueError, BackendUnavailable) as e:
-        raise click.ClickException(str(e)) from None
-    sys.exit(code)
+    sys.exit(start_or_resume(TrainOptions(**values), given, resume))
 

@@ -12,8 +12,10 @@ import numpy as np
 from PIL import Image
 
 from p2p_cupy import backend
+from p2p_cupy.data.images import read_image, to_chw
 from p2p_cupy.models import define_G
-from p2p_cupy.train import checkpoint
+from p2p_cupy.safe_files import replace_atomically
+from p2p_cupy.train import checkpoint, expected
 from p2p_cupy.train.options import TrainOptions
 from p2p_cupy.train.report import to_uint8_image
 
@@ -21,7 +23,7 @@ from p2p_cupy.train.report import to_uint8_image
 def generator_from_options(opts: TrainOptions):
     """The generator a run with these options trains (weights freshly initialised)."""
     return define_G(opts.netG, ngf=opts.ngf, norm=opts.norm, use_dropout=not opts.no_dropout,
-                    seed=opts.seed)
+                    seed=opts.seed, n_blocks=opts.n_blocks)
 
 
 def load_generator(source, eval_mode=False):
@@ -34,12 +36,11 @@ def load_generator(source, eval_mode=False):
         G, opts = torch_generator(source)
         return G.train(not eval_mode), opts
     path = source if source.is_file() else checkpoint.latest_checkpoint(source)
-    state = checkpoint.load_checkpoint(path)
-    if "G" not in state:
-        raise ValueError(f"{path}: holds no generator (keys: {', '.join(sorted(state))})")
-    opts = TrainOptions.from_dict(state["options"])
+    ckpt = checkpoint.CheckpointFile(path)        # checked; no weights read yet
+    ckpt.check({"options": dict, "G": dict})      # before building G for nothing
+    opts = expected.saved_options(ckpt)
     G = generator_from_options(opts)
-    G.load_state_dict(state["G"])
+    G.load_state_dict(ckpt.load(expected.generator_spec(G))["G"])
     G.train(not eval_mode)
     return G, opts
 
@@ -55,22 +56,22 @@ def nearest_valid_size(height: int, width: int, multiple: int):
 
 
 def load_image(path, G) -> np.ndarray:
-    """An image file as (1, C, H, W) float32 in [-1, 1], checked against what G accepts."""
-    try:
-        with Image.open(path) as img:
-            rgb = np.asarray(img.convert("RGB" if G.input_nc == 3 else "L"))
-    except OSError as e:
-        raise ValueError(f"{path}: cannot read this image ({e})") from None
-    multiple = 2 ** G.num_downs
-    h, w = rgb.shape[:2]
+    """An image file as (1, C, H, W) float32 in [-1, 1], read exactly as training reads
+    (p2p_cupy/data/images.py: 16-bit scaling, transparency on white, the pixel cap) and
+    checked against the sizes G accepts."""
+    chw = to_chw(read_image(path, G.input_nc))
+    multiple = G.size_multiple
+    h, w = chw.shape[1:]
     if h % multiple or w % multiple:
         nh, nw = nearest_valid_size(h, w, multiple)
-        raise ValueError(f"{path}: {w}x{h} pixels, but this generator (num_downs "
-                         f"{G.num_downs}) needs width and height multiples of {multiple}; "
-                         f"the nearest valid size is {nw}x{nh}")
-    chw = rgb.reshape(h, w, -1).transpose(2, 0, 1).astype(np.float32)
-    return (chw / 127.5 - 1.0)[None]
+        raise ValueError(f"{path}: {w}x{h} pixels, but this generator needs width and height "
+                         f"multiples of {multiple}; the nearest valid size is {nw}x{nh}")
+    return chw[None]
 
 
 def save_image(chw, path):
-    Image.fromarray(to_uint8_image(chw)).save(Path(path))
+    """A (C, H, W) array in [-1, 1] as an image file (format from the suffix), atomically."""
+    path = Path(path)
+    image = Image.fromarray(to_uint8_image(chw))
+    fmt = Image.registered_extensions().get(path.suffix.lower(), "PNG")
+    replace_atomically(path, lambda f: image.save(f, format=fmt))

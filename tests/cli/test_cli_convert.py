@@ -4,7 +4,6 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from p2p_cupy.cli.convert import convert
 from p2p_cupy.cli.main import main
 from p2p_cupy.train import checkpoint
 from p2p_cupy.train.inference import generator_from_options, load_image
@@ -19,7 +18,7 @@ def test_convert_writes_a_checkpoint_whose_generator_matches_the_torch_one(tmp_p
     tG = R.build(seed=0, num_downs=5, ngf=4, use_dropout=False)[0]
     pth = tmp_path / "latest_net_G.pth"
     torch.save({f"module.{k}": v for k, v in tG.state_dict().items()}, pth)
-    res = CliRunner().invoke(convert, [str(pth), "--out", str(tmp_path / "m.npz"),
+    res = CliRunner().invoke(main, ["convert", str(pth), "--out", str(tmp_path / "m.npz"),
                                        "--no-dropout"])
     assert res.exit_code == 0, res.output
     assert "G (netG unet_32, num_downs 5, ngf 4, norm batch" in res.output
@@ -46,14 +45,45 @@ def test_convert_writes_a_checkpoint_whose_generator_matches_the_torch_one(tmp_p
         assert np.abs(ours_png.astype(int) - torch_png).max() <= 1     # 8-bit rounding
 
 
+def test_convert_detects_a_resnet_generator_and_translate_runs_it_like_torch(tmp_path):
+    torch = pytest.importorskip("torch")
+    from p2p_cupy.bench.torch_ref import load_reference
+    _, R = load_reference()
+    tG = R.build(seed=0, ngf=2, use_dropout=True, n_blocks=6)[0].eval()
+    pth = tmp_path / "latest_net_G.pth"
+    torch.save(tG.state_dict(), pth)
+    res = CliRunner().invoke(main, ["convert", str(pth), "--out", str(tmp_path / "r.npz")])
+    assert res.exit_code == 0, res.output
+    assert ("G (netG resnet_6blocks, n_blocks 6, ngf 2, norm batch, use_dropout True"
+            in res.output)
+    x = np.random.default_rng(1).uniform(-1, 1, (1, 3, 16, 24)).astype(np.float32)
+    image = tmp_path / "in.png"
+    Image.fromarray(to_uint8_image(x[0])).save(image)
+    res = CliRunner().invoke(main, ["translate", "--checkpoint", str(tmp_path / "r.npz"),
+                                    str(image), "--out", str(tmp_path / "o"), "--eval",
+                                    "--device", "numpy"])
+    assert res.exit_code == 0, res.output
+    x = load_image(image, converted_generator(tmp_path))
+    with torch.no_grad():
+        torch_png = to_uint8_image(tG(torch.from_numpy(x)).numpy()[0])
+    ours_png = np.asarray(Image.open(tmp_path / "o" / "in.png"))
+    assert np.abs(ours_png.astype(int) - torch_png).max() <= 1     # 8-bit rounding
+
+
+def converted_generator(tmp_path):
+    """The converted generator (load_image only asks it for channels and size multiple)."""
+    state = checkpoint.load_checkpoint(tmp_path / "r.npz")
+    return generator_from_options(TrainOptions.from_dict(state["options"]))
+
+
 def test_convert_says_which_file_is_wrong_and_writes_nothing(tmp_path):
     (tmp_path / "notes.pth").write_text("not a checkpoint")
-    res = CliRunner().invoke(convert, [str(tmp_path / "notes.pth"), "--out",
+    res = CliRunner().invoke(main, ["convert", str(tmp_path / "notes.pth"), "--out",
                                        str(tmp_path / "m.npz")])
     assert res.exit_code != 0
     assert "notes.pth: neither a zip nor a legacy PyTorch checkpoint" in res.output
     assert not (tmp_path / "m.npz").exists()
-    res = CliRunner().invoke(convert, [str(tmp_path / "notes.pth"), "--out",
+    res = CliRunner().invoke(main, ["convert", str(tmp_path / "notes.pth"), "--out",
                                        str(tmp_path / "m.pt")])
     assert "m.pt: the output must be a .npz file" in res.output
 
@@ -63,4 +93,4 @@ def test_translate_refuses_a_checkpoint_without_a_generator(tmp_path):
     Image.new("RGB", (256, 256)).save(tmp_path / "in.png")
     res = CliRunner().invoke(main, ["translate", "--checkpoint", str(tmp_path / "d.npz"),
                                     str(tmp_path / "in.png"), "--out", str(tmp_path / "o")])
-    assert res.exit_code != 0 and "d.npz: holds no generator" in res.output
+    assert res.exit_code != 0 and "d.npz: holds no G (it holds D, options)" in res.output
