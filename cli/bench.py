@@ -17,7 +17,7 @@ DEVICE = click.option("--device", type=click.Choice(DEVICES), default="cpu", sho
 SIZE = click.option("--size", type=int, default=256, show_default=True,
                     help="image height and width (a power of 2)")
 COMPARE = click.option("--compare", type=click.Choice(["torch"]), default=None,
-                       help="also time PyTorch (benchmarks/torch_reference.py)")
+                       help="also time PyTorch (p2p_cupy/bench/torch_reference.py)")
 JSON_OUT = click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None,
                         help="where to save the record [benchmarks/results/<device>-<date>-"
                              "<kind>.json]")

@@ -29,12 +29,12 @@ def test(run_dir, data_root, phase, eval_mode, num_test, out_dir, device):
     from pathlib import Path
 
     from p2p_cupy import backend
-    from p2p_cupy.train.evaluate import run_test
+    from p2p_cupy.evaluation.evaluate import run_test
 
     out_dir = out_dir or str(Path(run_dir) / f"test_{phase}")
     try:
-        backend.set_backend(device)
-        result = run_test(run_dir, data_root, out_dir, phase, eval_mode, num_test)
+        with backend.using(device):
+            result = run_test(run_dir, data_root, out_dir, phase, eval_mode, num_test)
     except (ValueError, BackendUnavailable) as e:
         raise click.ClickException(str(e)) from None
     summary = {k: result[k] for k in ("images", "l1", "psnr", "ssim")}

@@ -11,7 +11,7 @@ from p2p_cupy.backend import DEVICES, BackendUnavailable
 
 
 def _case_list():
-    from p2p_cupy.gradcheck_cases import CASES
+    from p2p_cupy.gradcheck.cases import CASES
     return ", ".join(CASES)
 
 
@@ -35,7 +35,7 @@ def gradcheck(names, run_all, list_cases, device, dtype, seed):
     import numpy as np
 
     from p2p_cupy import backend
-    from p2p_cupy.gradcheck_cases import CASES, run_case
+    from p2p_cupy.gradcheck.cases import CASES, run_case
 
     if list_cases:
         click.echo("\n".join(CASES))

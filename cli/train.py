@@ -69,13 +69,14 @@ def _opt(name, help, **kw):
 def train(ctx, resume, **values):
     """Train pix2pix; the run folder gets checkpoints, loss_log.csv, samples and index.html."""
     from p2p_cupy.host_memory import keep_freed_memory
+    from p2p_cupy.inspection.training_probe import training_probe
     from p2p_cupy.train.run import start_or_resume
 
     keep_freed_memory()   # freed arrays serve the next ones: no page faults (host_memory.py)
     given = {k: v for k, v in values.items()
              if ctx.get_parameter_source(k) == click.core.ParameterSource.COMMANDLINE}
     try:
-        code = start_or_resume(TrainOptions(**values), given, resume)
+        code = start_or_resume(TrainOptions(**values), given, resume, observe=training_probe)
     except (ValueError, BackendUnavailable) as e:
         raise click.ClickException(str(e)) from None
     sys.exit(code)

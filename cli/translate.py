@@ -23,16 +23,16 @@ def translate(run_dir, images, out_dir, eval_mode, device):
     from pathlib import Path
 
     from p2p_cupy import backend
-    from p2p_cupy.train import inference
+    from p2p_cupy.evaluation import inference
 
     try:
-        backend.set_backend(device)
-        G, _ = inference.load_generator(run_dir, eval_mode=eval_mode)
-        inputs = [inference.load_image(path, G) for path in images]   # all checked first
-        Path(out_dir).mkdir(parents=True, exist_ok=True)
-        for path, x in zip(images, inputs):
-            target = Path(out_dir) / f"{Path(path).stem}.png"
-            inference.save_image(inference.translate(G, x)[0], target)
-            click.echo(f"{path} -> {target}")
+        with backend.using(device):
+            G, _ = inference.load_generator(run_dir, eval_mode=eval_mode)
+            inputs = [inference.load_image(path, G) for path in images]   # all checked first
+            Path(out_dir).mkdir(parents=True, exist_ok=True)
+            for path, x in zip(images, inputs):
+                target = Path(out_dir) / f"{Path(path).stem}.png"
+                inference.save_image(inference.translate(G, x)[0], target)
+                click.echo(f"{path} -> {target}")
     except (ValueError, BackendUnavailable) as e:
         raise click.ClickException(str(e)) from None

@@ -22,15 +22,13 @@ from PIL import Image
 
 from p2p_cupy import backend
 from p2p_cupy.data import transforms
-from p2p_cupy.data.images import read_image, to_chw
+from p2p_cupy.data.images import read_image, to_chw, to_uint8_image
 from p2p_cupy.inspection import pictures, probes
-from p2p_cupy.models import define_D
 from p2p_cupy.ops.concat import concat_forward
 from p2p_cupy.optim import Adam
 from p2p_cupy.train import checkpoint
-from p2p_cupy.train.inference import generator_from_options
+from p2p_cupy.train.build import networks_from_options
 from p2p_cupy.train.options import TrainOptions
-from p2p_cupy.train.report import to_uint8_image
 from p2p_cupy.train.step import train_step
 
 MAX_MAPS = 64          # channels drawn per feature-map grid
@@ -41,9 +39,9 @@ def load_run(run_dir):
     built the way the training builds them (p2p_cupy/train/build.py)."""
     state = checkpoint.load_checkpoint(checkpoint.latest_checkpoint(run_dir))
     opts = TrainOptions.from_dict(state["options"])
-    G = generator_from_options(opts).load_state_dict(state["G"])
-    D = define_D(opts.netD, ndf=opts.ndf, n_layers_D=opts.n_layers_D, norm=opts.norm,
-                 seed=opts.seed + 1).load_state_dict(state["D"])
+    G, D = networks_from_options(opts)
+    G.load_state_dict(state["G"])
+    D.load_state_dict(state["D"])
     opt_G = Adam(G.parameters(), lr=opts.lr, betas=(opts.beta1, 0.999))
     opt_D = Adam(D.parameters(), lr=opts.lr, betas=(opts.beta1, 0.999))
     opt_G.load_state_dict(state["opt_G"])

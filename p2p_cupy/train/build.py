@@ -9,15 +9,25 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from p2p_cupy.models import define_D
+from p2p_cupy.models import define_D, define_G
 from p2p_cupy.optim import Adam, LinearDecaySchedule
-from p2p_cupy.train.inference import generator_from_options
 
 SYNTHETIC = "synthetic-facades"
 
 
 def cache_root() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "p2p_cupy"
+
+
+def networks_from_options(opts):
+    """(G, D): the networks a run with these options trains, freshly initialised on the
+    current backend. Training, inference (which keeps G) and `p2p inspect activations`
+    all build them here, so a checkpoint's options always rebuild the same networks."""
+    G = define_G(opts.netG, ngf=opts.ngf, norm=opts.norm, use_dropout=not opts.no_dropout,
+                 seed=opts.seed)
+    D = define_D(opts.netD, ndf=opts.ndf, n_layers_D=opts.n_layers_D, norm=opts.norm,
+                 seed=opts.seed + 1)
+    return G, D
 
 
 def resolve_dataroot(dataroot: str, size: int) -> Path:
@@ -44,9 +54,7 @@ class Run:
     def __init__(self, opts):
         from p2p_cupy.data import make_train_loader
         self.opts = opts
-        self.G = generator_from_options(opts)
-        self.D = define_D(opts.netD, ndf=opts.ndf, n_layers_D=opts.n_layers_D, norm=opts.norm,
-                          seed=opts.seed + 1)
+        self.G, self.D = networks_from_options(opts)
         betas = (opts.beta1, 0.999)
         self.opt_G = Adam(self.G.parameters(), lr=opts.lr, betas=betas)
         self.opt_D = Adam(self.D.parameters(), lr=opts.lr, betas=betas)

@@ -9,6 +9,15 @@ Stopping: --max-steps N (global step, counted across resumes), the last epoch, o
 Ctrl-C only sets a flag that is checked between iterations, so the checkpoint written on
 the way out holds a consistent state (never D updated but G not); a second Ctrl-C aborts
 at once, leaving the previous checkpoint.
+
+Observing: a Trainer may be given an observer that runs each iteration in its place, to
+watch it from inside (`p2p train --inspect-freq`, p2p_cupy/inspection/training_probe.py):
+
+    observer.observe_step(step, G, D, run_step) -> run_step()'s (losses, fake_B)
+    observer.html_section() -> str       HTML for the run's index.html ("" for nothing)
+
+The trainer knows nothing of what is observed: inspection sits above training and
+training never imports it (docs/DESIGN.md, "The layer cake").
 """
 from __future__ import annotations
 
@@ -21,7 +30,6 @@ from pathlib import Path
 import numpy as np
 
 from p2p_cupy import backend
-from p2p_cupy.inspection.training_probe import InspectionLog, inspect_step
 from p2p_cupy.train import checkpoint
 from p2p_cupy.train.progress import ProgressBar
 from p2p_cupy.train.report import LOSS_NAMES, RunReport
@@ -34,17 +42,18 @@ class TrainingDiverged(RuntimeError):
 
 
 class Trainer:
-    """One run: models, optimizers, data, report; `run()` trains until a stop condition."""
+    """One run on the backend `bk`: models, optimizers, data, report; `run_to_end()` trains
+    until a stop condition. `observer` (optional) runs each iteration (see above)."""
 
-    def __init__(self, opts, run_dir, resume_state=None, out=None):
+    def __init__(self, opts, run_dir, bk, resume_state=None, out=None, observer=None):
         self.opts, self.run_dir, self.out = opts, Path(run_dir), out or sys.stderr
-        self.bk = backend.set_backend(opts.device)
-        self.run = build_run(opts)     # G, D, opt_G, opt_D, schedule, loader
-        self.report = RunReport(self.run_dir)
-        self.inspection = InspectionLog(self.run_dir)     # --inspect-freq records
+        self.bk, self.observer = bk, observer
         self.step, self.epoch, self.epoch_step, self.trained_s = 0, 1, 0, 0.0
-        if resume_state is not None:
-            self.load_state(resume_state)
+        with backend.using(bk):
+            self.run = build_run(opts)     # G, D, opt_G, opt_D, schedule, loader
+            if resume_state is not None:
+                self.load_state(resume_state)
+        self.report = RunReport(self.run_dir)
         self.report.truncate_log(self.step)
         self.pending = []              # (step, epoch, lr, {name: 0-d backend array})
         self.latest_losses = {}        # the last host-read losses (progress bar)
@@ -109,7 +118,7 @@ class Trainer:
         """Train until a stop condition; returns why it stopped: 'max-steps', 'finished',
         'interrupted' or 'diverged' (the last after printing the message)."""
         self.clock = time.perf_counter()
-        with _sigint_sets_flag(self):
+        with _sigint_sets_flag(self), backend.using(self.bk):
             try:
                 reason = self._loop()
                 self.save()
@@ -163,18 +172,15 @@ class Trainer:
         return "finished"
 
     def train_batch(self, real_A, real_B):
-        """train_step on one batch; every --inspect-freq steps it is watched from inside
-        (p2p_cupy/inspection/training_probe.py) and the record goes to the report."""
+        """train_step on one batch, run by the observer when there is one."""
         r, opts = self.run, self.opts
 
         def step():
             return train_step(r.G, r.D, r.opt_G, r.opt_D, real_A, real_B, opts.gan_mode,
                               opts.lambda_l1)
-        if not opts.inspect_freq or (self.step + 1) % opts.inspect_freq:
+        if self.observer is None:
             return step()
-        (losses, fake_B), record = inspect_step(r.G, r.D, step, opts.gan_mode)
-        self.inspection.add(self.step + 1, record, self.bk.to_numpy(fake_B))
-        return losses, fake_B
+        return self.observer.observe_step(self.step + 1, r.G, r.D, step)
 
     def _speed(self, started, steps_before) -> float:
         return (self.step - steps_before) / max(time.perf_counter() - started, 1e-9)
@@ -193,7 +199,8 @@ class Trainer:
                   "speed": f"{speed:.2f} it/s ({self.trained_s:.0f} s of training)",
                   "generator parameters": f"{self.run.G.num_parameters():,}",
                   "discriminator parameters": f"{self.run.D.num_parameters():,}"}
-        self.report.write_index(self.opts.to_dict(), status, self.inspection.html_section())
+        extra = self.observer.html_section() if self.observer is not None else ""
+        self.report.write_index(self.opts.to_dict(), status, extra)
 
 
 class _sigint_sets_flag:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from p2p_cupy import backend
 from p2p_cupy.train import checkpoint
 from p2p_cupy.train.loop import Trainer
 from p2p_cupy.train.options import TrainOptions
@@ -15,10 +16,11 @@ from p2p_cupy.train.options import TrainOptions
 EXIT_CODES = {"max-steps": 0, "finished": 0, "interrupted": 130, "diverged": 1}
 
 
-def start_or_resume(opts: TrainOptions, given: dict, resume=None, out=None) -> int:
+def start_or_resume(opts: TrainOptions, given: dict, resume=None, out=None, observe=None) -> int:
     """Train a new run in OUT/NAME (opts) or continue RESUME with the options in `given`
     (those set on the command line) changed; returns the exit code. Messages go to
-    `out` (default: sys.stderr)."""
+    `out` (default: sys.stderr). observe(opts, run_dir), when given, makes the Trainer's
+    observer once the run's options are known (`p2p train` passes the training probe)."""
     out = out or sys.stderr
     if resume is not None:
         run_dir = Path(resume)
@@ -30,7 +32,9 @@ def start_or_resume(opts: TrainOptions, given: dict, resume=None, out=None) -> i
         if (checkpoint.checkpoint_dir(run_dir) / "latest.npz").exists():
             raise ValueError(f"{run_dir} already holds a run: continue it with "
                              f"`p2p train --resume {run_dir}` or pick another --name")
-    trainer = Trainer(opts, run_dir, state, out=out)
+    observer = observe(opts, run_dir) if observe is not None else None
+    trainer = Trainer(opts, run_dir, backend.get_backend(opts.device), state, out=out,
+                      observer=observer)
     r = trainer.run
     print(f"{'resuming' if state else 'training'} {run_dir} at step {trainer.step} on "
           f"{trainer.bk.name}: {opts.netG} ({r.G.num_parameters():,} parameters) vs "

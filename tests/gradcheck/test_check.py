@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from p2p_cupy import backend
-from p2p_cupy.gradcheck import check_problem, function_problem, module_problem
+from p2p_cupy.gradcheck.check import check_problem, function_problem, module_problem
 from p2p_cupy.nn import Module, Parameter
 
 

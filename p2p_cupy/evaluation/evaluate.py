@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from p2p_cupy.train import metrics
+from p2p_cupy.evaluation import metrics
+from p2p_cupy.evaluation.inference import load_generator, save_image, translate
 from p2p_cupy.train.build import phase_pairs
-from p2p_cupy.train.inference import load_generator, save_image, translate
 from p2p_cupy.train.report import write_atomic
 
 

@@ -25,7 +25,8 @@ from __future__ import annotations
 import numpy as np
 
 from p2p_cupy import backend
-from p2p_cupy.gradcheck import Problem
+from p2p_cupy.gradcheck.check import Problem
+from p2p_cupy.models import define_D, define_G
 
 SCALE = {np.dtype(np.float64): 1e3, np.dtype(np.float32): 3e4}
 
@@ -61,7 +62,6 @@ def network_problem(module, x) -> Problem:
 def unet(rng, dtype):
     """A 6-level U-Net (the least depth with a dropout level) on 64x64: skips, batch norm,
     dropout, tanh."""
-    from p2p_cupy.models import define_G
     G = define_G("unet_64", ngf=2, seed=int(rng.integers(2 ** 31))).astype(dtype)
     x = backend.current().asarray(rng.standard_normal((2, 3, 64, 64)), dtype=dtype)
     return network_problem(G, x)
@@ -69,7 +69,6 @@ def unet(rng, dtype):
 
 def patchgan(rng, dtype):
     """The 3-layer (70x70) PatchGAN on a 6-channel 32x32 pair: batch norm, leaky ReLUs."""
-    from p2p_cupy.models import define_D
     D = define_D("basic", ndf=2, seed=int(rng.integers(2 ** 31))).astype(dtype)
     x = backend.current().asarray(rng.standard_normal((2, 6, 32, 32)), dtype=dtype)
     return network_problem(D, x)

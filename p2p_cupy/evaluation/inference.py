@@ -12,25 +12,19 @@ import numpy as np
 from PIL import Image
 
 from p2p_cupy import backend
-from p2p_cupy.models import define_G
+from p2p_cupy.data.images import to_uint8_image
+from p2p_cupy.interop.convert import torch_generator
 from p2p_cupy.train import checkpoint
+from p2p_cupy.train.build import networks_from_options
 from p2p_cupy.train.options import TrainOptions
-from p2p_cupy.train.report import to_uint8_image
-
-
-def generator_from_options(opts: TrainOptions):
-    """The generator a run with these options trains (weights freshly initialised)."""
-    return define_G(opts.netG, ngf=opts.ngf, norm=opts.norm, use_dropout=not opts.no_dropout,
-                    seed=opts.seed)
 
 
 def load_generator(source, eval_mode=False):
     """(G on the current backend, its TrainOptions) from a run folder (its latest
     checkpoint), a checkpoint .npz (e.g. from `p2p convert`), or a PyTorch pix2pix
-    generator .pth (read without torch, see p2p_cupy/interop)."""
+    generator .pth (read without torch, through p2p_cupy/interop)."""
     source = Path(source)
     if source.suffix == ".pth":
-        from p2p_cupy.interop.convert import torch_generator
         G, opts = torch_generator(source)
         return G.train(not eval_mode), opts
     path = source if source.is_file() else checkpoint.latest_checkpoint(source)
@@ -38,7 +32,7 @@ def load_generator(source, eval_mode=False):
     if "G" not in state:
         raise ValueError(f"{path}: holds no generator (keys: {', '.join(sorted(state))})")
     opts = TrainOptions.from_dict(state["options"])
-    G = generator_from_options(opts)
+    G, _ = networks_from_options(opts)
     G.load_state_dict(state["G"])
     G.train(not eval_mode)
     return G, opts
