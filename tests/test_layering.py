@@ -103,6 +103,48 @@ def test_every_import_in_the_package_goes_down_the_layer_cake():
     assert not found, "\n".join(found)
 
 
+def declared_imports(text: str, layers: dict) -> dict:
+    """{unit: set of units it may import} from DESIGN.md's package map table."""
+    block = text.split("<!-- package-map:begin -->", 1)[1].split("<!-- package-map:end -->")[0]
+    allowed = {}
+    for row in block.splitlines():
+        cells = [c.strip() for c in row.strip().strip("|").split("|")]
+        if len(cells) != 3 or not cells[0].startswith("`"):
+            continue
+        unit, may = cells[0].strip("`"), cells[2]
+        if may == "every unit below":
+            allowed[unit] = {u for u, level in layers.items() if level < layers[unit]}
+        else:
+            allowed[unit] = set() if may == "nothing" else {u.strip() for u in may.split(",")}
+    return allowed
+
+
+def unit_imports() -> dict:
+    """{unit: the other units its modules import}."""
+    found = {}
+    for name, path in package_modules().items():
+        unit = unit_of(name)
+        for _, imported in imported_modules(name, path.read_text(encoding="utf-8"),
+                                            path.name == "__init__.py"):
+            target = unit_of(imported)
+            if unit and target and target != unit:
+                found.setdefault(unit, set()).add(target)
+    return found
+
+
+def test_the_package_map_has_one_line_per_unit_and_tells_the_truth():
+    text = DESIGN.read_text(encoding="utf-8")
+    layers = declared_layers(text)
+    allowed = declared_imports(text, layers)
+    assert set(allowed) == set(layers)
+    for unit, may in allowed.items():
+        assert all(layers[u] < layers[unit] for u in may), f"{unit}: {may} is not all below"
+    for unit, imported in unit_imports().items():
+        extra = imported - allowed[unit]
+        assert not extra, (f"{unit} imports {sorted(extra)}: add them to its line of the "
+                           "package map in docs/DESIGN.md (if the layer cake allows it)")
+
+
 def test_every_declared_unit_exists():
     layers = declared_layers(DESIGN.read_text(encoding="utf-8"))
     units = {unit_of(name) for name in package_modules()} - {None}

@@ -33,7 +33,7 @@ SCALE = {np.dtype(np.float64): 1e3, np.dtype(np.float32): 3e4}
 
 def network_problem(module, x) -> Problem:
     """d<gy, module(x)> / d(x, parameters), with the parameters as one flat array."""
-    xp = backend.current().xp
+    xp = backend.of(x).xp
     scale = SCALE[np.dtype(x.dtype)]
     params = module.parameters()
     saved = [(mod, short, b.copy()) for _, mod, short, b in module.named_buffers()]

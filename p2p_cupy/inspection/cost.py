@@ -4,11 +4,11 @@ We run one real forward pass with every leaf layer's forward wrapped, so the sha
 parameter counts and FLOPs come from the objects that train, not from a table typed by hand.
 
 FLOPs count 2 per multiply-add of the convolutions, padded taps included (the GEMM work;
-norms and activations are a few operations per element and are left out, as in DESIGN.md's
-cost model):
+norms and activations are a few operations per element and are left out, as in
+docs/DESIGN.md, "The cost model"):
     Conv2d           2 * N * Cout * Ho * Wo * Cin * k * k
     ConvTranspose2d  2 * N * Cin  * H  * W  * Cout * k * k
-A training iteration (DESIGN.md) is then, with F = forward FLOPs and F1 = the first conv's:
+A training iteration is then, with F = forward FLOPs and F1 = the first conv's:
     G forward F_G; D forward 3 F_D (fake and real for the D step, fake again for the G step);
     D-step backward 2 * (2 F_D - F1_D) (weight and input grads; the input grad of D's first
     conv is not needed); D input grads in the G step F_D; G backward 2 F_G - F1_G.
@@ -98,7 +98,8 @@ def add_receptive_fields(rows):
 
 
 def model_cost(G, D, size=256, batch_size=1, input_nc=3, output_nc=3, dtype=np.float32):
-    """Per-layer rows of G and D and the totals of DESIGN.md's cost model."""
+    """Per-layer rows of G and D and the totals of the cost model (docs/DESIGN.md,
+    "The cost model")."""
     rng = np.random.default_rng(0)
     a = rng.standard_normal((batch_size, input_nc, size, size)).astype(dtype)
     g_rows = trace(G, a)

@@ -1,6 +1,6 @@
 """Module: a layer holding parameters, buffers and the cache of its last forward.
 
-The contract (DESIGN.md, "The op contract"), in module form:
+The contract (docs/DESIGN.md, "The op contract"), in module form:
 
     y  = m.forward(x)      # keeps in m only what backward needs
     dx = m.backward(dy)    # uses that cache; parameter grads ACCUMULATE (+=),
@@ -31,7 +31,7 @@ class Parameter:
 
     def zero_grad(self):
         if self.grad is None:
-            self.grad = backend.current().xp.zeros_like(self.data)
+            self.grad = backend.of(self.data).xp.zeros_like(self.data)
         else:
             self.grad[...] = 0
 
@@ -138,16 +138,16 @@ class Module:
 
     def state_dict(self) -> "OrderedDict[str, np.ndarray]":
         """Host (numpy) copies of every parameter and buffer, by dotted name."""
-        bk = backend.current()
         out = OrderedDict()
         for name, p in self.named_parameters():
-            out[name] = bk.to_numpy(p.data).copy()
+            out[name] = backend.of(p.data).to_numpy(p.data).copy()
         for name, _, _, b in self.named_buffers():
-            out[name] = bk.to_numpy(b).copy()
+            out[name] = backend.of(b).to_numpy(b).copy()
         return out
 
     def load_state_dict(self, state, strict: bool = True):
-        """Copy arrays into parameters and buffers; names and shapes must match."""
+        """Copy arrays into parameters and buffers (each stays on its backend); names and
+        shapes must match."""
         params = dict(self.named_parameters())
         buffers = {name: (mod, short) for name, mod, short, _ in self.named_buffers()}
         missing = [k for k in list(params) + list(buffers) if k not in state]
@@ -155,14 +155,13 @@ class Module:
         if strict and (missing or unexpected):
             raise KeyError(f"{type(self).__name__}.load_state_dict: missing keys {missing}, "
                            f"unexpected keys {unexpected}")
-        bk = backend.current()
         for name, value in state.items():
             if name in params:
                 p = params[name]
                 if tuple(np.shape(value)) != tuple(p.data.shape):
                     raise ValueError(f"{name}: checkpoint shape {tuple(np.shape(value))} "
                                      f"!= model shape {tuple(p.data.shape)}")
-                p.data = bk.asarray(value, dtype=p.data.dtype)
+                p.data = backend.of(p.data).asarray(value, dtype=p.data.dtype)
                 p.grad = None
             elif name in buffers:
                 mod, short = buffers[name]
@@ -170,7 +169,7 @@ class Module:
                 if tuple(np.shape(value)) != tuple(np.shape(old)):
                     raise ValueError(f"{name}: checkpoint shape {tuple(np.shape(value))} "
                                      f"!= model shape {tuple(np.shape(old))}")
-                mod.set_buffer(short, bk.asarray(value, dtype=old.dtype))
+                mod.set_buffer(short, backend.of(old).asarray(value, dtype=old.dtype))
         return self
 
     def apply_arrays(self, fn):

@@ -35,7 +35,7 @@ def _dot_nhw(xp, a, b):
 def batch_norm2d_forward(x, gamma, beta, running_mean, running_var, training,
                          momentum=0.1, eps=1e-5):
     """(y, cache); in training mode running_mean/running_var are updated IN PLACE."""
-    bk = backend.current()
+    bk = backend.of(x)
     xp = bk.xp
     if bk.uses_kernels:
         return _kernel_forward(bk, x, gamma, beta, running_mean, running_var, training,
@@ -63,7 +63,7 @@ def batch_norm2d_forward(x, gamma, beta, running_mean, running_var, training,
 
 def batch_norm2d_backward(dy, cache):
     """(dx, dgamma, dbeta)."""
-    bk = backend.current()
+    bk = backend.of(dy)
     xp = bk.xp
     x, mean, inv_std, gamma, training = cache
     if bk.uses_kernels:

@@ -35,8 +35,9 @@ from p2p_cupy.ops.launch import launch_1d, n_arg, reduction_block
 
 def conv2d_forward(x, w, b, stride, padding):
     """y[n, o, i, j] = b[o] + sum_{c,u,v} w[o, c, u, v] * x_pad[n, c, i*s + u, j*s + v]."""
-    if backend.current().uses_kernels:
-        return _kernel_conv2d_forward(backend.current(), x, w, b, stride, padding)
+    bk = backend.of(x)
+    if bk.uses_kernels:
+        return _kernel_conv2d_forward(bk, x, w, b, stride, padding)
     k = w.shape[2]
     out_hw = (_conv_out_size(x.shape[2], k, stride, padding),
               _conv_out_size(x.shape[3], k, stride, padding))
@@ -47,9 +48,9 @@ def conv2d_forward(x, w, b, stride, padding):
 
 def conv2d_backward(dy, cache, need_weight_grad=True, need_input_grad=True):
     """(dx, dw, db) of conv2d; dx, dw and db are None when not needed (or no bias)."""
-    if backend.current().uses_kernels:
-        return _kernel_conv2d_backward(backend.current(), dy, cache, need_weight_grad,
-                                       need_input_grad)
+    bk = backend.of(dy)
+    if bk.uses_kernels:
+        return _kernel_conv2d_backward(bk, dy, cache, need_weight_grad, need_input_grad)
     x, w, stride, padding, has_bias = cache
     # dx = col2im(w^T @ dy): the transposed conv of dy with the same w, at x's size
     dx = _transposed_conv(dy, w, stride, padding, x.shape) if need_input_grad else None
@@ -62,8 +63,9 @@ def conv2d_backward(dy, cache, need_weight_grad=True, need_input_grad=True):
 
 def conv_transpose2d_forward(x, w, b, stride, padding):
     """y = col2im(w^T @ x): x[n, c, i, j] * w[c, o, u, v] lands on y_pad[n, o, i*s + u, j*s + v]."""
-    if backend.current().uses_kernels:
-        return _kernel_conv_transpose2d_forward(backend.current(), x, w, b, stride, padding)
+    bk = backend.of(x)
+    if bk.uses_kernels:
+        return _kernel_conv_transpose2d_forward(bk, x, w, b, stride, padding)
     n, _, h, wd = x.shape
     _, cout, k, _ = w.shape
     out_hw = ((h - 1) * stride - 2 * padding + k, (wd - 1) * stride - 2 * padding + k)
@@ -74,8 +76,9 @@ def conv_transpose2d_forward(x, w, b, stride, padding):
 
 def conv_transpose2d_backward(dy, cache, need_weight_grad=True, need_input_grad=True):
     """(dx, dw, db) of conv_transpose2d; dx, dw and db are None when not needed (or no bias)."""
-    if backend.current().uses_kernels:
-        return _kernel_conv_transpose2d_backward(backend.current(), dy, cache, need_weight_grad,
+    bk = backend.of(dy)
+    if bk.uses_kernels:
+        return _kernel_conv_transpose2d_backward(bk, dy, cache, need_weight_grad,
                                                  need_input_grad)
     x, w, stride, padding, has_bias = cache
     # im2col(dy) serves both gradients; its output grid is exactly x's (H, W)

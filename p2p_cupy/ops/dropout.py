@@ -13,7 +13,7 @@ from p2p_cupy.ops.launch import launch_1d, n_arg
 
 def dropout_forward(x, p, seed, step):
     """(y, mask); step may be an int or the 0-d integer array that Dropout keeps."""
-    bk = backend.current()
+    bk = backend.of(x)
     if bk.uses_kernels:   # kernels/dropout.cu: the same Philox words, computed per element
         x = bk.xp.ascontiguousarray(x)
         y, mask = bk.xp.empty_like(x), bk.xp.empty_like(x)
@@ -30,7 +30,7 @@ def dropout_forward(x, p, seed, step):
 
 
 def dropout_backward(dy, cache):
-    bk = backend.current()
+    bk = backend.of(dy)
     if bk.uses_kernels:
         dy = bk.xp.ascontiguousarray(dy)
         dx = bk.xp.empty_like(dy)

@@ -94,6 +94,6 @@ def test_readme_summary_table_is_regenerated_between_its_markers(tmp_path):
     text = readme.read_text()
     assert "stale" not in text and text.startswith("intro\n") and text.endswith("rest\n")
     assert "| numpy | 1 | 256 | default | 2 | 0.50, 0.70 |" in text
-    plain = tmp_path / "PLAIN.md"
+    plain = tmp_path / "notes.md"
     plain.write_text("no markers\n")
     assert not results.update_readme([record], plain) and plain.read_text() == "no markers\n"
