@@ -1,6 +1,6 @@
 """`p2p bench`: speed, ours against PyTorch (with --compare torch; torch is optional).
 
-    p2p bench step   [--device cpu] [--batch-size 1] [--size 256] [--iters 5] [--warmup 2]
+    p2p bench step   [--device auto] [--batch-size 1] [--size 256] [--iters 5] [--warmup 2]
                      [--compare torch] [--json OUT]
     p2p bench infer  generator forward, batch 1 and 16
     p2p bench layers every conv / transposed conv / batch-norm shape: fwd, dx, dx+dw
@@ -11,9 +11,9 @@ Each run prints a summary and saves its record to benchmarks/results/ (or --json
 """
 import click
 
-from p2p_cupy.backend import DEVICES
+from p2p_cupy.cli.common import device_option
 
-DEVICE = click.option("--device", type=click.Choice(DEVICES), default="cpu", show_default=True)
+DEVICE = device_option()
 SIZE = click.option("--size", type=int, default=256, show_default=True,
                     help="image height and width (a power of 2)")
 COMPARE = click.option("--compare", type=click.Choice(["torch"]), default=None,
@@ -135,9 +135,11 @@ def layers(device, batch_size, size, repeats, compare, json_out):
 @JSON_OUT
 def kernels(device, size, repeats, json_out):
     """Each CUDA kernel alone: time, GB/s and the bandwidth floor (emu: a smoke test)."""
+    from p2p_cupy import backend
     from p2p_cupy.bench.kernels import bench_kernels
-    if device not in ("cuda", "emu"):
-        raise click.BadParameter("kernels run on --device cuda or emu", param_hint="--device")
+    if not backend.get_backend(device).uses_kernels:
+        raise click.BadParameter(f"kernels run on --device cuda or emu ({device} is "
+                                 f"{backend.get_backend(device).name})", param_hint="--device")
     r = bench_kernels(device, size, repeats)
     click.echo(f"{r['device']}, {r['dtype']}, copy bandwidth {r['copy_gb_per_s']:.1f} GB/s")
     click.echo(f"{'kernel':22s} {'shape':32s} {'ms':>9s} {'GB/s':>8s} {'floor ms':>9s}")

@@ -7,7 +7,8 @@ import json
 
 import click
 
-from p2p_cupy.backend import DEVICES, BackendUnavailable
+from p2p_cupy.backend import BackendUnavailable
+from p2p_cupy.cli.common import device_option
 
 
 @click.command(name="test")
@@ -23,7 +24,7 @@ from p2p_cupy.backend import DEVICES, BackendUnavailable
               help="Translate only the first N pairs.")
 @click.option("--out", "out_dir", default=None,
               help="Output folder [default: RUN_DIR/test_PHASE].")
-@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
+@device_option()
 def test(run_dir, data_root, phase, eval_mode, num_test, out_dir, device):
     """Score a trained generator on a data set phase."""
     from pathlib import Path

@@ -7,7 +7,8 @@ import sys
 
 import click
 
-from p2p_cupy.backend import DEVICES, BackendUnavailable
+from p2p_cupy.backend import BackendUnavailable
+from p2p_cupy.cli.common import device_option
 
 
 def _case_list():
@@ -19,8 +20,7 @@ def _case_list():
 @click.argument("names", nargs=-1)
 @click.option("--all", "run_all", is_flag=True, help="Run every registered case.")
 @click.option("--list", "list_cases", is_flag=True, help="Print the case names and exit.")
-@click.option("--device", default="auto", show_default=True, type=click.Choice(DEVICES),
-              help="auto, cpu (= numpy), numpy, emu (our CUDA kernels on the CPU) or cuda.")
+@device_option()
 @click.option("--dtype", default="float64", show_default=True,
               type=click.Choice(["float64", "float32"]),
               help="float64 is the real check; float32 a coarse one with looser tolerances.")

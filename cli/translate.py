@@ -6,7 +6,8 @@
 """
 import click
 
-from p2p_cupy.backend import DEVICES, BackendUnavailable
+from p2p_cupy.backend import BackendUnavailable
+from p2p_cupy.cli.common import device_option
 
 
 @click.command()
@@ -17,7 +18,7 @@ from p2p_cupy.backend import DEVICES, BackendUnavailable
 @click.option("--out", "out_dir", required=True, help="Folder for the outputs (NAME.png).")
 @click.option("--eval", "eval_mode", is_flag=True,
               help="Use BN running statistics and no dropout.")
-@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
+@device_option()
 def translate(run_dir, images, out_dir, eval_mode, device):
     """Translate IMAGE... with the generator of a run."""
     from pathlib import Path

@@ -29,7 +29,7 @@ def load_reference():
 
 
 def torch_device(torch, device: str) -> str:
-    """Our --device in torch's words: cuda when we run on the GPU, else cpu.
+    """Our backend's name in torch's words: cuda when we run on the GPU, else cpu.
 
     On the GPU, PyTorch runs as a user would tune it (cudnn.benchmark picks the fastest conv
     algorithms) at our precision: IEEE float32, TF32 off for cuDNN convs and cuBLAS GEMMs

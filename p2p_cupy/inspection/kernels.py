@@ -142,17 +142,20 @@ def record_launches(work) -> Counter:
     return Counter(kernels.launches)
 
 
-def training_launches(shape, netG="unet_256", netD="basic", ngf=64, ndf=64, norm="batch"):
-    """The launches of one pix2pix training iteration on a batch of `shape` (N, C, H, W):
-    a Counter of Launch -> how many times per iteration."""
+def training_launches(shape, netG="unet_256", netD="basic", ngf=64, ndf=64, norm="batch",
+                      n_layers_D=3, no_dropout=False):
+    """The launches of one pix2pix training iteration on a batch of `shape` (N, C, H, W)
+    with the model options of `p2p train`: a Counter of Launch -> how many times per
+    iteration."""
     from p2p_cupy.models import define_D, define_G
     from p2p_cupy.optim import Adam
     from p2p_cupy.train.step import train_step
     n, c, h, w = shape
 
     def one_iteration():
-        G = define_G(netG, input_nc=c, output_nc=c, ngf=ngf, norm=norm)
-        D = define_D(netD, input_nc=2 * c, ndf=ndf, norm=norm)
+        G = define_G(netG, input_nc=c, output_nc=c, ngf=ngf, norm=norm,
+                     use_dropout=not no_dropout)
+        D = define_D(netD, input_nc=2 * c, ndf=ndf, n_layers_D=n_layers_D, norm=norm)
         real = np.zeros(shape, np.float32)
         train_step(G, D, Adam(G.parameters()), Adam(D.parameters()), real, real)
     return record_launches(one_iteration)

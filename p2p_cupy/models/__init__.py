@@ -6,6 +6,7 @@ from p2p_cupy.models.unet import UNetGenerator
 # unet_64 and unet_32 are ours: small generators for quick CPU runs on small crops.
 GENERATORS = {"unet_256": 8, "unet_128": 7, "unet_64": 6, "unet_32": 5}
 DISCRIMINATORS = ("basic", "n_layers", "pixel")
+NORMS = ("batch", "instance", "none")
 
 
 def define_G(netG="unet_256", input_nc=3, output_nc=3, ngf=64, norm="batch",
