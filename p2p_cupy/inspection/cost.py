@@ -1,6 +1,6 @@
 """The cost of a model, measured on the model itself: one row per layer.
 
-We run one real forward pass with every leaf layer's forward wrapped, so the shapes,
+We run one real forward pass with a forward hook on every leaf layer, so the shapes,
 parameter counts and FLOPs come from the objects that train, not from a table typed by hand.
 
 FLOPs count 2 per multiply-add of the convolutions, padded taps included (the GEMM work;
@@ -55,21 +55,16 @@ def conv_flops(layer, in_shape, out_shape) -> int:
 def watching_leaves(model, on_forward):
     """Within the block, every leaf layer's forward also calls on_forward(name, layer, x, y).
 
-    The wrapper is set on each layer *object* (shadowing its class's method) and removed
-    on exit, so the model is unchanged afterwards; nothing is copied or recomputed.
+    Forward hooks (Module.add_forward_hook), removed on exit: the model is unchanged
+    afterwards, and nothing is copied or recomputed.
     """
-    leaves = [(name, m) for name, m in model.named_modules() if not m._modules]
-    for name, layer in leaves:
-        def recorded(inp, _name=name, _layer=layer, _forward=layer.forward):
-            out = _forward(inp)
-            on_forward(_name, _layer, inp, out)
-            return out
-        object.__setattr__(layer, "forward", recorded)
+    handles = [layer.add_forward_hook(lambda layer, x, y, name=name: on_forward(name, layer, x, y))
+               for name, layer in model.named_leaves()]
     try:
         yield
     finally:
-        for _, layer in leaves:
-            del layer.__dict__["forward"]
+        for handle in handles:
+            handle.remove()
 
 
 def trace(model, x) -> list:

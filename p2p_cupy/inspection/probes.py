@@ -50,7 +50,7 @@ def run_recording(model, x, keep=()):
     """(output, [ActivationStats per leaf, in execution order], {name: host output} for
     the leaf names in `keep`) of one forward pass of model on x."""
     bk = backend.of(x)
-    unknown = sorted(set(keep) - {name for name, m in model.named_modules() if not m._modules})
+    unknown = sorted(set(keep) - set(leaf_names(model)))
     if unknown:
         raise ValueError(f"{type(model).__name__}: no layer named {', '.join(unknown)}; "
                          f"leaf layers are {', '.join(leaf_names(model))}")
@@ -68,7 +68,7 @@ def run_recording(model, x, keep=()):
 
 
 def leaf_names(model) -> list:
-    return [name for name, m in model.named_modules() if not m._modules]
+    return [name for name, _ in model.named_leaves()]
 
 
 def layer_grad_norms(model) -> list:
@@ -76,9 +76,9 @@ def layer_grad_norms(model) -> list:
     the gradients left by the last backward; norms are over all of a layer's parameters.
     The ratio grad/weights is what an update of size lr * grad does to the layer."""
     rows = []
-    for name, layer in model.named_modules():
-        params = list(layer._parameters.values())
-        if layer._modules or not params or any(p.grad is None for p in params):
+    for name, layer in model.named_leaves():
+        params = layer.parameters()
+        if not params or any(p.grad is None for p in params):
             continue
         bk = backend.of(params[0].data)
         xp = bk.xp

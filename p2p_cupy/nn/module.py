@@ -10,6 +10,9 @@ A module is used as forward/backward pairs: a second forward overwrites the cach
 backward the first pass before running the next one (pix2pix's D does exactly that for
 its fake and real passes). `requires_grad = False` (see `freeze`) skips the parameter
 gradients, e.g. for D during the generator's step; the input gradient is still returned.
+
+Watching: `add_forward_hook(hook)` calls hook(module, x, y) after each forward of a module
+until the returned handle is removed; a module without hooks runs exactly as written.
 """
 from __future__ import annotations
 
@@ -64,13 +67,9 @@ class Module:
             self._modules[name] = value
         object.__setattr__(self, name, value)
 
-    def register_buffer(self, name, array):
-        """A non-trained array saved in state_dict (e.g. BatchNorm's running mean)."""
-        self._buffers[name] = array
-        object.__setattr__(self, name, array)
-
     def set_buffer(self, name, array):
-        """Replace a buffer's array (keeps the attribute and the state_dict entry in step)."""
+        """Add or replace a buffer: a non-trained array saved in state_dict (e.g. BatchNorm's
+        running mean); the attribute and the state_dict entry stay in step."""
         self._buffers[name] = array
         object.__setattr__(self, name, array)
 
@@ -92,14 +91,34 @@ class Module:
     def __call__(self, *args, **kwargs):
         return self.forward(*args, **kwargs)
 
+    # --- watching ------------------------------------------------------------------
+    def add_forward_hook(self, hook) -> "ForwardHook":
+        """Call hook(module, x, y) after every forward of this module (whoever calls it),
+        until the returned handle's remove(). The first hook routes this object's forward
+        through the hooks (an attribute shadowing the class's method); removing the last
+        one takes that attribute away again, so nothing of the model changes."""
+        hooks = self.__dict__.setdefault("_forward_hooks", [])
+        if not hooks:
+            run_forward = type(self).forward
+
+            def forward(x):
+                y = run_forward(self, x)
+                for watch in list(self._forward_hooks):
+                    watch(self, x, y)
+                return y
+            object.__setattr__(self, "forward", forward)
+        hooks.append(hook)
+        return ForwardHook(self, hook)
+
     # --- traversal ---------------------------------------------------------------
     def named_modules(self, prefix=""):
         yield prefix, self
         for name, child in self._modules.items():
             yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
 
-    def children(self):
-        return list(self._modules.values())
+    def named_leaves(self, prefix=""):
+        """(name, module) of every module without children (the layers that compute)."""
+        return [(name, m) for name, m in self.named_modules(prefix) if not m._modules]
 
     def named_parameters(self, prefix=""):
         for mod_name, mod in self.named_modules(prefix):
@@ -195,6 +214,19 @@ class Module:
         for _, mod, short, b in list(self.named_buffers()):
             mod.set_buffer(short, bk.asarray(b))
         return self
+
+
+class ForwardHook:
+    """The handle of Module.add_forward_hook."""
+
+    def __init__(self, module, hook):
+        self.module, self.hook = module, hook
+
+    def remove(self):
+        hooks = self.module._forward_hooks
+        hooks.remove(self.hook)
+        if not hooks:
+            del self.module.__dict__["forward"]
 
 
 class Sequential(Module):

@@ -33,14 +33,32 @@ from p2p_cupy import backend
 from p2p_cupy.ops.launch import launch_1d, n_arg, reduction_block
 
 
+def conv_output_size(size, k, stride, padding, transposed=False):
+    """Output length along one spatial dimension (the one formula, used everywhere):
+        conv             (size + 2p - k) // s + 1    (< 1: the input is smaller than k)
+        transposed conv  (size - 1) * s - 2p + k     (the input length of the conv it undoes)
+    """
+    if transposed:
+        return (size - 1) * stride - 2 * padding + k
+    return (size + 2 * padding - k) // stride + 1
+
+
+def _conv_out_hw(x_shape, k, stride, padding):
+    """(Ho, Wo) of conv2d on an (N, C, H, W) input; a clear error when it is too small."""
+    out_hw = tuple(conv_output_size(size, k, stride, padding) for size in x_shape[2:])
+    if min(out_hw) < 1:
+        raise ValueError(f"conv: input size {tuple(x_shape[2:])} with padding {padding} is "
+                         f"smaller than the kernel size {k}")
+    return out_hw
+
+
 def conv2d_forward(x, w, b, stride, padding):
     """y[n, o, i, j] = b[o] + sum_{c,u,v} w[o, c, u, v] * x_pad[n, c, i*s + u, j*s + v]."""
     bk = backend.of(x)
     if bk.uses_kernels:
         return _kernel_conv2d_forward(bk, x, w, b, stride, padding)
     k = w.shape[2]
-    out_hw = (_conv_out_size(x.shape[2], k, stride, padding),
-              _conv_out_size(x.shape[3], k, stride, padding))
+    out_hw = _conv_out_hw(x.shape, k, stride, padding)
     y = _conv_of_cols(_im2col(x, k, stride, padding, out_hw), w, x.shape[0], out_hw)
     _add_bias(y, b)
     return y, (x, w, stride, padding, b is not None)
@@ -68,7 +86,8 @@ def conv_transpose2d_forward(x, w, b, stride, padding):
         return _kernel_conv_transpose2d_forward(bk, x, w, b, stride, padding)
     n, _, h, wd = x.shape
     _, cout, k, _ = w.shape
-    out_hw = ((h - 1) * stride - 2 * padding + k, (wd - 1) * stride - 2 * padding + k)
+    out_hw = tuple(conv_output_size(size, k, stride, padding, transposed=True)
+                   for size in (h, wd))
     y = _transposed_conv(x, w, stride, padding, (n, cout) + out_hw)
     _add_bias(y, b)
     return y, (x, w, stride, padding, b is not None)
@@ -193,8 +212,7 @@ def _col2im(tap, dtype, x_shape, k, stride, padding):
     rows no window reaches (when (H + 2p - k) % s != 0) get nothing, their true gradient.
     """
     n, c, h, w = x_shape
-    hi = (h + 2 * padding - k) // stride + 1
-    wi = (w + 2 * padding - k) // stride + 1
+    hi, wi = (conv_output_size(size, k, stride, padding) for size in (h, w))
     phase_h, phase_w = -(-(h + 2 * padding) // stride), -(-(w + 2 * padding) // stride)
     sums = _scratch("sums", (stride, stride, c, n, phase_h, phase_w), dtype)
     sums.fill(0)
@@ -234,14 +252,6 @@ def _padded(x, padding):
     return x_pad
 
 
-def _conv_out_size(size, k, stride, padding):
-    out = (size + 2 * padding - k) // stride + 1
-    if out < 1:
-        raise ValueError(f"conv: input size {size} with padding {padding} is smaller than "
-                         f"the kernel size {k}")
-    return out
-
-
 def _add_bias(y, b):
     if b is not None:
         y += b.reshape(1, -1, 1, 1)
@@ -275,8 +285,7 @@ def _scratch(name, shape, dtype):
 
 def _kernel_conv2d_forward(bk, x, w, b, stride, padding):
     k = w.shape[2]
-    out_hw = (_conv_out_size(x.shape[2], k, stride, padding),
-              _conv_out_size(x.shape[3], k, stride, padding))
+    out_hw = _conv_out_hw(x.shape, k, stride, padding)
     cols = _kernel_im2col(bk, x, k, stride, padding, out_hw)
     y = _kernel_from_rows(bk, bk.xp.matmul(w.reshape(w.shape[0], -1), cols), x.shape[0], out_hw)
     _kernel_add_bias(bk, y, b)
@@ -286,7 +295,7 @@ def _kernel_conv2d_forward(bk, x, w, b, stride, padding):
 def _kernel_conv2d_backward(bk, dy, cache, need_weight_grad, need_input_grad):
     x, w, stride, padding, has_bias = cache
     k = w.shape[2]
-    dy_rows = _kernel_rows(dy)
+    dy_rows = _channel_rows(dy)
     dx = None
     if need_input_grad:   # dx = col2im(w^T @ dy)
         dx = _kernel_col2im(bk, bk.xp.matmul(w.reshape(w.shape[0], -1).T, dy_rows), x.shape,
@@ -301,8 +310,9 @@ def _kernel_conv2d_backward(bk, dy, cache, need_weight_grad, need_input_grad):
 def _kernel_conv_transpose2d_forward(bk, x, w, b, stride, padding):
     n, _, h, wd = x.shape
     _, cout, k, _ = w.shape
-    out_shape = (n, cout, (h - 1) * stride - 2 * padding + k, (wd - 1) * stride - 2 * padding + k)
-    cols = bk.xp.matmul(w.reshape(w.shape[0], -1).T, _kernel_rows(x))   # w^T @ x
+    out_shape = (n, cout) + tuple(conv_output_size(size, k, stride, padding, transposed=True)
+                                  for size in (h, wd))
+    cols = bk.xp.matmul(w.reshape(w.shape[0], -1).T, _channel_rows(x))   # w^T @ x
     y = _kernel_col2im(bk, cols, out_shape, k, stride, padding)
     _kernel_add_bias(bk, y, b)
     return y, (x, w, stride, padding, b is not None)
@@ -317,7 +327,7 @@ def _kernel_conv_transpose2d_backward(bk, dy, cache, need_weight_grad, need_inpu
                                x.shape[2:])
     if not need_weight_grad:
         return dx, None, None
-    dw = bk.xp.matmul(_kernel_rows(x), cols.T).reshape(w.shape)   # dw = x @ im2col(dy)^T
+    dw = bk.xp.matmul(_channel_rows(x), cols.T).reshape(w.shape)   # dw = x @ im2col(dy)^T
     return dx, dw, (_kernel_bias_grad(bk, dy) if has_bias else None)
 
 
@@ -339,18 +349,12 @@ def _kernel_im2col(bk, x, k, stride, padding, out_hw):
 def _kernel_col2im(bk, cols, x_shape, k, stride, padding):
     """x of x_shape, as _col2im (each pixel gathers its column entries), by im2col_bwd."""
     n, c, h, w = x_shape
-    grid_hw = ((h + 2 * padding - k) // stride + 1, (w + 2 * padding - k) // stride + 1)
+    grid_hw = tuple(conv_output_size(size, k, stride, padding) for size in (h, w))
     x = bk.xp.empty(x_shape, cols.dtype)
     launch_1d(bk.kernel("conv", "im2col_bwd", cols.dtype), x.size,
               (bk.xp.ascontiguousarray(cols), x)
               + _conv_geometry(n, c, h, w, k, stride, padding, grid_hw))
     return x
-
-
-def _kernel_rows(a):
-    """(N, C, H, W) -> (C, N*H*W) (a view when N == 1)."""
-    n, c, h, w = a.shape
-    return a.transpose(1, 0, 2, 3).reshape(c, n * h * w)
 
 
 def _kernel_from_rows(bk, rows, n, hw):

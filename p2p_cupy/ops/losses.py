@@ -1,5 +1,6 @@
 """Losses with mean reduction. Each forward returns the loss as a 0-d array of the
-prediction's backend (no host round trip) and a cache; backward(cache, dloss) returns dloss * dL/dpred.
+prediction's backend (no host round trip) and a cache; backward(cache, dloss) returns
+dloss * dL/dpred.
 
     bce_with_logits  L = mean(max(x, 0) - x t + log(1 + e^-|x|))    dL/dx = (sigmoid(x) - t) / n
     mse              L = mean((p - t)^2)                            dL/dp = 2 (p - t) / n
