@@ -7,7 +7,8 @@
     p2p bench kernels each CUDA kernel alone: time, GB/s, bandwidth floor (--device cuda|emu)
     p2p bench report regenerate benchmarks/RESULTS.md from benchmarks/results/*.json
 
-Each run prints a summary and saves its record to benchmarks/results/ (or --json OUT).
+Each run prints a summary and saves its record to benchmarks/results/ (or --json OUT);
+paths are relative to the current folder, so from the repository root they are its files.
 """
 import click
 
@@ -154,6 +155,7 @@ def kernels(device, size, repeats, json_out):
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
               help="markdown file to write [benchmarks/RESULTS.md]")
 def report(out):
-    """Regenerate benchmarks/RESULTS.md from every JSON in benchmarks/results/."""
+    """Regenerate benchmarks/RESULTS.md from every JSON in benchmarks/results/ (under the
+    current folder), and the summary table of ./README.md when it has one."""
     from p2p_cupy.bench import results
     click.echo(f"wrote {results.write_report(out=out)}")

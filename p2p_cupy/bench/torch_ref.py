@@ -1,6 +1,6 @@
-"""The PyTorch side of the comparisons: the reference pix2pix of torch_reference.py (in this
-package, imported only here, so that torch is needed for --compare torch and nothing else;
-it is never a dependency of p2p-cupy)."""
+"""The PyTorch side of the comparisons: the reference pix2pix of torch_reference.py, which
+ships in this package but is imported only when asked for, so torch is needed for
+--compare torch and nothing else (it is never a dependency of p2p-cupy)."""
 from __future__ import annotations
 
 import importlib
