@@ -2,7 +2,8 @@
 spells and defaults them the same way.
 
     @device_option()      the one --device
-    @model_options        --netG --netD --n-layers-D --ngf --ndf --norm --no-dropout, with
+    @model_options        --netG --n-blocks --netD --n-layers-D --ngf --ndf --norm
+                          --no-dropout, with
                           the defaults and choices of TrainOptions (p2p train, p2p inspect)
     train_option(...)     any other option whose default comes from TrainOptions
 
@@ -12,11 +13,11 @@ prints the line.
 import click
 
 from p2p_cupy.backend import DEVICES
-from p2p_cupy.models import DISCRIMINATORS, GENERATORS, NORMS
+from p2p_cupy.models import DISCRIMINATORS, NORMS, generator_names
 from p2p_cupy.train.options import TrainOptions
 
 TRAIN_DEFAULTS = TrainOptions()
-NETG_CHOICES = sorted([*GENERATORS, *(g.replace("unet", "encoder_decoder") for g in GENERATORS)])
+NETG_CHOICES = sorted(generator_names())
 
 
 def device_option(default: str = "auto"):
@@ -34,13 +35,16 @@ def train_option(name: str, help: str, **kw):
     default = getattr(TRAIN_DEFAULTS, attr)
     if isinstance(default, bool):
         return click.option(name, attr, is_flag=True, default=default, help=help, **kw)
-    return click.option(name, attr, default=default, show_default=True, help=help, **kw)
+    return click.option(name, attr, default=default, **{"show_default": True, **kw}, help=help)
 
 
 MODEL_OPTIONS = (
-    train_option("--netG", "Generator: unet_SIZE takes SIZE x SIZE images down to 1x1; "
-                 "encoder_decoder_SIZE is the same without skips.",
-                 type=click.Choice(NETG_CHOICES)),
+    train_option("--netG", "Generator: a U-Net (unet_<size>: sides multiples of size), its "
+                 "skip-free encoder_decoder_<size>, or a ResNet (resnet_<n>blocks: sides "
+                 "multiples of 4).", type=click.Choice(NETG_CHOICES)),
+    train_option("--n-blocks", "Residual blocks of a resnet netG  [default: 9 for "
+                 "resnet_9blocks, 6 for resnet_6blocks]", type=click.IntRange(0),
+                 show_default=False),
     train_option("--netD", "Discriminator: basic (70x70 PatchGAN), n_layers or pixel.",
                  type=click.Choice(DISCRIMINATORS)),
     train_option("--n-layers-D", "PatchGAN depth for --netD n_layers (1..5).",

@@ -55,13 +55,12 @@ def load_image(path, G) -> np.ndarray:
             rgb = np.asarray(img.convert("RGB" if G.input_nc == 3 else "L"))
     except OSError as e:
         raise ValueError(f"{path}: cannot read this image ({e})") from None
-    multiple = 2 ** G.num_downs
+    multiple = G.size_multiple
     h, w = rgb.shape[:2]
     if h % multiple or w % multiple:
         nh, nw = nearest_valid_size(h, w, multiple)
-        raise ValueError(f"{path}: {w}x{h} pixels, but this generator (num_downs "
-                         f"{G.num_downs}) needs width and height multiples of {multiple}; "
-                         f"the nearest valid size is {nw}x{nh}")
+        raise ValueError(f"{path}: {w}x{h} pixels, but this generator needs width and height "
+                         f"multiples of {multiple}; the nearest valid size is {nw}x{nh}")
     chw = rgb.reshape(h, w, -1).transpose(2, 0, 1).astype(np.float32)
     return (chw / 127.5 - 1.0)[None]
 

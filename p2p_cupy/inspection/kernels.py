@@ -143,7 +143,7 @@ def record_launches(work) -> Counter:
 
 
 def training_launches(shape, netG="unet_256", netD="basic", ngf=64, ndf=64, norm="batch",
-                      n_layers_D=3, no_dropout=False):
+                      n_layers_D=3, no_dropout=False, n_blocks=None):
     """The launches of one pix2pix training iteration on a batch of `shape` (N, C, H, W)
     with the model options of `p2p train`: a Counter of Launch -> how many times per
     iteration."""
@@ -154,7 +154,7 @@ def training_launches(shape, netG="unet_256", netD="basic", ngf=64, ndf=64, norm
 
     def one_iteration():
         G = define_G(netG, input_nc=c, output_nc=c, ngf=ngf, norm=norm,
-                     use_dropout=not no_dropout)
+                     use_dropout=not no_dropout, n_blocks=n_blocks)
         D = define_D(netD, input_nc=2 * c, ndf=ndf, n_layers_D=n_layers_D, norm=norm)
         real = np.zeros(shape, np.float32)
         train_step(G, D, Adam(G.parameters()), Adam(D.parameters()), real, real)

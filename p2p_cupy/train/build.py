@@ -24,7 +24,7 @@ def networks_from_options(opts):
     current backend. Training, inference (which keeps G) and `p2p inspect activations`
     all build them here, so a checkpoint's options always rebuild the same networks."""
     G = define_G(opts.netG, ngf=opts.ngf, norm=opts.norm, use_dropout=not opts.no_dropout,
-                 seed=opts.seed)
+                 seed=opts.seed, n_blocks=opts.n_blocks)
     D = define_D(opts.netD, ndf=opts.ndf, n_layers_D=opts.n_layers_D, norm=opts.norm,
                  seed=opts.seed + 1)
     return G, D
