@@ -9,8 +9,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from p2p_cupy import backend
 from p2p_cupy.models import define_D, define_G
 from p2p_cupy.optim import Adam, LinearDecaySchedule
+from p2p_cupy.train import expected
 
 SYNTHETIC = "synthetic-facades"
 
@@ -48,6 +50,21 @@ def resolve_dataroot(dataroot: str, size: int) -> Path:
     return target
 
 
+def adams(opts, G, D):
+    """The run's two optimizers (state as fresh)."""
+    betas = (opts.beta1, 0.999)
+    return (Adam(G.parameters(), lr=opts.lr, betas=betas),
+            Adam(D.parameters(), lr=opts.lr, betas=betas))
+
+
+def resume_spec(opts) -> dict:
+    """What a checkpoint must hold to resume a run with these options. The networks are
+    built on the host and thrown away, only to know their shapes (a second or so for
+    unet_256): a resume checks the file completely before reading any of it."""
+    with backend.using("numpy"):
+        return expected.run_spec(*networks_from_options(opts))
+
+
 class Run:
     """The trained objects of a run: G, D, opt_G, opt_D, schedule, loader, dataroot."""
 
@@ -55,9 +72,7 @@ class Run:
         from p2p_cupy.data import make_train_loader
         self.opts = opts
         self.G, self.D = networks_from_options(opts)
-        betas = (opts.beta1, 0.999)
-        self.opt_G = Adam(self.G.parameters(), lr=opts.lr, betas=betas)
-        self.opt_D = Adam(self.D.parameters(), lr=opts.lr, betas=betas)
+        self.opt_G, self.opt_D = adams(opts, self.G, self.D)
         self.schedule = LinearDecaySchedule(opts.n_epochs, opts.n_epochs_decay)
         self.dataroot = resolve_dataroot(opts.dataroot, opts.load_size)
         self.loader = make_train_loader(self.dataroot, opts, seed=opts.seed + 2)
