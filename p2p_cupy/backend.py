@@ -48,6 +48,12 @@ class Backend:
         self.tf32 = False       # see set_tf32
 
     @property
+    def on_device(self) -> bool:
+        """True for cuda, whose arrays live on the GPU; every other backend holds NumPy
+        arrays (numpy, emu, and the recording backends of p2p_cupy/inspection/work.py)."""
+        return self.name == "cuda"
+
+    @property
     def uses_kernels(self) -> bool:
         """True when ops must run our CUDA kernels (cuda, emu) instead of NumPy code."""
         return self.modules is not None
@@ -152,11 +158,11 @@ def current() -> Backend:
 
 def of(array) -> Backend:
     """The backend an array belongs to: cuda for a CuPy array; for a NumPy array the
-    current backend if it holds NumPy arrays (numpy or emu), else numpy."""
+    current backend if it holds NumPy arrays (numpy, emu, a recording one), else numpy."""
     bk = _current.get()
     if isinstance(array, np.ndarray) or np.isscalar(array):
-        return bk if bk.xp is np else _NUMPY
-    return bk if bk.xp is not np else get_backend("cuda")
+        return _NUMPY if bk.on_device else bk
+    return bk if bk.on_device else get_backend("cuda")
 
 
 @contextlib.contextmanager
