@@ -3,6 +3,7 @@
     p2p train                                   # synthetic facades, full-size models
     p2p train --dataroot datasets/facades --direction BtoA --name facades
     p2p train --resume runs/facades --n-epochs 150
+    mpiexec -n 4 p2p train ...                  # data parallel: 4 processes (docs/SCALING.md)
 """
 import sys
 
@@ -43,12 +44,17 @@ from p2p_cupy.train.options import TrainOptions
 @_opt("--save-epoch-freq", "Epochs between kept epoch checkpoints.", type=click.IntRange(1))
 @_opt("--inspect-freq", "Steps between looks inside the networks for the report (per-layer "
       "gradient norms, D's accuracy and patch map); 0: never.", type=click.IntRange(0))
+@_opt("--sync-bn", "Under mpiexec: batch norm statistics over the global batch (all "
+      "processes) instead of each process's own batch.")
 @click.option("--resume", type=click.Path(exists=True, file_okay=False), default=None,
               help="Continue the run in this folder with its saved options; only how long "
                    "to train, the frequencies and --device may change.")
 @click.pass_context
 def train(ctx, resume, **values):
-    """Train pix2pix; the run folder gets checkpoints, loss_log.csv, samples and index.html."""
+    """Train pix2pix; the run folder gets checkpoints, loss_log.csv, samples and index.html.
+
+    Started by `mpiexec -n N`, N processes train one model (data parallel): --batch-size
+    is per process, the global batch N x batch-size; rank 0 writes the run folder."""
     from p2p_cupy.host_memory import keep_freed_memory
     from p2p_cupy.inspection.training_probe import training_probe
     from p2p_cupy.train.run import start_or_resume

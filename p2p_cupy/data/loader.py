@@ -8,6 +8,12 @@ prefetching thread may run ahead without consuming anyone's random stream, and a
 run that asks for `iter_from(epoch, step)` gets exactly the batches the uninterrupted run
 got. The loader's state (seed, epoch, position) is all a checkpoint needs.
 
+Data parallelism (rank r of N processes, each with batch_size samples): every rank draws
+the same permutation, and rank r takes positions r, r + N, ... of each global batch of
+N x batch_size, so the ranks together see exactly the batches (and, keyed by position,
+the augmentation) of one process with the global batch. An epoch then drops its last
+global batch when it is incomplete (every rank must hold as many samples as the others).
+
 A file that fails to decode mid-run (truncated, replaced on disk) is reported once with a
 warning, counted in `skipped`, and replaced by the next sample of the epoch's order, so a
 training run hours in does not crash on one bad image.
@@ -26,16 +32,24 @@ from p2p_cupy.data.transforms import Preprocess
 
 class PairLoader:
     def __init__(self, dataset: AlignedDataset, batch_size: int = 1, seed: int = 0,
-                 prefetch: bool = True):
+                 prefetch: bool = True, rank: int = 0, ranks: int = 1):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.dataset, self.batch_size, self.seed = dataset, batch_size, seed
+        self.rank, self.ranks = rank, ranks
+        self.global_batch = batch_size * ranks
+        if ranks > 1 and len(dataset) < self.global_batch:
+            raise ValueError(f"{dataset.root}: {len(dataset)} training pairs cannot fill one "
+                             f"global batch of {ranks} processes x batch size {batch_size}")
         self.prefetch = prefetch
         self.epoch, self.position = 1, 0          # the next batch to hand out
         self.bad = {}                             # dataset index -> message
 
     def __len__(self):
-        """Batches per epoch; the last one may be smaller (the reference's drop_last=False)."""
+        """Batches per epoch; the last one may be smaller (the reference's drop_last=False),
+        except under data parallelism (only complete global batches)."""
+        if self.ranks > 1:
+            return len(self.dataset) // self.global_batch
         return -(-len(self.dataset) // self.batch_size)
 
     @property
@@ -64,9 +78,9 @@ class PairLoader:
     def batch(self, epoch: int, step: int):
         """(A, B) of batch `step` of `epoch`: float32 N x C x H x W in [-1, 1]."""
         order = self.order(epoch)
-        start = step * self.batch_size
-        stop = min(start + self.batch_size, len(order))
-        pairs = [self._sample(order, epoch, i) for i in range(start, stop)]
+        start = step * self.global_batch
+        stop = min(start + self.global_batch, len(order))
+        pairs = [self._sample(order, epoch, i) for i in range(start + self.rank, stop, self.ranks)]
         return (np.stack([a for a, _ in pairs]), np.stack([b for _, b in pairs]))
 
     def iter_from(self, epoch: int, step: int = 0):
@@ -95,20 +109,22 @@ class PairLoader:
         stop = threading.Event()
 
         def work():
+            def offer(item) -> bool:
+                """Queue item unless the consumer stopped (then nobody would take it)."""
+                while not stop.is_set():
+                    try:
+                        ready.put(item, timeout=0.1)
+                        return True
+                    except queue.Full:
+                        continue
+                return False
             try:
                 for s in steps:
-                    item = ("batch", self.batch(epoch, s))
-                    while not stop.is_set():
-                        try:
-                            ready.put(item, timeout=0.1)
-                            break
-                        except queue.Full:
-                            continue
-                    if stop.is_set():
+                    if not offer(("batch", self.batch(epoch, s))):
                         return
-                ready.put(("end", None))
+                offer(("end", None))
             except BaseException as e:          # re-raised in the training thread
-                ready.put(("error", e))
+                offer(("error", e))
 
         worker = threading.Thread(target=work, name="p2p-data-prefetch", daemon=True)
         worker.start()
@@ -126,12 +142,17 @@ class PairLoader:
 
     # --- resume -----------------------------------------------------------------------------
     def state_dict(self) -> dict:
-        return {"seed": self.seed, "epoch": self.epoch, "position": self.position,
-                "batch_size": self.batch_size, "num_pairs": len(self.dataset)}
+        state = {"seed": self.seed, "epoch": self.epoch, "position": self.position,
+                 "batch_size": self.batch_size, "num_pairs": len(self.dataset)}
+        if self.ranks > 1:             # one process: the state it always had
+            state["ranks"] = self.ranks
+        return state
 
     def load_state_dict(self, state: dict):
         """Continue at the saved spot; a changed data set or batch size would not continue
         the same run, so it is an error naming both numbers."""
+        if state.get("ranks", 1) != self.ranks:
+            raise ValueError(f"loader state: {ranks_mismatch(state.get('ranks', 1), self.ranks)}")
         for key in ("batch_size", "num_pairs"):
             now = self.batch_size if key == "batch_size" else len(self.dataset)
             if state[key] != now:
@@ -140,13 +161,23 @@ class PairLoader:
         self.seed, self.epoch, self.position = state["seed"], state["epoch"], state["position"]
 
 
-def make_train_loader(dataroot, opts, seed: int = 0) -> PairLoader:
+def ranks_mismatch(saved: int, now: int) -> str:
+    """Why a run of `saved` data-parallel processes cannot continue on `now`."""
+    how = f"`mpiexec -n {saved} p2p train --resume ...`" if saved > 1 else "one process " \
+        "(without mpiexec)"
+    return (f"the run was trained by {saved} process{'es' if saved > 1 else ''} and is "
+            f"resumed by {now}: the data order and dropout masks depend on the number; "
+            f"resume it with {how}")
+
+
+def make_train_loader(dataroot, opts, seed: int = 0, rank: int = 0, ranks: int = 1) -> PairLoader:
     """The training loader of a run's options (direction, preprocess, load/crop size,
-    no_flip, batch_size; input_nc, output_nc, max_dataset_size where the options have them)."""
+    no_flip, batch_size; input_nc, output_nc, max_dataset_size where the options have them),
+    for rank `rank` of `ranks` data-parallel processes."""
     dataset = AlignedDataset(dataroot, "train", opts.direction, Preprocess.from_options(opts),
                              getattr(opts, "input_nc", 3), getattr(opts, "output_nc", 3),
                              getattr(opts, "max_dataset_size", None))
-    return PairLoader(dataset, opts.batch_size, seed)
+    return PairLoader(dataset, opts.batch_size, seed, rank=rank, ranks=ranks)
 
 
 def iter_test_pairs(dataroot, phase, opts, limit=None):

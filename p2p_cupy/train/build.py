@@ -57,25 +57,27 @@ def adams(opts, G, D):
             Adam(D.parameters(), lr=opts.lr, betas=betas))
 
 
-def resume_spec(opts) -> dict:
-    """What a checkpoint must hold to resume a run with these options. The networks are
-    built on the host and thrown away, only to know their shapes (a second or so for
-    unet_256): a resume checks the file completely before reading any of it."""
+def resume_spec(opts, ranks: int = 1) -> dict:
+    """What a checkpoint must hold to resume a run with these options (trained by `ranks`
+    data-parallel processes). The networks are built on the host and thrown away, only to
+    know their shapes (a second or so for unet_256): a resume checks the file completely
+    before reading any of it."""
     with backend.using("numpy"):
-        return expected.run_spec(*networks_from_options(opts))
+        return expected.run_spec(*networks_from_options(opts), ranks)
 
 
 class Run:
     """The trained objects of a run: G, D, opt_G, opt_D, schedule, loader, dataroot."""
 
-    def __init__(self, opts):
+    def __init__(self, opts, rank=0, ranks=1):
         from p2p_cupy.data import make_train_loader
         self.opts = opts
         self.G, self.D = networks_from_options(opts)
         self.opt_G, self.opt_D = adams(opts, self.G, self.D)
         self.schedule = LinearDecaySchedule(opts.n_epochs, opts.n_epochs_decay)
         self.dataroot = resolve_dataroot(opts.dataroot, opts.load_size)
-        self.loader = make_train_loader(self.dataroot, opts, seed=opts.seed + 2)
+        self.loader = make_train_loader(self.dataroot, opts, seed=opts.seed + 2, rank=rank,
+                                        ranks=ranks)
 
     def set_epoch_lr(self, epoch: int):
         """The reference schedule: lr * factor(epoch), the same for G and D."""
@@ -83,8 +85,9 @@ class Run:
         self.opt_G.lr = self.opt_D.lr = lr
 
 
-def build_run(opts) -> Run:
-    return Run(opts)
+def build_run(opts, rank=0, ranks=1) -> Run:
+    """The run's objects, for rank `rank` of `ranks` data-parallel processes."""
+    return Run(opts, rank, ranks)
 
 
 def phase_pairs(opts, data_root, phase, limit=None):

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from p2p_cupy import backend
+from p2p_cupy.parallel import comm
 from p2p_cupy.train import checkpoint
 from p2p_cupy.train.progress import ProgressBar
 from p2p_cupy.train.report import LOSS_NAMES, RunReport
@@ -43,18 +44,31 @@ class TrainingDiverged(RuntimeError):
 
 class Trainer:
     """One run on the backend `bk`: models, optimizers, data, report; `run_to_end()` trains
-    until a stop condition. `observer` (optional) runs each iteration (see above)."""
+    until a stop condition. `observer` (optional) runs each iteration (see above).
 
-    def __init__(self, opts, run_dir, bk, resume_state=None, out=None, observer=None):
+    Under data parallelism (`world` of N > 1 processes, p2p_cupy/parallel/) every rank runs
+    this same loop in lockstep; rank 0 alone writes the run folder."""
+
+    def __init__(self, opts, run_dir, bk, resume_state=None, out=None, world=comm.SINGLE,
+                 observer=None):
         self.opts, self.run_dir, self.out = opts, Path(run_dir), out or sys.stderr
+        self.world, self.writes = world, world.rank == 0
         self.bk, self.observer = bk, observer
+        if world.size > 1 and bk.name == "cuda":
+            from p2p_cupy.parallel.nccl import select_local_gpu
+            select_local_gpu(world)    # one GPU per process, before any array is made
         self.step, self.epoch, self.epoch_step, self.trained_s = 0, 1, 0, 0.0
         with backend.using(bk):
-            self.run = build_run(opts)     # G, D, opt_G, opt_D, schedule, loader
+            self.run = build_run(opts, world.rank, world.size)   # G, D, opt_G, opt_D, ...
             if resume_state is not None:
                 self.load_state(resume_state)
+            self.parallel = None
+            if world.size > 1:
+                from p2p_cupy.parallel.training import DataParallel
+                self.parallel = DataParallel(world, self.run, self.bk, opts.sync_bn)
         self.report = RunReport(self.run_dir)
-        self.report.truncate_log(self.step)
+        if self.writes:
+            self.report.truncate_log(self.step)
         self.pending = []              # (step, epoch, lr, {name: 0-d backend array})
         self.latest_losses = {}        # the last host-read losses (progress bar)
         self.clock = time.perf_counter()   # trained_s is accounted up to this moment
@@ -83,29 +97,39 @@ class Trainer:
     def save(self, name="latest"):
         self.flush_losses()            # raises TrainingDiverged before a bad state is saved
         self.account_time()
-        checkpoint.save_checkpoint(checkpoint.checkpoint_dir(self.run_dir), name,
-                                   self.state_dict())
+        if self.writes:
+            checkpoint.save_checkpoint(checkpoint.checkpoint_dir(self.run_dir), name,
+                                       self.state_dict())
         self.last_checkpoint_step = self.step
 
     # --- losses -----------------------------------------------------------------------
     def flush_losses(self):
-        """Read the pending losses to the host in one transfer, check and log them."""
+        """Read the pending losses to the host in one transfer, check and log them. Under
+        data parallelism every rank's losses are gathered (the logged loss is their mean:
+        the global batch's) and the ranks' parameters are compared."""
         if not self.pending:
             return
         xp = self.bk.xp
         table = self.bk.to_numpy(xp.stack([xp.stack([losses[k] for k in LOSS_NAMES])
                                            for *_, losses in self.pending]))
+        ranks = np.stack(self.world.allgather(table))     # (ranks, steps, losses)
         rows = [(step, epoch, lr, dict(zip(LOSS_NAMES, map(float, values))))
-                for (step, epoch, lr, _), values in zip(self.pending, table)]
+                for (step, epoch, lr, _), values in zip(self.pending, ranks.mean(axis=0))]
         self.pending = []
-        bad = [(row, k) for row in rows for k, v in row[3].items() if not np.isfinite(v)]
-        good_rows = rows[:rows.index(bad[0][0])] if bad else rows
-        self.report.log_losses(good_rows)
+        bad = [(i, r, k) for i, row in enumerate(rows) for r in range(len(ranks))
+               for k in range(len(LOSS_NAMES)) if not np.isfinite(ranks[r, i, k])]
+        good_rows = rows[:bad[0][0]] if bad else rows
+        if self.writes:
+            self.report.log_losses(good_rows)
         if good_rows:
             self.latest_losses = good_rows[-1][3]
         if bad:
-            (step, *_, losses), name = bad[0]
-            raise TrainingDiverged(f"loss {name} is {losses[name]} at step {step}")
+            i, r, k = bad[0]
+            where = f" on rank {r} of {len(ranks)}" if len(ranks) > 1 else ""
+            raise TrainingDiverged(f"loss {LOSS_NAMES[k]} is {ranks[r, i, k]} at step "
+                                   f"{rows[i][0]}{where}")
+        if self.parallel is not None:
+            self.parallel.check_in_sync(self.step)
 
     # --- the loop -----------------------------------------------------------------------
     def lr(self) -> float:
@@ -149,12 +173,12 @@ class Trainer:
                     self.flush_losses()
                     bar.update(self.epoch_step, self._speed(started, steps_before),
                                self.latest_losses)
-                if self.step % opts.sample_freq == 0:
+                if self.step % opts.sample_freq == 0 and self.writes:
                     self.report.save_sample(self.step, real_A, self.bk.to_numpy(fake_B), real_B)
                     self.write_index("running")
                 if self.step % opts.save_latest_freq == 0:
                     self.save()
-                if self.stop_requested:
+                if self.world.any(self.stop_requested):   # every rank stops at one step
                     return "interrupted"
                 # Checked before the loader is asked for the next batch, whose random crop
                 # and flip would otherwise be drawn and lost.
@@ -175,9 +199,11 @@ class Trainer:
         """train_step on one batch, run by the observer when there is one."""
         r, opts = self.run, self.opts
 
+        average = self.parallel.average_gradients if self.parallel else None
+
         def step():
             return train_step(r.G, r.D, r.opt_G, r.opt_D, real_A, real_B, opts.gan_mode,
-                              opts.lambda_l1)
+                              opts.lambda_l1, average)
         if self.observer is None:
             return step()
         return self.observer.observe_step(self.step + 1, r.G, r.D, step)
@@ -192,6 +218,8 @@ class Trainer:
 
     def write_index(self, state: str):
         self.account_time()
+        if not self.writes:
+            return
         speed = self.step / self.trained_s if self.trained_s > 0 else float("nan")
         epoch = min(self.epoch, self.total_epochs())
         status = {"state": state, "step": self.step, "epoch": f"{epoch} / {self.total_epochs()}",
@@ -199,8 +227,15 @@ class Trainer:
                   "speed": f"{speed:.2f} it/s ({self.trained_s:.0f} s of training)",
                   "generator parameters": f"{self.run.G.num_parameters():,}",
                   "discriminator parameters": f"{self.run.D.num_parameters():,}"}
+        if self.world.size > 1:
+            status["data parallel"] = global_batch_line(self.world, self.opts)
         extra = self.observer.html_section() if self.observer is not None else ""
         self.report.write_index(self.opts.to_dict(), status, extra)
+
+
+def global_batch_line(world, opts) -> str:
+    return (f"{world.name} x batch {opts.batch_size} = global batch "
+            f"{world.size * opts.batch_size}{', synchronized batch norm' if opts.sync_bn else ''}")
 
 
 class _sigint_sets_flag:

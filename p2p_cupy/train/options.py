@@ -50,6 +50,7 @@ class TrainOptions:
     save_latest_freq: int = 5000          # steps between `latest` checkpoints
     save_epoch_freq: int = 5              # epochs between kept epoch checkpoints
     inspect_freq: int = 0                 # steps between looks inside the networks (0: never)
+    sync_bn: bool = False                 # data parallel: batch norm over the global batch
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
