@@ -5,7 +5,6 @@ from pathlib import Path
 
 import click
 
-from p2p_cupy.backend import BackendUnavailable
 from p2p_cupy.cli.common import device_option, fmt_count, fmt_shape, model_options
 
 
@@ -33,11 +32,8 @@ def model(size, batch_size, as_json, **model_values):
 
     netG, netD = model_values["netG"], model_values["netD"]
     with backend.using("numpy"):
-        try:
-            G, D = networks_from_options(TrainOptions(**model_values))
-            g_rows, d_rows, totals = model_cost(G, D, size, batch_size)
-        except ValueError as e:
-            raise click.ClickException(str(e))
+        G, D = networks_from_options(TrainOptions(**model_values))
+        g_rows, d_rows, totals = model_cost(G, D, size, batch_size)
     if as_json:
         click.echo(json.dumps({"G": [r.as_dict() for r in g_rows],
                                "D": [r.as_dict() for r in d_rows], "totals": totals}, indent=1))
@@ -77,11 +73,8 @@ def activations(run_dir, image, out_dir, layers, device):
     from p2p_cupy import backend
     from p2p_cupy.inspection.activations import inspect_pair
 
-    try:
-        with backend.using(device):
-            stats = inspect_pair(run_dir, image, out_dir, layers.split(",") if layers else None)
-    except (ValueError, BackendUnavailable) as e:
-        raise click.ClickException(str(e)) from None
+    with backend.using(device):
+        stats = inspect_pair(run_dir, image, out_dir, layers.split(",") if layers else None)
     pm = stats["patch_map"]
     click.echo(f"D's mean P(real): {pm['mean_real']:.3f} on (A, B), {pm['mean_fake']:.3f} on "
                f"(A, G(A)); wrote {Path(out_dir) / 'index.html'}")
@@ -113,13 +106,10 @@ def kernels(source, arch, kernels_dir, shape, no_launches, as_json, **model_valu
             raise ValueError
     except ValueError:
         raise click.ClickException(f"--shape: expected NxCxHxW, e.g. 1x3x256x256, got {shape!r}")
-    try:
-        files = kinfo.kernel_files(kernels_dir or kinfo.KERNELS_DIR)
-        measure = kinfo.nvcc_resources if source == "nvcc" else kinfo.cupy_resources
-        rows = [r for f in files for r in (measure(f, arch) if source == "nvcc" else measure(f))]
-        launches = {} if no_launches else kinfo.training_launches(dims, **model_values)
-    except (ValueError, BackendUnavailable) as e:
-        raise click.ClickException(str(e)) from None
+    files = kinfo.kernel_files(kernels_dir or kinfo.KERNELS_DIR)
+    measure = kinfo.nvcc_resources if source == "nvcc" else kinfo.cupy_resources
+    rows = [r for f in files for r in (measure(f, arch) if source == "nvcc" else measure(f))]
+    launches = {} if no_launches else kinfo.training_launches(dims, **model_values)
     if as_json:
         click.echo(json.dumps({"resources": [r.as_dict() for r in rows], "launches": [
             {**vars(k), "threads": k.threads, "count": n} for k, n in launches.items()]}, indent=1))

@@ -9,7 +9,6 @@ import sys
 
 import click
 
-from p2p_cupy.backend import BackendUnavailable
 from p2p_cupy.cli.common import device_option, model_options, train_option as _opt
 from p2p_cupy.train.options import TrainOptions
 
@@ -62,9 +61,5 @@ def train(ctx, resume, **values):
     keep_freed_memory()   # freed arrays serve the next ones: no page faults (host_memory.py)
     given = {k: v for k, v in values.items()
              if ctx.get_parameter_source(k) == click.core.ParameterSource.COMMANDLINE}
-    try:
-        code = start_or_resume(TrainOptions(**values), given, resume, observe=training_probe)
-    except (ValueError, BackendUnavailable) as e:
-        raise click.ClickException(str(e)) from None
-    sys.exit(code)
+    sys.exit(start_or_resume(TrainOptions(**values), given, resume, observe=training_probe))
 

@@ -29,6 +29,23 @@ from p2p_cupy.data.aligned import AlignedDataset, warn_skipped
 from p2p_cupy.data.images import ImageReadError
 from p2p_cupy.data.transforms import Preprocess
 
+POLL_S = 0.05      # the longest either side of the prefetch queue waits without checking
+JOIN_S = 1.0       # how long a stopping caller waits for the prefetch thread
+
+
+class StopFlag:
+    """Set by one thread, polled by another. A plain attribute, no lock (unlike
+    threading.Event): a Ctrl-C landing while it is set cannot leave it half set."""
+
+    def __init__(self):
+        self.raised = False
+
+    def set(self):
+        self.raised = True
+
+    def is_set(self) -> bool:
+        return self.raised
+
 
 class PairLoader:
     def __init__(self, dataset: AlignedDataset, batch_size: int = 1, seed: int = 0,
@@ -75,17 +92,25 @@ class PairLoader:
         raise ValueError(f"{self.dataset.root}: every image of phase {self.dataset.phase!r} "
                          f"failed to load; the first: {next(iter(self.bad.values()))}")
 
-    def batch(self, epoch: int, step: int):
-        """(A, B) of batch `step` of `epoch`: float32 N x C x H x W in [-1, 1]."""
+    def batch(self, epoch: int, step: int, cancel: StopFlag | None = None):
+        """(A, B) of batch `step` of `epoch`: float32 N x C x H x W in [-1, 1]; None if
+        `cancel` is set between two samples (the prefetch thread was told to stop)."""
         order = self.order(epoch)
+        # This process's share of the global batch: positions rank, rank + ranks, ...
         start = step * self.global_batch
-        stop = min(start + self.global_batch, len(order))
-        pairs = [self._sample(order, epoch, i) for i in range(start + self.rank, stop, self.ranks)]
+        end = min(start + self.global_batch, len(order))
+        pairs = []
+        for i in range(start + self.rank, end, self.ranks):
+            if cancel is not None and cancel.is_set():
+                return None
+            pairs.append(self._sample(order, epoch, i))
         return (np.stack([a for a, _ in pairs]), np.stack([b for _, b in pairs]))
 
     def iter_from(self, epoch: int, step: int = 0):
         """The batches of `epoch` from `step` to its end. While the caller trains on one,
-        a daemon thread builds the next (bounded queue of one: at most one batch ahead)."""
+        a daemon thread builds the next (bounded queue of one: at most one batch ahead).
+        A caller that may stop early closes the iterator (contextlib.closing), which ends
+        that thread at once; one left to the garbage collector ends it only when collected."""
         if not 0 <= step <= len(self):
             raise ValueError(f"step {step} is outside epoch of {len(self)} batches")
         self.epoch, self.position = epoch, step
@@ -105,32 +130,44 @@ class PairLoader:
         return self.iter_from(self.epoch, self.position)
 
     def _prefetched(self, epoch, steps):
+        """The batches of `steps`, each built by a worker thread while the caller trains on
+        the one before. Either side may stop at any moment (the caller breaks or raises,
+        the worker fails, Ctrl-C lands anywhere) and the caller is free within JOIN_S: the
+        worker never waits more than POLL_S without looking at `stop` and looks at it
+        between samples, and the caller never waits on a worker that has nothing left to
+        send. (A single decode still in progress finishes in the background.)"""
         ready = queue.Queue(maxsize=1)
-        stop = threading.Event()
+        stop = StopFlag()
+
+        def offer(item) -> bool:
+            """Put item for the caller unless it stopped listening; True if delivered."""
+            while not stop.is_set():
+                try:
+                    ready.put(item, timeout=POLL_S)
+                    return True
+                except queue.Full:
+                    continue
+            return False
 
         def work():
-            def offer(item) -> bool:
-                """Queue item unless the consumer stopped (then nobody would take it)."""
-                while not stop.is_set():
-                    try:
-                        ready.put(item, timeout=0.1)
-                        return True
-                    except queue.Full:
-                        continue
-                return False
             try:
                 for s in steps:
-                    if not offer(("batch", self.batch(epoch, s))):
+                    if stop.is_set() or not offer(("batch", self.batch(epoch, s, stop))):
                         return
                 offer(("end", None))
             except BaseException as e:          # re-raised in the training thread
                 offer(("error", e))
 
         worker = threading.Thread(target=work, name="p2p-data-prefetch", daemon=True)
-        worker.start()
-        try:
+        try:                                    # started inside: a Ctrl-C right after the
+            worker.start()                      # start still runs the finally below
             while True:
-                kind, item = ready.get()
+                try:
+                    kind, item = ready.get(timeout=POLL_S)
+                except queue.Empty:
+                    if not worker.is_alive() and ready.empty():
+                        raise RuntimeError("data prefetch thread ended without a result")
+                    continue
                 if kind == "end":
                     return
                 if kind == "error":
@@ -138,7 +175,8 @@ class PairLoader:
                 yield item
         finally:                                # the caller stopped early: let the worker go
             stop.set()
-            worker.join()
+            if worker.ident is not None:
+                worker.join(timeout=JOIN_S)     # a decode in progress may finish after this
 
     # --- resume -----------------------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -180,16 +218,21 @@ def make_train_loader(dataroot, opts, seed: int = 0, rank: int = 0, ranks: int =
     return PairLoader(dataset, opts.batch_size, seed, rank=rank, ranks=ranks)
 
 
-def iter_test_pairs(dataroot, phase, opts, limit=None):
-    """(name, input, target) of a phase, C x H x W, preprocessed at test settings (resized
-    to the crop size, no jitter, no flip); unreadable files are warned about and skipped."""
-    dataset = AlignedDataset(dataroot, phase, opts.direction,
-                             Preprocess.from_options(opts).for_testing(),
-                             getattr(opts, "input_nc", 3), getattr(opts, "output_nc", 3))
+def test_dataset(dataroot, phase, opts) -> AlignedDataset:
+    """A phase of a data set at test settings (resized to the crop size, no jitter, no flip)."""
+    return AlignedDataset(dataroot, phase, opts.direction,
+                          Preprocess.from_options(opts).for_testing(),
+                          getattr(opts, "input_nc", 3), getattr(opts, "output_nc", 3))
+
+
+def iter_test_pairs(dataroot, phase, opts, limit=None, dataset=None):
+    """(index, input, target) of a phase (of `dataset` if given), C x H x W, preprocessed
+    at test settings; unreadable files are warned about and skipped."""
+    dataset = dataset if dataset is not None else test_dataset(dataroot, phase, opts)
     for index in range(len(dataset) if limit is None else min(limit, len(dataset))):
         try:
             a, b = dataset.load(index)
         except ImageReadError as e:
             warn_skipped(str(e))
             continue
-        yield dataset.name(index), a, b
+        yield index, a, b

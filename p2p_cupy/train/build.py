@@ -7,6 +7,7 @@ order and augmentation from `seed + 2`: one --seed fixes the whole run, on every
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 from p2p_cupy import backend
@@ -45,6 +46,7 @@ def resolve_dataroot(dataroot: str, size: int) -> Path:
         try:
             os.replace(tmp, target)
         except OSError:                       # another process generated it meanwhile
+            shutil.rmtree(tmp, ignore_errors=True)
             if not target.exists():
                 raise
     return target
@@ -90,8 +92,8 @@ def build_run(opts, rank=0, ranks=1) -> Run:
     return Run(opts, rank, ranks)
 
 
-def phase_pairs(opts, data_root, phase, limit=None):
-    """(name, A, B) host arrays of a phase, resized to the run's crop size, no jitter."""
-    from p2p_cupy.data import iter_test_pairs
-    root = resolve_dataroot(data_root, opts.load_size)
-    return iter_test_pairs(root, phase, opts, limit)
+def phase_dataset(opts, data_root, phase):
+    """A phase of a data set (the built-in one generated if needed) at the run's test
+    settings: resized to its crop size, no jitter (p2p_cupy.data.test_dataset)."""
+    from p2p_cupy.data.loader import test_dataset
+    return test_dataset(resolve_dataroot(data_root, opts.load_size), phase, opts)

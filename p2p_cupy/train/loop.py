@@ -8,7 +8,8 @@ anything is saved, so the last checkpoint on disk is a good one.
 Stopping: --max-steps N (global step, counted across resumes), the last epoch, or Ctrl-C.
 Ctrl-C only sets a flag that is checked between iterations, so the checkpoint written on
 the way out holds a consistent state (never D updated but G not); a second Ctrl-C aborts
-at once, leaving the previous checkpoint.
+at once without saving, leaving the previous checkpoint (a save it interrupts leaves no
+partial file: p2p_cupy/safe_files.py).
 
 Observing: a Trainer may be given an observer that runs each iteration in its place, to
 watch it from inside (`p2p train --inspect-freq`, p2p_cupy/inspection/training_probe.py):
@@ -25,6 +26,7 @@ import signal
 import sys
 import threading
 import time
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
@@ -163,27 +165,12 @@ class Trainer:
             r.set_epoch_lr(self.epoch)
             bar = ProgressBar(self.epoch, self.total_epochs(), len(r.loader), self.out)
             started, steps_before = time.perf_counter(), self.step
-            for real_A, real_B in r.loader.iter_from(self.epoch, self.epoch_step):
-                losses, fake_B = self.train_batch(self.bk.asarray(real_A),
-                                                  self.bk.asarray(real_B))
-                self.step += 1
-                self.epoch_step += 1
-                self.pending.append((self.step, self.epoch, self.lr(), losses))
-                if self.step % opts.print_freq == 0:
-                    self.flush_losses()
-                    bar.update(self.epoch_step, self._speed(started, steps_before),
-                               self.latest_losses)
-                if self.step % opts.sample_freq == 0 and self.writes:
-                    self.report.save_sample(self.step, real_A, self.bk.to_numpy(fake_B), real_B)
-                    self.write_index("running")
-                if self.step % opts.save_latest_freq == 0:
-                    self.save()
-                if self.world.any(self.stop_requested):   # every rank stops at one step
-                    return "interrupted"
-                # Checked before the loader is asked for the next batch, whose random crop
-                # and flip would otherwise be drawn and lost.
-                if opts.max_steps is not None and self.step >= opts.max_steps:
-                    return "max-steps"
+            # closing(): leaving the loop by return or exception stops the prefetch thread
+            # here and now, so an error there is raised here, not printed by the collector.
+            with closing(r.loader.iter_from(self.epoch, self.epoch_step)) as batches:
+                reason = self._epoch(batches, bar, started, steps_before)
+            if reason:
+                return reason
             elapsed = time.perf_counter() - started
             self.flush_losses()
             bar.finish(self.epoch_step, self._speed(started, steps_before), self.latest_losses,
@@ -194,6 +181,31 @@ class Trainer:
                 self.save(f"epoch_{self.epoch - 1:04d}")
             self.write_index("running")
         return "finished"
+
+    def _epoch(self, batches, bar, started, steps_before):
+        """Train on the batches of one epoch; the reason to stop early, or None."""
+        opts = self.opts
+        for real_A, real_B in batches:
+            losses, fake_B = self.train_batch(self.bk.asarray(real_A), self.bk.asarray(real_B))
+            self.step += 1
+            self.epoch_step += 1
+            self.pending.append((self.step, self.epoch, self.lr(), losses))
+            if self.step % opts.print_freq == 0:
+                self.flush_losses()
+                bar.update(self.epoch_step, self._speed(started, steps_before),
+                           self.latest_losses)
+            if self.step % opts.sample_freq == 0 and self.writes:
+                self.report.save_sample(self.step, real_A, self.bk.to_numpy(fake_B), real_B)
+                self.write_index("running")
+            if self.step % opts.save_latest_freq == 0:
+                self.save()
+            if self.world.any(self.stop_requested):   # every rank stops at one step
+                return "interrupted"
+            # Checked before the loader is asked for the next batch, whose random crop
+            # and flip would otherwise be drawn and lost.
+            if opts.max_steps is not None and self.step >= opts.max_steps:
+                return "max-steps"
+        return None
 
     def train_batch(self, real_A, real_B):
         """train_step on one batch, run by the observer when there is one."""
@@ -250,11 +262,15 @@ class _sigint_sets_flag:
             self.previous = signal.signal(signal.SIGINT, self._handle)
 
     def _handle(self, signum, frame):
-        if self.trainer.stop_requested:
-            raise KeyboardInterrupt
-        self.trainer.stop_requested = True
-        print("\nCtrl-C: stopping after this step and saving a checkpoint "
-              "(press again to abort without saving)", file=self.trainer.out)
+        trainer = self.trainer
+        if trainer.stop_requested:
+            raise KeyboardInterrupt    # run.py says which checkpoint is kept; nothing is saved
+        trainer.stop_requested = True
+        kept = (f"step {trainer.last_checkpoint_step}" if trainer.last_checkpoint_step is not None
+                else "none yet")
+        print(f"\nCtrl-C: stopping after this step and saving a checkpoint (Ctrl-C again: "
+              f"stop at once without saving; the last checkpoint, {kept}, stays)",
+              file=trainer.out)
 
     def __exit__(self, *exc):
         if self.previous is not None:

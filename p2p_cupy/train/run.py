@@ -19,6 +19,7 @@ from p2p_cupy.train import checkpoint, expected
 from p2p_cupy.train.build import resume_spec
 from p2p_cupy.train.loop import Trainer, global_batch_line
 from p2p_cupy.train.options import TrainOptions
+from p2p_cupy.train.run_lock import RunLock
 
 EXIT_CODES = {"max-steps": 0, "finished": 0, "interrupted": 130, "diverged": 1}
 
@@ -29,17 +30,23 @@ def start_or_resume(opts: TrainOptions, given: dict, resume=None, out=None, obse
     `out` (default: sys.stderr). observe(opts, run_dir), when given, makes the Trainer's
     observer once the run's options are known (`p2p train` passes the training probe)."""
     world = comm.world()
+    run_dir = Path(resume) if resume is not None else Path(opts.out) / opts.name
     with comm.failures_end_every_rank(world):
-        if world.rank != 0:
+        if world.rank != 0:         # rank 0 alone writes, so rank 0 alone holds the lock
             with open(os.devnull, "w") as quiet:
-                return _start_or_resume(opts, given, resume, quiet, world, observe)
-        return _start_or_resume(opts, given, resume, out or sys.stderr, world, observe)
+                return _train_locked(opts, given, run_dir, resume is not None, quiet, world,
+                                     observe)
+        with RunLock(run_dir):
+            return _train_locked(opts, given, run_dir, resume is not None,
+                                 out or sys.stderr, world, observe)
 
 
-def _start_or_resume(opts, given, resume, out, world, observe=None) -> int:
-    if resume is not None:
-        run_dir = Path(resume)
-        checkpoint.remove_torn_files(checkpoint.checkpoint_dir(run_dir))
+def _train_locked(opts, given, run_dir: Path, resume: bool, out, world, observe) -> int:
+    if resume:
+        if world.rank == 0:             # no one else's torn files: rank 0 holds the lock
+            for folder in (run_dir, checkpoint.checkpoint_dir(run_dir), run_dir / "samples",
+                           run_dir / "inspect"):
+                checkpoint.remove_torn_files(folder)
         ckpt = checkpoint.CheckpointFile(checkpoint.latest_checkpoint(run_dir))
         saved = expected.saved_options(ckpt)
         ranks = expected.saved_ranks(ckpt)
@@ -48,7 +55,7 @@ def _start_or_resume(opts, given, resume, out, world, observe=None) -> int:
         state = ckpt.load(resume_spec(saved, ranks))
         opts = saved.resumed_with(given)
     else:
-        run_dir, state = Path(opts.out) / opts.name, None
+        state = None
         if (checkpoint.checkpoint_dir(run_dir) / "latest.npz").exists():
             raise ValueError(f"{run_dir} already holds a run: continue it with "
                              f"`p2p train --resume {run_dir}` or pick another --name")
@@ -70,8 +77,10 @@ def _start_or_resume(opts, given, resume, out, world, observe=None) -> int:
     try:
         reason = trainer.run_to_end()
     except KeyboardInterrupt:
-        print(f"\naborted; the last checkpoint (step {trainer.last_checkpoint_step}) is kept "
-              f"in {checkpoint.checkpoint_dir(run_dir)}", file=out)
+        kept = (f"the last checkpoint (step {trainer.last_checkpoint_step}) is kept in "
+                f"{checkpoint.checkpoint_dir(run_dir)}" if trainer.last_checkpoint_step is not None
+                else "no checkpoint was written")
+        print(f"\naborted without saving; {kept}", file=out)
         return EXIT_CODES["interrupted"]
     if reason != "diverged":
         print(f"stopped at step {trainer.step} ({reason}); checkpoint "

@@ -112,8 +112,8 @@ def test_make_train_loader_and_test_pairs_follow_the_options(root):
     a, b = next(iter(loader))
     assert a.shape == (2, 3, 16, 16) and (a > 0).mean() > 0.5      # BtoA: input is bright B
     pairs = list(iter_test_pairs(root, "train", opts, limit=3))
-    assert [n for n, _, _ in pairs] == ["0", "1", "2"]
-    name, a, b = pairs[1]
+    assert [i for i, _, _ in pairs] == [0, 1, 2]
+    index, a, b = pairs[1]
     assert a.shape == (3, 16, 16)
     assert (a[:, :, 0] < a[:, :, -1]).all()          # B's dark stripe stays left: no flip
 
