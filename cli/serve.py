@@ -29,8 +29,8 @@ def serve(source, host, port, classes_file, device):
     from p2p_cupy.serve.model import ServedModel
     from p2p_cupy.serve.server import PageServer
 
-    backend.set_backend(device)
-    model = ServedModel(source, classes_file)
+    with backend.using(device):      # the model keeps its backend for the request threads
+        model = ServedModel(source, classes_file)
     server = PageServer(model, host, port)
     info = model.info()
     click.echo(f"{source}: {info['netG']} at {info['size']}x{info['size']}, "

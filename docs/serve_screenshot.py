@@ -17,8 +17,9 @@ from p2p_cupy.serve.server import PageServer
 
 
 def main(run_dir, out="docs/serve_page.png"):
-    backend.set_backend("cpu")
-    server = PageServer(ServedModel(run_dir), "127.0.0.1", 0, quiet=True)
+    with backend.using("cpu"):
+        model = ServedModel(run_dir)
+    server = PageServer(model, "127.0.0.1", 0, quiet=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         with Browser(width=1080, height=860) as browser:

@@ -18,15 +18,14 @@ import numpy as np
 from PIL import Image
 
 from p2p_cupy import backend
-from p2p_cupy.data.images import read_image, to_chw
+from p2p_cupy.data.images import read_image, to_chw, to_uint8_image
 from p2p_cupy.errors import P2PError
+from p2p_cupy.evaluation.inference import load_generator
 from p2p_cupy.inspection import pictures, probes
-from p2p_cupy.models import define_D
 from p2p_cupy.ops.concat import concat_forward
 from p2p_cupy.serve.palette import classes_for_run
-from p2p_cupy.train import checkpoint
-from p2p_cupy.train.inference import load_generator
-from p2p_cupy.train.report import to_uint8_image
+from p2p_cupy.train import checkpoint, expected
+from p2p_cupy.train.build import networks_from_options
 
 MAX_SIDE = 1024          # largest drawing or upload side accepted, in pixels
 
@@ -41,18 +40,17 @@ class Upload(io.BytesIO):
 
 
 def _discriminator(source, opts):
-    """D of a run folder or training checkpoint, or None (converted and .pth models hold G
-    alone)."""
+    """D of a run folder or training checkpoint (checked against the architecture before
+    its weights are read), or None: converted and .pth models hold G alone."""
     source = Path(source)
     if source.suffix == ".pth":
         return None
-    path = source if source.is_file() else checkpoint.latest_checkpoint(source)
-    state = checkpoint.load_checkpoint(path)
-    if "D" not in state:
+    ckpt = checkpoint.CheckpointFile(source if source.is_file()
+                                     else checkpoint.latest_checkpoint(source))
+    if "D" not in ckpt.tree:
         return None
-    D = define_D(opts.netD, ndf=opts.ndf, n_layers_D=opts.n_layers_D, norm=opts.norm,
-                 seed=opts.seed + 1)          # built as p2p_cupy/train/build.py builds it
-    return D.load_state_dict(state["D"])
+    _, D = networks_from_options(opts)          # built as the training builds it
+    return D.load_state_dict(ckpt.load({"D": expected.module_spec(D)})["D"])
 
 
 class ServedModel:
