@@ -1,13 +1,18 @@
 """Result records on disk: one JSON per run in benchmarks/results/, and
-benchmarks/RESULTS.md generated from all of them (never edited by hand)."""
+benchmarks/RESULTS.md generated from all of them (never edited by hand).
+
+The default paths are relative to the current folder, so run from the root of a checkout
+they are the repository's files; an installed package has no files of its own to write.
+"""
 from __future__ import annotations
 
 import datetime as dt
 import json
 from pathlib import Path
 
-RESULTS_DIR = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
+RESULTS_DIR = Path("benchmarks") / "results"
 RESULTS_MD = RESULTS_DIR.parent / "RESULTS.md"
+README = Path("README.md")
 
 
 def stamp(record: dict) -> dict:
@@ -32,7 +37,8 @@ def save(record: dict, path=None) -> Path:
 
 def load_all(folder: Path = RESULTS_DIR) -> list:
     """Every record in `folder`, oldest first."""
-    records = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.json"))]
+    records = [json.loads(p.read_text(encoding="utf-8"))
+               for p in sorted(Path(folder).glob("*.json"))]
     return sorted(records, key=lambda r: r.get("date", ""))
 
 
@@ -173,7 +179,7 @@ def render(records) -> str:
 
 def quality_section(record) -> list:
     """The latest `p2p bench quality` table, ours next to the paper's per-pixel accuracy."""
-    from p2p_cupy.quality.ablation import table_lines
+    from p2p_cupy.bench.quality import table_lines
     sc = record["scale"]
     return ["## Image quality: the paper's ablations (`p2p bench quality`, latest run)", "",
             f"`{record.get('command', 'p2p bench quality')}` on {record['date']}: synthetic "
@@ -190,7 +196,6 @@ def quality_section(record) -> list:
             *table_lines(record), ""]
 
 
-README = RESULTS_DIR.parents[1] / "README.md"
 README_BEGIN, README_END = "<!-- bench-summary:begin -->", "<!-- bench-summary:end -->"
 
 
@@ -210,7 +215,7 @@ def update_readme(records, readme: Path = README) -> bool:
 def write_report(folder: Path = RESULTS_DIR, out: Path = None, readme: Path = README) -> Path:
     """Write RESULTS.md (and the README's summary table) from every record in `folder`."""
     records = load_all(folder)
-    out = Path(out) if out else folder.parent / "RESULTS.md"
+    out = Path(out) if out else Path(folder).parent / "RESULTS.md"
     out.write_text(render(records), encoding="utf-8")
     update_readme(records, readme)
     return out

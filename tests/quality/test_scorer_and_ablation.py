@@ -9,7 +9,8 @@ from click.testing import CliRunner
 
 from p2p_cupy import backend
 from p2p_cupy.cli.main import main
-from p2p_cupy.quality import ablation, scorer
+from p2p_cupy.bench import quality as ablation
+from p2p_cupy.quality import scorer
 
 
 @pytest.fixture(scope="module")

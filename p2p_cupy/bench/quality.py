@@ -85,7 +85,7 @@ def train_and_score(config: Config, steps: int, work_dir, n_test=None, log=None,
                     train_only=False, **changes):
     """Train one configuration (continuing a shorter run of it, skipping a finished one),
     then `p2p test` it (unless train_only); returns its row of the table."""
-    from p2p_cupy.train.evaluate import run_test
+    from p2p_cupy.evaluation.evaluate import run_test
     from p2p_cupy.train.run import start_or_resume
     log = log or sys.stderr
     opts = options_for(config, steps, work_dir, **changes)
