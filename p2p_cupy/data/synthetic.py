@@ -67,6 +67,11 @@ def _renderer(version: str):
     return importlib.import_module(f"p2p_cupy.data.synthetic_{version}")
 
 
+def facade_labels(size: int, rng, version: str = DEFAULT_VERSION) -> np.ndarray:
+    """A label map alone (class indices, uint8): `p2p serve`'s starting drawings."""
+    return _renderer(version).facade_labels(size, rng)
+
+
 def make_pair(size: int, seed: int, phase: str, index: int, version: str = DEFAULT_VERSION):
     """(label map as class indices, label map RGB, rendering RGB) of one pair."""
     renderer = _renderer(version)

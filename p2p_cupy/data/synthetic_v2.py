@@ -255,6 +255,11 @@ def render(labels, boxes, rng) -> np.ndarray:
     return np.clip(np.rint(img), 0, 255).astype(np.uint8)
 
 
+def facade_labels(size: int, rng) -> np.ndarray:
+    """A size x size map of class indices (uint8), no rendering."""
+    return layout(size, rng)[0]
+
+
 def labels_and_photo(size: int, rng) -> tuple:
     """(class indices, uint8 rendering) of one pair."""
     labels, boxes = layout(size, rng)

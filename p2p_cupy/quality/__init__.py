@@ -4,5 +4,7 @@
             sharpness ratio (high-frequency energy of outputs / of real photos)
   scorer    the FCN scorer: a small U-Net segmenter trained with our framework on the real
             renderings, cached per data set version (used by `p2p test`)
-  ablation  `p2p bench quality`: the paper's loss, generator and PatchGAN ablations
+
+The paper's loss, generator and PatchGAN ablations (`p2p bench quality`) train runs and
+score them with `p2p test`, so they live above evaluation, in p2p_cupy/bench/quality.py.
 """
