@@ -41,6 +41,7 @@ class Backend:
         self.xp = xp
         self.modules = modules
         self.tf32 = False       # see set_tf32
+        self._constants = {}    # see constant
 
     @property
     def uses_kernels(self) -> bool:
@@ -64,6 +65,28 @@ class Backend:
         if self.name == "cuda":
             return self.xp.asnumpy(a)
         return np.asarray(a)
+
+    def constant(self, value, dtype):
+        """A 1-element array holding `value`, made once and kept (a loss's label): no fill
+        launch, no allocation per use. Callers must not write into it."""
+        key = (float(value), np.dtype(dtype))
+        if key not in self._constants:
+            self._constants[key] = self.xp.full(1, value, dtype=dtype)
+        return self._constants[key]
+
+    def gemm(self, a, b, out=None, accumulate=False):
+        """a @ b of 2-D arrays (views with any strides), written into `out` when given, or
+        added to it when `accumulate` (out += a @ b). On cuda the accumulation is cuBLAS's
+        beta = 1, in the GEMM itself: a weight gradient lands in .grad without a separate
+        `+=` launch. On the CPU it is the product then an in-place add, bit for bit what
+        `grad += a @ b` gives."""
+        if accumulate:
+            if self.name == "cuda":
+                import cupy.cublas
+                return cupy.cublas.gemm("N", "N", a, b, out=out, beta=1.0)
+            out += self.xp.matmul(a, b)
+            return out
+        return self.xp.matmul(a, b, out=out)
 
     def set_tf32(self, enabled: bool):
         """Let float32 GEMMs (cupy.matmul -> cuBLAS) use TF32 tensor cores: faster, with

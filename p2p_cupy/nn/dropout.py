@@ -29,7 +29,7 @@ class Dropout(Module):
             self._cache = None               # identity: backward passes dy through
             return x
         y, self._cache = dropout_forward(x, self.p, self.seed, self.step)
-        self.step[...] += 1
+        backend.current().xp.add(self.step, 1, out=self.step)   # one launch, in place
         return y
 
     def backward(self, dy):

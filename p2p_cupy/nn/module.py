@@ -21,26 +21,50 @@ from p2p_cupy import backend
 
 
 class Parameter:
-    """A trainable array and its gradient (same shape, dtype and backend)."""
+    """A trainable array and its gradient (same shape, dtype and backend).
 
-    __slots__ = ("data", "grad")
+    `zeroed` is True from zero_grad until the first gradient lands: an op may then write
+    the gradient straight into `grad` (a GEMM with beta = 0, a reduction kernel's output)
+    instead of computing it elsewhere and adding it, which saves a launch and gives the
+    same values (0 + g = g)."""
+
+    __slots__ = ("data", "_grad", "zeroed")
 
     def __init__(self, data):
         self.data = data
-        self.grad = None
+        self._grad = None
+        self.zeroed = False
+
+    @property
+    def grad(self):
+        return self._grad
+
+    @grad.setter
+    def grad(self, value):
+        self._grad, self.zeroed = value, False
 
     def zero_grad(self):
-        if self.grad is None:
-            self.grad = backend.current().xp.zeros_like(self.data)
+        if self._grad is None:
+            self._grad = backend.current().xp.zeros_like(self.data)
         else:
-            self.grad[...] = 0
+            self._grad[...] = 0
+        self.zeroed = True
 
     def accumulate(self, g):
         """grad += g (parameter gradients accumulate across backward calls)."""
-        if self.grad is None:
-            self.grad = g.astype(self.data.dtype, copy=True)
+        if self._grad is None:
+            self._grad = g.astype(self.data.dtype, copy=True)
         else:
-            self.grad += g
+            self._grad += g
+        self.zeroed = False
+
+    def gradient_target(self):
+        """(grad, zeroed) for an op that adds its gradient into `grad` itself (or writes
+        it there when zeroed); the gradient counts as written afterwards."""
+        if self._grad is None:
+            self.zero_grad()
+        zeroed, self.zeroed = self.zeroed, False
+        return self._grad, zeroed
 
     def __repr__(self):
         return f"Parameter(shape={tuple(self.data.shape)}, dtype={self.data.dtype})"
@@ -147,7 +171,7 @@ class Module:
         return out
 
     def load_state_dict(self, state, strict: bool = True):
-        """Copy arrays into parameters and buffers; names and shapes must match."""
+        """Copy arrays into parameters and buffers, in place; names and shapes must match."""
         params = dict(self.named_parameters())
         buffers = {name: (mod, short) for name, mod, short, _ in self.named_buffers()}
         missing = [k for k in list(params) + list(buffers) if k not in state]
@@ -162,15 +186,15 @@ class Module:
                 if tuple(np.shape(value)) != tuple(p.data.shape):
                     raise ValueError(f"{name}: checkpoint shape {tuple(np.shape(value))} "
                                      f"!= model shape {tuple(p.data.shape)}")
-                p.data = bk.asarray(value, dtype=p.data.dtype)
-                p.grad = None
+                p.data[...] = bk.asarray(value, dtype=p.data.dtype)   # in place: the
+                p.grad = None          # optimizer's flat buffer and a captured step keep it
             elif name in buffers:
                 mod, short = buffers[name]
                 old = mod._buffers[short]
                 if tuple(np.shape(value)) != tuple(np.shape(old)):
                     raise ValueError(f"{name}: checkpoint shape {tuple(np.shape(value))} "
                                      f"!= model shape {tuple(np.shape(old))}")
-                mod.set_buffer(short, bk.asarray(value, dtype=old.dtype))
+                old[...] = bk.asarray(value, dtype=old.dtype)
         return self
 
     def apply_arrays(self, fn):

@@ -54,10 +54,10 @@ class BatchNorm2d(Module):
     def backward(self, dy):
         if self._cache is None:
             raise RuntimeError(f"{self!r}: backward called before forward")
-        dx, dgamma, dbeta = batch_norm2d_backward(dy, self._cache)
-        if self.requires_grad:
-            self.weight.accumulate(dgamma)
-            self.bias.accumulate(dbeta)
+        into = (None, None)
+        if self.requires_grad:     # the op adds dgamma, dbeta into .grad (ops/grad_into.py)
+            into = (self.weight.gradient_target(), self.bias.gradient_target())
+        dx, _, _ = batch_norm2d_backward(dy, self._cache, into)
         return dx
 
     def __repr__(self):

@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from p2p_cupy import backend
+from p2p_cupy.ops.grad_into import deliver
 from p2p_cupy.ops.launch import launch_1d, n_arg, reduction_block
 
 
@@ -61,13 +62,14 @@ def batch_norm2d_forward(x, gamma, beta, running_mean, running_var, training,
     return y, (x, mean, inv_std, gamma, training)
 
 
-def batch_norm2d_backward(dy, cache):
-    """(dx, dgamma, dbeta)."""
+def batch_norm2d_backward(dy, cache, grads_into=(None, None)):
+    """(dx, dgamma, dbeta); dgamma, dbeta are None when delivered into the targets
+    `grads_into` (ops/grad_into.py)."""
     bk = backend.current()
     xp = bk.xp
     x, mean, inv_std, gamma, training = cache
     if bk.uses_kernels:
-        return _kernel_backward(bk, dy, x, mean, inv_std, gamma, training)
+        return _kernel_backward(bk, dy, x, mean, inv_std, gamma, training, grads_into)
     count = x.shape[0] * x.shape[2] * x.shape[3]
     dbeta = dy.sum(axis=(0, 2, 3))
     dgamma = inv_std * (_dot_nhw(xp, dy, x) - mean * dbeta)
@@ -80,7 +82,7 @@ def batch_norm2d_backward(dy, cache):
         bx = x * _per_channel(b)
         dx += bx
         dx += _per_channel(c)
-    return dx, dgamma, dbeta
+    return dx, deliver(dgamma, grads_into[0]), deliver(dbeta, grads_into[1])
 
 
 # --- kernel branch (kernels/batch_norm.cu) ----------------------------------------------
@@ -108,14 +110,24 @@ def _kernel_forward(bk, x, gamma, beta, running_mean, running_var, training, mom
     return y, (x, mean, inv_std, gamma, training)
 
 
-def _kernel_backward(bk, dy, x, mean, inv_std, gamma, training):
-    """One block per channel: reduces dbeta and dgamma, then writes dx."""
+def _kernel_backward(bk, dy, x, mean, inv_std, gamma, training, grads_into):
+    """One block per channel: reduces dbeta and dgamma, then writes dx. dgamma and dbeta
+    go straight into their targets when both hold zeros (the kernel writes both)."""
     xp = bk.xp
     dy = xp.ascontiguousarray(dy)
     n, c, h, w = x.shape
     dx = xp.empty_like(x)
-    dgamma, dbeta = xp.empty(c, x.dtype), xp.empty(c, x.dtype)
+    into_gamma, into_beta = grads_into
+    direct = (into_gamma is not None and into_beta is not None and into_gamma[1]
+              and into_beta[1] and into_gamma[0].flags.c_contiguous
+              and into_beta[0].flags.c_contiguous)
+    if direct:
+        dgamma, dbeta = into_gamma[0], into_beta[0]
+    else:
+        dgamma, dbeta = xp.empty(c, x.dtype), xp.empty(c, x.dtype)
     bk.kernel("batch_norm", "batch_norm_bwd", x.dtype)(
         (c,), reduction_block(n * h * w), (x, dy, mean, inv_std, gamma, dx, dgamma, dbeta,
                          np.int32(n), np.int32(c), np.int32(h * w), np.int32(bool(training))))
-    return dx, dgamma, dbeta
+    if direct:
+        return dx, None, None
+    return dx, deliver(dgamma, into_gamma), deliver(dbeta, into_beta)

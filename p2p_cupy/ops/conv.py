@@ -30,6 +30,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from p2p_cupy import backend
+from p2p_cupy.ops.grad_into import deliver, gemm_into, kernel_into
 from p2p_cupy.ops.launch import launch_1d, n_arg, reduction_block
 
 
@@ -45,11 +46,13 @@ def conv2d_forward(x, w, b, stride, padding):
     return y, (x, w, stride, padding, b is not None)
 
 
-def conv2d_backward(dy, cache, need_weight_grad=True, need_input_grad=True):
-    """(dx, dw, db) of conv2d; dx, dw and db are None when not needed (or no bias)."""
+def conv2d_backward(dy, cache, need_weight_grad=True, need_input_grad=True,
+                    grads_into=(None, None)):
+    """(dx, dw, db) of conv2d; dx, dw and db are None when not needed (or no bias), and
+    dw, db also when delivered into the targets `grads_into` (ops/grad_into.py)."""
     if backend.current().uses_kernels:
         return _kernel_conv2d_backward(backend.current(), dy, cache, need_weight_grad,
-                                       need_input_grad)
+                                       need_input_grad, grads_into)
     x, w, stride, padding, has_bias = cache
     # dx = col2im(w^T @ dy): the transposed conv of dy with the same w, at x's size
     dx = _transposed_conv(dy, w, stride, padding, x.shape) if need_input_grad else None
@@ -57,7 +60,8 @@ def conv2d_backward(dy, cache, need_weight_grad=True, need_input_grad=True):
         return dx, None, None
     # dw[o, (c,u,v)] = sum_{n,i,j} dy[n, o, i, j] * x_pad[n, c, i*s + u, j*s + v]
     cols = _im2col(x, w.shape[2], stride, padding, dy.shape[2:])
-    return dx, _weight_grad(dy, cols, w.shape), _bias_grad(dy, has_bias)
+    return (dx, deliver(_weight_grad(dy, cols, w.shape), grads_into[0]),
+            _bias_grad(dy, has_bias, grads_into[1]))
 
 
 def conv_transpose2d_forward(x, w, b, stride, padding):
@@ -72,11 +76,12 @@ def conv_transpose2d_forward(x, w, b, stride, padding):
     return y, (x, w, stride, padding, b is not None)
 
 
-def conv_transpose2d_backward(dy, cache, need_weight_grad=True, need_input_grad=True):
-    """(dx, dw, db) of conv_transpose2d; dx, dw and db are None when not needed (or no bias)."""
+def conv_transpose2d_backward(dy, cache, need_weight_grad=True, need_input_grad=True,
+                              grads_into=(None, None)):
+    """(dx, dw, db) of conv_transpose2d, as conv2d_backward's."""
     if backend.current().uses_kernels:
         return _kernel_conv_transpose2d_backward(backend.current(), dy, cache, need_weight_grad,
-                                                 need_input_grad)
+                                                 need_input_grad, grads_into)
     x, w, stride, padding, has_bias = cache
     # im2col(dy) serves both gradients; its output grid is exactly x's (H, W)
     cols = _im2col(dy, w.shape[2], stride, padding, x.shape[2:])
@@ -85,7 +90,8 @@ def conv_transpose2d_backward(dy, cache, need_weight_grad=True, need_input_grad=
     if not need_weight_grad:
         return dx, None, None
     # dw[c, (o,u,v)] = sum_{n,i,j} x[n, c, i, j] * dy_pad[n, o, i*s + u, j*s + v]
-    return dx, _weight_grad(x, cols, w.shape), _bias_grad(dy, has_bias)
+    return (dx, deliver(_weight_grad(x, cols, w.shape), grads_into[0]),
+            _bias_grad(dy, has_bias, grads_into[1]))
 
 
 # --- the three GEMMs, each serving both ops ---------------------------------------------
@@ -244,9 +250,9 @@ def _add_bias(y, b):
         y += b.reshape(1, -1, 1, 1)
 
 
-def _bias_grad(dy, has_bias):
+def _bias_grad(dy, has_bias, into):
     # db[o] = sum_{n,i,j} dy[n, o, i, j]
-    return dy.sum(axis=(0, 2, 3)) if has_bias else None
+    return deliver(dy.sum(axis=(0, 2, 3)), into) if has_bias else None
 
 
 # Temporaries of tens of MB cost as much in first-touch page faults as the copy that fills
@@ -266,8 +272,8 @@ def _scratch(name, shape, dtype):
     return buffer[:size].reshape(shape)
 
 
-# --- kernel branch (cuda, emu): kernels/conv.cu rearranges, bk.xp.matmul multiplies -------
-# The same three GEMMs as above, with the batch folded in; on cuda xp.matmul is cuBLAS.
+# --- kernel branch (cuda, emu): kernels/conv.cu rearranges, bk.gemm multiplies ------------
+# The same three GEMMs as above, with the batch folded in; on cuda bk.gemm is cuBLAS.
 # im2col and col2im (conv.cu's im2col_fwd/_bwd) are gathers: deterministic, no atomics.
 
 def _kernel_conv2d_forward(bk, x, w, b, stride, padding):
@@ -275,47 +281,48 @@ def _kernel_conv2d_forward(bk, x, w, b, stride, padding):
     out_hw = (_conv_out_size(x.shape[2], k, stride, padding),
               _conv_out_size(x.shape[3], k, stride, padding))
     cols = _kernel_im2col(bk, x, k, stride, padding, out_hw)
-    y = _kernel_from_rows(bk, bk.xp.matmul(w.reshape(w.shape[0], -1), cols), x.shape[0], out_hw)
+    y = _kernel_from_rows(bk, bk.gemm(w.reshape(w.shape[0], -1), cols), x.shape[0], out_hw)
     _kernel_add_bias(bk, y, b)
     return y, (x, w, stride, padding, b is not None)
 
 
-def _kernel_conv2d_backward(bk, dy, cache, need_weight_grad, need_input_grad):
+def _kernel_conv2d_backward(bk, dy, cache, need_weight_grad, need_input_grad, grads_into):
     x, w, stride, padding, has_bias = cache
     k = w.shape[2]
     dy_rows = _kernel_rows(dy)
     dx = None
     if need_input_grad:   # dx = col2im(w^T @ dy)
-        dx = _kernel_col2im(bk, bk.xp.matmul(w.reshape(w.shape[0], -1).T, dy_rows), x.shape,
+        dx = _kernel_col2im(bk, bk.gemm(w.reshape(w.shape[0], -1).T, dy_rows), x.shape,
                             k, stride, padding)
     if not need_weight_grad:
         return dx, None, None
     cols = _kernel_im2col(bk, x, k, stride, padding, dy.shape[2:])
-    dw = bk.xp.matmul(dy_rows, cols.T).reshape(w.shape)       # dw = dy @ im2col(x)^T
-    return dx, dw, (_kernel_bias_grad(bk, dy) if has_bias else None)
+    dw = gemm_into(bk, dy_rows, cols.T, grads_into[0], w.shape)   # dw = dy @ im2col(x)^T
+    return dx, dw, (_kernel_bias_grad(bk, dy, grads_into[1]) if has_bias else None)
 
 
 def _kernel_conv_transpose2d_forward(bk, x, w, b, stride, padding):
     n, _, h, wd = x.shape
     _, cout, k, _ = w.shape
     out_shape = (n, cout, (h - 1) * stride - 2 * padding + k, (wd - 1) * stride - 2 * padding + k)
-    cols = bk.xp.matmul(w.reshape(w.shape[0], -1).T, _kernel_rows(x))   # w^T @ x
+    cols = bk.gemm(w.reshape(w.shape[0], -1).T, _kernel_rows(x))   # w^T @ x
     y = _kernel_col2im(bk, cols, out_shape, k, stride, padding)
     _kernel_add_bias(bk, y, b)
     return y, (x, w, stride, padding, b is not None)
 
 
-def _kernel_conv_transpose2d_backward(bk, dy, cache, need_weight_grad, need_input_grad):
+def _kernel_conv_transpose2d_backward(bk, dy, cache, need_weight_grad, need_input_grad,
+                                      grads_into):
     x, w, stride, padding, has_bias = cache
     cols = _kernel_im2col(bk, dy, w.shape[2], stride, padding, x.shape[2:])
     dx = None
     if need_input_grad:   # dx = w @ im2col(dy)
-        dx = _kernel_from_rows(bk, bk.xp.matmul(w.reshape(w.shape[0], -1), cols), x.shape[0],
+        dx = _kernel_from_rows(bk, bk.gemm(w.reshape(w.shape[0], -1), cols), x.shape[0],
                                x.shape[2:])
     if not need_weight_grad:
         return dx, None, None
-    dw = bk.xp.matmul(_kernel_rows(x), cols.T).reshape(w.shape)   # dw = x @ im2col(dy)^T
-    return dx, dw, (_kernel_bias_grad(bk, dy) if has_bias else None)
+    dw = gemm_into(bk, _kernel_rows(x), cols.T, grads_into[0], w.shape)  # x @ im2col(dy)^T
+    return dx, dw, (_kernel_bias_grad(bk, dy, grads_into[1]) if has_bias else None)
 
 
 def _conv_geometry(n, c, h, w, k, stride, padding, out_hw):
@@ -363,11 +370,14 @@ def _kernel_add_bias(bk, y, b):
                   (y, b, n_arg(y.size), np.int32(c), np.int32(h * w)))
 
 
-def _kernel_bias_grad(bk, dy):
+def _kernel_bias_grad(bk, dy, into):
     """db[o] = sum over n, h, w of dy: one block per channel (conv.cu's bias_bwd)."""
     dy = bk.xp.ascontiguousarray(dy)
     n, c, h, w = dy.shape
-    db = bk.xp.empty(c, dy.dtype)
-    bk.kernel("conv", "bias_bwd", dy.dtype)((c,), reduction_block(n * h * w),
-                                            (dy, db, np.int32(n), np.int32(c), np.int32(h * w)))
-    return db
+
+    def write(db):
+        db = bk.xp.empty(c, dy.dtype) if db is None else db
+        bk.kernel("conv", "bias_bwd", dy.dtype)((c,), reduction_block(n * h * w), (
+            dy, db, np.int32(n), np.int32(c), np.int32(h * w)))
+        return db
+    return kernel_into(bk, write, into)

@@ -27,11 +27,12 @@ def _mean(xp, a):
     return xp.asarray(a.sum() / a.size)      # numpy reductions give scalars; keep a 0-d array
 
 
-def _kernel_target(xp, target, like):
-    """(target array, t_stride) for kernels/losses.cu: a float label becomes 1 element, stride 0."""
+def _kernel_target(bk, target, like):
+    """(target array, t_stride) for kernels/losses.cu: a float label becomes 1 element (a
+    constant of the backend), stride 0."""
     if hasattr(target, "shape") and target.ndim > 0:
-        return xp.ascontiguousarray(target, dtype=like.dtype), np.int32(1)
-    return xp.full(1, target, dtype=like.dtype), np.int32(0)
+        return bk.xp.ascontiguousarray(target, dtype=like.dtype), np.int32(1)
+    return bk.constant(target, like.dtype), np.int32(0)
 
 
 def _kernel_forward(name, pred, target, with_cache):
@@ -40,7 +41,7 @@ def _kernel_forward(name, pred, target, with_cache):
     bk = backend.current()
     xp = bk.xp
     pred = xp.ascontiguousarray(pred)
-    t, t_stride = _kernel_target(xp, target, pred)
+    t, t_stride = _kernel_target(bk, target, pred)
     loss = xp.empty((), pred.dtype)
     cache = (xp.empty_like(pred),) if with_cache else ()
     bk.kernel("losses", f"{name}_fwd", pred.dtype)(
@@ -77,9 +78,9 @@ def bce_with_logits_forward(logits, target):
 def bce_with_logits_backward(cache, dloss=1.0):
     logits, target = cache
     if backend.current().uses_kernels:
-        xp = backend.current().xp
-        logits = xp.ascontiguousarray(logits)
-        t, t_stride = _kernel_target(xp, target, logits)
+        bk = backend.current()
+        logits = bk.xp.ascontiguousarray(logits)
+        t, t_stride = _kernel_target(bk, target, logits)
         return _kernel_backward("bce_with_logits", (logits, t, t_stride), logits,
                                 1.0 / logits.size, dloss)
     dx, _ = sigmoid_forward(logits)

@@ -1,0 +1,47 @@
+"""Parameter gradients delivered into the parameters' .grad by the op itself.
+
+A layer's backward passes `into = (target, zeroed)` for each parameter gradient
+(Parameter.gradient_target): the op adds its gradient into `target`, or, when `zeroed`
+says the target holds zeros, writes it there. On cuda and emu that removes the separate
+`grad += g` launch of every parameter gradient (a weight gradient's GEMM accumulates with
+beta = 1, a reduction kernel writes into the zeroed .grad); on NumPy it is the same `+=`
+as before, so the CPU's results do not change. An op given no target returns its
+gradient as a new array, as before.
+"""
+from __future__ import annotations
+
+
+def deliver(grad, into):
+    """grad itself when there is no target; else grad added into it, and None."""
+    if into is None:
+        return grad
+    target = into[0]
+    target += grad
+    return None
+
+
+def gemm_into(bk, a, b, into, shape):
+    """a @ b (2-D), reshaped to `shape`: into its target (accumulating, or writing when
+    zeroed), or as a new array without one."""
+    if into is None:
+        return bk.gemm(a, b).reshape(shape)
+    target, zeroed = into
+    if not target.flags.c_contiguous:       # no 2-D view of it to write into
+        target += bk.gemm(a, b).reshape(shape)
+    else:
+        bk.gemm(a, b, out=target.reshape(a.shape[0], b.shape[1]), accumulate=not zeroed)
+    return None
+
+
+def kernel_into(bk, write, into):
+    """For a kernel that writes a gradient into an output array: write(out) runs it with
+    out = the target when that holds zeros and is contiguous, else write(None) allocates
+    its own output, which is added into the target (or returned without one)."""
+    if into is None:
+        return write(None)
+    target, zeroed = into
+    if zeroed and target.flags.c_contiguous:
+        write(target)
+    else:
+        target += write(None)
+    return None
