@@ -17,7 +17,7 @@ from p2p_cupy.bench import machine, timing
 from p2p_cupy.inspection.cost import model_cost
 from p2p_cupy.models import define_D, define_G
 from p2p_cupy.optim import Adam
-from p2p_cupy.train.step import train_step
+from p2p_cupy.train.step import StepInputs, train_step
 
 
 def num_downs_for(size: int) -> int:
@@ -75,7 +75,9 @@ def _bench_step(bk, device, batch_size, size, iters, warmup, compare, seed):
     host_A, host_B = random_pair(batch_size, size, seed)
     G, D, opt_G, opt_D = build_ours(size, seed)
     real_A, real_B = bk.asarray(host_A), bk.asarray(host_B)
-    candidates = {"ours": lambda: train_step(G, D, opt_G, opt_D, real_A, real_B)}
+    inputs = StepInputs(real_A.shape, real_B.shape, real_A.dtype)    # as the training loop
+    candidates = {"ours": lambda: train_step(G, D, opt_G, opt_D, real_A, real_B,
+                                             inputs=inputs)}
     syncs = {"ours": bk.synchronize}
     if torch is not None:
         from p2p_cupy.bench.torch_ref import torch_device, torch_sync

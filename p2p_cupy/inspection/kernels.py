@@ -158,7 +158,7 @@ def training_launch_count(shape, netG="unet_256", netD="basic", ngf=64, ndf=64,
     way the training loop makes them (launch_count.py says how they are counted)."""
     from p2p_cupy.models import define_D, define_G
     from p2p_cupy.optim import Adam
-    from p2p_cupy.train.step import train_step
+    from p2p_cupy.train.step import StepInputs, train_step_on
     n, c, h, w = shape
     kernels = _RecordingKernels()
     with counting(kernels) as counter:
@@ -166,8 +166,9 @@ def training_launch_count(shape, netG="unet_256", netD="basic", ngf=64, ndf=64,
             G = define_G(netG, input_nc=c, output_nc=c, ngf=ngf, norm=norm)
             D = define_D(netD, input_nc=2 * c, ndf=ndf, norm=norm)
             opt_G, opt_D = Adam(G.parameters()), Adam(D.parameters())
-            real_A, real_B = counted_zeros(shape), counted_zeros(shape)
-            train_step(G, D, opt_G, opt_D, real_A, real_B)      # the warm-up iteration
+            inputs = StepInputs(shape, shape, np.float32)
+            inputs.copy_in(counted_zeros(shape), counted_zeros(shape))   # before the step
+            train_step_on(inputs, G, D, opt_G, opt_D)       # the warm-up iteration
             kernels.launches.clear()
-        train_step(G, D, opt_G, opt_D, real_A, real_B)
+        train_step_on(inputs, G, D, opt_G, opt_D)
     return counter, Counter(kernels.launches)

@@ -105,6 +105,13 @@ class Module:
     def backward(self, dy):
         raise NotImplementedError
 
+    def forward_into(self, x, out):
+        """forward, with the output written into the caller's array `out` (a planned
+        buffer: the U-Net's concat halves) and returned. Layers whose op can write there
+        directly override this; here the output is copied."""
+        out[...] = self.forward(x)
+        return out
+
     def backward_without_input_grad(self, dy):
         """backward for an input that needs no gradient (the data pairs of the D step, A
         into G): parameter gradients accumulate as usual, None is returned. Modules whose
@@ -243,6 +250,12 @@ class Sequential(Module):
         for layer in self._modules.values():
             x = layer.forward(x)
         return x
+
+    def forward_into(self, x, out):
+        *earlier, last = self._modules.values()
+        for layer in earlier:
+            x = layer.forward(x)
+        return last.forward_into(x, out)
 
     def backward(self, dy):
         for layer in reversed(self._modules.values()):

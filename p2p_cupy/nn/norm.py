@@ -42,13 +42,16 @@ class BatchNorm2d(Module):
         self._cache = None
 
     def forward(self, x):
+        return self.forward_into(x, None)
+
+    def forward_into(self, x, out):
         check_image_input(self, x, self.num_features, self.weight.data.dtype)
         if self.training and x.shape[0] * x.shape[2] * x.shape[3] < 2:
             raise ValueError(f"{self!r}: training needs more than 1 value per channel, "
                              f"got input shape {tuple(x.shape)}")
         y, self._cache = batch_norm2d_forward(
             x, self.weight.data, self.bias.data, self.running_mean, self.running_var,
-            self.training, self.momentum, self.eps)
+            self.training, self.momentum, self.eps, out)
         return y
 
     def backward(self, dy):

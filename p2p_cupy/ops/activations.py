@@ -7,17 +7,17 @@
 from __future__ import annotations
 
 from p2p_cupy import backend
-from p2p_cupy.ops.launch import launch_1d, n_arg
+from p2p_cupy.ops.launch import deliver_output, launch_1d, n_arg, output_for
 
 
-def _kernel_unary(name, x, *scalars):
-    """y = kernels/activations.cu's <name>_fwd(x) (cuda, emu)."""
+def _kernel_unary(name, x, *scalars, out=None):
+    """y = kernels/activations.cu's <name>_fwd(x) (cuda, emu), into `out` when given."""
     bk = backend.current()
     x = bk.xp.ascontiguousarray(x)
-    y = bk.xp.empty_like(x)
+    y = output_for(bk.xp, x, out)
     launch_1d(bk.kernel("activations", f"{name}_fwd", x.dtype), x.size,
               (x, y, n_arg(x.size)) + tuple(x.dtype.type(s) for s in scalars))
-    return y
+    return deliver_output(y, out)
 
 
 def _kernel_grad(name, dy, y, *scalars):
@@ -30,13 +30,15 @@ def _kernel_grad(name, dy, y, *scalars):
     return dx
 
 
-def leaky_relu_forward(x, slope):
+def leaky_relu_forward(x, slope, out=None):
+    """(y, cache); y is written into `out` when given (every forward here takes one)."""
     if backend.current().uses_kernels:
-        y = _kernel_unary("leaky_relu", x, slope)
+        y = _kernel_unary("leaky_relu", x, slope, out=out)
         return y, (y, slope)
     xp = backend.current().xp
     y = x * x.dtype.type(slope)
     xp.maximum(x, y, out=y)              # for 0 <= slope < 1, max picks x exactly when x > 0
+    y = deliver_output(y, out)
     return y, (y, slope)
 
 
@@ -55,12 +57,12 @@ def leaky_relu_backward(dy, cache):
     return factor
 
 
-def relu_forward(x):
+def relu_forward(x, out=None):
     if backend.current().uses_kernels:
-        y = _kernel_unary("relu", x)
+        y = _kernel_unary("relu", x, out=out)
         return y, y
     xp = backend.current().xp
-    y = xp.maximum(x, 0)
+    y = deliver_output(xp.maximum(x, 0), out)
     return y, y
 
 
@@ -72,12 +74,12 @@ def relu_backward(dy, cache):
     return xp.multiply(dy, cache > 0, dtype=dy.dtype)
 
 
-def tanh_forward(x):
+def tanh_forward(x, out=None):
     if backend.current().uses_kernels:
-        y = _kernel_unary("tanh", x)
+        y = _kernel_unary("tanh", x, out=out)
         return y, y
     xp = backend.current().xp
-    y = xp.tanh(x)
+    y = deliver_output(xp.tanh(x), out)
     return y, y
 
 
@@ -92,10 +94,10 @@ def tanh_backward(dy, cache):
     return dx
 
 
-def sigmoid_forward(x):
+def sigmoid_forward(x, out=None):
     """Stable for any |x|: exp is only ever taken of -|x|, so it never overflows."""
     if backend.current().uses_kernels:
-        y = _kernel_unary("sigmoid", x)
+        y = _kernel_unary("sigmoid", x, out=out)
         return y, y
     xp = backend.current().xp
     e = xp.exp(-xp.abs(x))               # in (0, 1]
@@ -103,6 +105,7 @@ def sigmoid_forward(x):
     y = y.astype(x.dtype, copy=False)
     e += 1
     y /= e
+    y = deliver_output(y, out)
     return y, y
 
 

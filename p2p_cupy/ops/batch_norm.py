@@ -19,7 +19,7 @@ import numpy as np
 
 from p2p_cupy import backend
 from p2p_cupy.ops.grad_into import deliver
-from p2p_cupy.ops.launch import launch_1d, n_arg, reduction_block
+from p2p_cupy.ops.launch import deliver_output, launch_1d, n_arg, output_for, reduction_block
 
 
 def _per_channel(v):
@@ -34,13 +34,14 @@ def _dot_nhw(xp, a, b):
 
 
 def batch_norm2d_forward(x, gamma, beta, running_mean, running_var, training,
-                         momentum=0.1, eps=1e-5):
-    """(y, cache); in training mode running_mean/running_var are updated IN PLACE."""
+                         momentum=0.1, eps=1e-5, out=None):
+    """(y, cache); in training mode running_mean/running_var are updated IN PLACE; y is
+    written into `out` when given."""
     bk = backend.current()
     xp = bk.xp
     if bk.uses_kernels:
         return _kernel_forward(bk, x, gamma, beta, running_mean, running_var, training,
-                               momentum, eps)
+                               momentum, eps, out)
     count = x.shape[0] * x.shape[2] * x.shape[3]
     if training:
         mean = x.mean(axis=(0, 2, 3))
@@ -59,7 +60,7 @@ def batch_norm2d_forward(x, gamma, beta, running_mean, running_var, training,
         scale = inv_std * gamma
         y = x * _per_channel(scale)
         y += _per_channel(beta - mean * scale)
-    return y, (x, mean, inv_std, gamma, training)
+    return deliver_output(y, out), (x, mean, inv_std, gamma, training)
 
 
 def batch_norm2d_backward(dy, cache, grads_into=(None, None)):
@@ -87,13 +88,14 @@ def batch_norm2d_backward(dy, cache, grads_into=(None, None)):
 
 # --- kernel branch (kernels/batch_norm.cu) ----------------------------------------------
 
-def _kernel_forward(bk, x, gamma, beta, running_mean, running_var, training, momentum, eps):
+def _kernel_forward(bk, x, gamma, beta, running_mean, running_var, training, momentum, eps,
+                    out):
     """Training: one block per channel computes the statistics, updates the running ones
     and writes y. Eval: an elementwise y = x scale + shift with per-channel coefficients."""
     xp = bk.xp
     x = xp.ascontiguousarray(x)
     n, c, h, w = x.shape
-    y = xp.empty_like(x)
+    y = output_for(xp, x, out)
     if training:
         mean, inv_std = xp.empty(c, x.dtype), xp.empty(c, x.dtype)
         bk.kernel("batch_norm", "batch_norm_train_fwd", x.dtype)(
@@ -107,7 +109,7 @@ def _kernel_forward(bk, x, gamma, beta, running_mean, running_var, training, mom
         shift = beta - mean * scale
         launch_1d(bk.kernel("batch_norm", "batch_norm_eval_fwd", x.dtype), x.size,
                   (x, scale, shift, y, n_arg(x.size), np.int32(c), np.int32(h * w)))
-    return y, (x, mean, inv_std, gamma, training)
+    return deliver_output(y, out), (x, mean, inv_std, gamma, training)
 
 
 def _kernel_backward(bk, dy, x, mean, inv_std, gamma, training, grads_into):

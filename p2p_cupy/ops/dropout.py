@@ -8,25 +8,26 @@ from __future__ import annotations
 import numpy as np
 
 from p2p_cupy import backend, philox
-from p2p_cupy.ops.launch import launch_1d, n_arg
+from p2p_cupy.ops.launch import deliver_output, launch_1d, n_arg, output_for
 
 
-def dropout_forward(x, p, seed, step):
-    """(y, mask); step may be an int or the 0-d integer array that Dropout keeps."""
+def dropout_forward(x, p, seed, step, out=None):
+    """(y, mask); step may be an int or the 0-d integer array that Dropout keeps; y is
+    written into `out` when given."""
     bk = backend.current()
     if bk.uses_kernels:   # kernels/dropout.cu: the same Philox words, computed per element
         x = bk.xp.ascontiguousarray(x)
-        y, mask = bk.xp.empty_like(x), bk.xp.empty_like(x)
+        y, mask = output_for(bk.xp, x, out), bk.xp.empty_like(x)
         launch_1d(bk.kernel("dropout", "dropout_fwd", x.dtype), -(-x.size // 4),
                   (x, y, mask, n_arg(x.size), np.uint64(int(seed) % 2**64),
                    bk.xp.asarray(step, dtype=np.int64).reshape(1),   # read on the device
                    np.uint32(philox.keep_threshold(p)),
                    x.dtype.type(1.0 / (1.0 - p))))
-        return y, mask
+        return deliver_output(y, out), mask
     keep = philox.dropout_keep_mask(x.size, p, int(seed), int(step)).reshape(x.shape)
     mask = bk.asarray(keep, dtype=x.dtype)
     mask *= x.dtype.type(1.0 / (1.0 - p))
-    return x * mask, mask
+    return deliver_output(x * mask, out), mask
 
 
 def dropout_backward(dy, cache):

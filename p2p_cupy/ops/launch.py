@@ -31,6 +31,21 @@ def launch_1d(kernel, n: int, args):
     kernel(grid, block, args)
 
 
+def output_for(xp, like, out):
+    """The array a kernel writes its output into: `out` when the caller gave one and it is
+    contiguous (a planned buffer, e.g. one half of a U-Net concat), else a new one."""
+    return out if out is not None and out.flags.c_contiguous else xp.empty_like(like)
+
+
+def deliver_output(y, out):
+    """What an op with an `out` argument returns: y without `out`, else `out` (with y
+    copied into it when the op could not write there itself)."""
+    if out is None or y is out:
+        return y
+    out[...] = y
+    return out
+
+
 def n_arg(n: int):
     """A count as the kernels' `long long` parameter."""
     return np.int64(n)

@@ -26,7 +26,7 @@ from p2p_cupy.train import checkpoint
 from p2p_cupy.train.progress import ProgressBar
 from p2p_cupy.train.report import LOSS_NAMES, RunReport
 from p2p_cupy.train.build import build_run
-from p2p_cupy.train.step import train_step
+from p2p_cupy.train.step import StepInputs, train_step
 
 
 class TrainingDiverged(RuntimeError):
@@ -48,6 +48,7 @@ class Trainer:
         self.report.truncate_log(self.step)
         self.pending = []              # (step, epoch, lr, {name: 0-d backend array})
         self.latest_losses = {}        # the last host-read losses (progress bar)
+        self.inputs = None             # the StepInputs every step copies its batch into
         self.clock = time.perf_counter()   # trained_s is accounted up to this moment
         self.stop_requested = False
         self.last_checkpoint_step = self.step if resume_state is not None else None
@@ -131,8 +132,7 @@ class Trainer:
             bar = ProgressBar(self.epoch, self.total_epochs(), len(r.loader), self.out)
             started, steps_before = time.perf_counter(), self.step
             for real_A, real_B in r.loader.iter_from(self.epoch, self.epoch_step):
-                losses, fake_B = self.train_batch(self.bk.asarray(real_A),
-                                                  self.bk.asarray(real_B))
+                losses, fake_B = self.train_batch(real_A, real_B)
                 self.step += 1
                 self.epoch_step += 1
                 self.pending.append((self.step, self.epoch, self.lr(), losses))
@@ -166,10 +166,12 @@ class Trainer:
         """train_step on one batch; every --inspect-freq steps it is watched from inside
         (p2p_cupy/inspection/training_probe.py) and the record goes to the report."""
         r, opts = self.run, self.opts
+        if self.inputs is None or not self.inputs.fits(real_A, real_B):
+            self.inputs = StepInputs(real_A.shape, real_B.shape, real_A.dtype)
 
         def step():
             return train_step(r.G, r.D, r.opt_G, r.opt_D, real_A, real_B, opts.gan_mode,
-                              opts.lambda_l1)
+                              opts.lambda_l1, self.inputs)
         if not opts.inspect_freq or (self.step + 1) % opts.inspect_freq:
             return step()
         (losses, fake_B), record = inspect_step(r.G, r.D, step, opts.gan_mode)
