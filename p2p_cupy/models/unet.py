@@ -148,6 +148,6 @@ class UNetGenerator(nn.Module):
         for k in range(n, 1, -1):
             ds = self.level("enc", k).backward(dh)
             if k in dskip:
-                ds += dskip[k]
+                backend.current().add_into(ds, dskip[k])
             dh = self.level("act", k).backward(ds)
         return dh

@@ -33,7 +33,7 @@ class Dropout(Module):
             self._cache = None               # identity: backward passes dy through
             return deliver_output(x, out)
         y, self._cache = dropout_forward(x, self.p, self.seed, self.step, out)
-        backend.current().xp.add(self.step, 1, out=self.step)   # one launch, in place
+        backend.current().add_into(self.step, 1)      # one launch, in place
         return y
 
     def backward(self, dy):

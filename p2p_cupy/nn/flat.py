@@ -65,7 +65,7 @@ class FlatParameters:
 
     def zero_grad(self):
         """Every gradient zero, in one fill of the flat buffer."""
-        self.grad.fill(0)
+        backend.current().fill(self.grad, 0)
         for p, grad in zip(self.params, self.grad_views):
             p.grad = grad
             p.zeroed = True

@@ -47,7 +47,7 @@ class Parameter:
         if self._grad is None:
             self._grad = backend.current().xp.zeros_like(self.data)
         else:
-            self._grad[...] = 0
+            backend.current().fill(self._grad, 0)
         self.zeroed = True
 
     def accumulate(self, g):

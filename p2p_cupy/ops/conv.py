@@ -353,9 +353,12 @@ def _kernel_col2im(bk, cols, x_shape, k, stride, padding):
 
 
 def _kernel_rows(a):
-    """(N, C, H, W) -> (C, N*H*W) (a view when N == 1)."""
+    """(N, C, H, W) -> (C, N*H*W) (a view when N == 1, else a transposing copy)."""
     n, c, h, w = a.shape
-    return a.transpose(1, 0, 2, 3).reshape(c, n * h * w)
+    if n == 1:
+        return a.reshape(c, h * w)
+    xp = backend.current().xp
+    return xp.ascontiguousarray(a.transpose(1, 0, 2, 3)).reshape(c, n * h * w)
 
 
 def _kernel_from_rows(bk, rows, n, hw):

@@ -10,13 +10,14 @@ gradient as a new array, as before.
 """
 from __future__ import annotations
 
+from p2p_cupy import backend
+
 
 def deliver(grad, into):
     """grad itself when there is no target; else grad added into it, and None."""
     if into is None:
         return grad
-    target = into[0]
-    target += grad
+    backend.current().add_into(into[0], grad)
     return None
 
 
@@ -27,7 +28,7 @@ def gemm_into(bk, a, b, into, shape):
         return bk.gemm(a, b).reshape(shape)
     target, zeroed = into
     if not target.flags.c_contiguous:       # no 2-D view of it to write into
-        target += bk.gemm(a, b).reshape(shape)
+        bk.add_into(target, bk.gemm(a, b).reshape(shape))
     else:
         bk.gemm(a, b, out=target.reshape(a.shape[0], b.shape[1]), accumulate=not zeroed)
     return None
@@ -43,5 +44,5 @@ def kernel_into(bk, write, into):
     if zeroed and target.flags.c_contiguous:
         write(target)
     else:
-        target += write(None)
+        bk.add_into(target, write(None))
     return None

@@ -56,7 +56,7 @@ def _kernel_backward(name, args, like, scale, dloss):
     launch_1d(bk.kernel("losses", f"{name}_bwd", like.dtype), like.size,
               args + (grad, n_arg(like.size), like.dtype.type(scale)))
     if not (isinstance(dloss, (int, float)) and dloss == 1.0):
-        grad *= dloss
+        bk.scale(grad, dloss)
     return grad
 
 

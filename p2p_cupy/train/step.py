@@ -104,7 +104,7 @@ def train_step_on(inputs, G, D, opt_G, opt_D, gan_mode="vanilla", lambda_l1=100.
     loss_G_GAN, grad = gan_loss(D.forward(fake_AB), True, gan_mode)
     _, d_fake_B = concat_backward(D.backward(grad()), (c_a, fake_B.shape[1]))
     loss_G_L1, l1_cache = l1_forward(fake_B, real_B)
-    d_fake_B += l1_backward(l1_cache, lambda_l1)
+    backend.current().add_into(d_fake_B, l1_backward(l1_cache, lambda_l1))
     G.backward_without_input_grad(d_fake_B)    # real_A is data: no gradient for it
     opt_G.step()
     D.freeze(False)
