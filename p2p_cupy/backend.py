@@ -43,7 +43,7 @@ class Backend:
         self.modules = modules
         self.tf32 = False       # see set_tf32
         self._constants = {}    # see constant
-        self._recording = None  # (Capture, run) while a step is planned or captured
+        self._recording = None  # (Capture, run, guard) while a step is planned or captured
 
     @property
     def uses_kernels(self) -> bool:
@@ -72,23 +72,24 @@ class Backend:
         """Run one piece of device work, or note it in the step being captured."""
         if self._recording is None:
             return run()
-        record, execute = self._recording
+        record, execute, _ = self._recording
         record.note(name, run, *args)
         if execute:
             run()
 
     @contextlib.contextmanager
-    def recording(self, record, run: bool):
-        """Note every primitive into `record` (a capture.Capture); run=False: only note
-        them (a capture: host reads and syncs raise)."""
-        self._recording = (record, run)
+    def recording(self, record, run: bool, guard: bool):
+        """Note every primitive into `record` (a capture.Capture). run: also run it (the
+        planned eager step; on cuda, the capture, whose launches CUDA records instead of
+        running); guard: host reads and syncs raise (a capture)."""
+        self._recording = (record, run, guard)
         try:
             yield record
         finally:
             self._recording = None
 
     def _refuse_in_capture(self, what):
-        if self._recording is not None and not self._recording[1]:
+        if self._recording is not None and self._recording[2]:
             from p2p_cupy.capture import CaptureError
             raise CaptureError(f"{what} inside a captured step: the step must not wait for "
                                "the device or read its values (they exist only at replay)")

@@ -213,7 +213,8 @@ def _requested(fn_name, args, kwargs):
 
 class CapturedStep:
     """A step function captured once and replayed: plan (one eager step with the arena
-    noting its buffers), capture (the record, nothing runs), then replay per step.
+    noting its buffers), capture (the record; nothing runs, except into a CUDA graph on
+    cuda), then replay per step (the record's primitives again; on cuda, the graph).
 
         step = CapturedStep(bk, lambda: train_step_on(inputs, G, D, opt_G, opt_D))
         outputs = step.plan()           # an ordinary step; its outputs are step buffers
@@ -243,20 +244,23 @@ class CapturedStep:
         """Run one eager step, noting its buffers and its record (to compare scalars)."""
         self.arena = Arena(self.bk.xp)
         self.planned = Capture()
-        with self._with_arena(), self.bk.recording(self.planned, run=True):
+        with self._with_arena(), self.bk.recording(self.planned, run=True, guard=False):
             self.outputs = self.fn()
         return self.outputs
 
     def capture(self):
         """Record the step without running it; raises CaptureError on an allocation the
-        plan lacks, a host read, a sync, or a scalar that changed since the plan."""
+        plan lacks, a host read, a sync, or a scalar that changed since the plan. On cuda
+        the same pass is also captured into a cupy.cuda.Graph on a non-default stream."""
         if self.planned is None:
             self.plan()
         self.arena.serving, self.arena.next = True, 0
         record = Capture()
         StepArray._capturing = record
+        on_gpu = self.bk.name == "cuda"
         try:
-            with self._with_arena(), self.bk.recording(record, run=False):
+            with self._with_arena(), self.bk.recording(record, run=on_gpu, guard=True), \
+                    (_cuda_graph_capture(self) if on_gpu else contextlib.nullcontext()):
                 outputs = self.fn()
         finally:
             StepArray._capturing = None
@@ -268,9 +272,33 @@ class CapturedStep:
         return record
 
     def replay(self):
-        """Run the captured step; self.outputs then hold this step's values."""
-        self.record.replay()
+        """Run the captured step; self.outputs then hold this step's values. On cuda: one
+        launch of the graph, ordered after the work before it and before the work after it
+        on the current stream (no host sync)."""
+        if self.bk.name != "cuda":
+            self.record.replay()
+            return self.outputs
+        current = self.bk.xp.cuda.get_current_stream()
+        self.stream.wait_event(current.record())
+        self.graph.launch(self.stream)
+        current.wait_event(self.stream.record())
         return self.outputs
+
+
+@contextlib.contextmanager
+def _cuda_graph_capture(step):
+    """Capture the CUDA work of the block into step.graph, on a stream of its own (CUDA
+    cannot capture the legacy default stream); the planned step's work is finished first."""
+    cupy = step.bk.xp
+    if getattr(step, "stream", None) is None:
+        step.stream = cupy.cuda.Stream(non_blocking=True)
+    cupy.cuda.get_current_stream().synchronize()
+    with step.stream:
+        step.stream.begin_capture()
+        try:
+            yield
+        finally:
+            step.graph = step.stream.end_capture()
 
 
 def _same_or_raise(planned, captured):

@@ -26,6 +26,8 @@ from p2p_cupy.train import checkpoint
 from p2p_cupy.train.progress import ProgressBar
 from p2p_cupy.train.report import LOSS_NAMES, RunReport
 from p2p_cupy.train.build import build_run
+from p2p_cupy.errors import P2PError
+from p2p_cupy.train.graphed import GraphedSteps
 from p2p_cupy.train.step import StepInputs, train_step
 
 
@@ -49,6 +51,10 @@ class Trainer:
         self.pending = []              # (step, epoch, lr, {name: 0-d backend array})
         self.latest_losses = {}        # the last host-read losses (progress bar)
         self.inputs = None             # the StepInputs every step copies its batch into
+        self.graphed = None            # GraphedSteps when steps replay a capture
+        if self._use_graph():
+            self.graphed = GraphedSteps(self.run, opts.gan_mode, opts.lambda_l1, LOSS_NAMES,
+                                        opts.print_freq)
         self.clock = time.perf_counter()   # trained_s is accounted up to this moment
         self.stop_requested = False
         self.last_checkpoint_step = self.step if resume_state is not None else None
@@ -162,10 +168,22 @@ class Trainer:
             self.write_index("running")
         return "finished"
 
+    def _use_graph(self) -> bool:
+        """--cuda-graph: on cuda unless turned off; on emu when asked; never on NumPy."""
+        if self.opts.cuda_graph is None:
+            return self.bk.name == "cuda"
+        if self.opts.cuda_graph and not self.bk.uses_kernels:
+            raise P2PError(f"--cuda-graph: device {self.bk.name!r} runs no kernels to "
+                           "capture; use --device cuda (or emu), or drop --cuda-graph")
+        return bool(self.opts.cuda_graph)
+
     def train_batch(self, real_A, real_B):
         """train_step on one batch; every --inspect-freq steps it is watched from inside
         (p2p_cupy/inspection/training_probe.py) and the record goes to the report."""
         r, opts = self.run, self.opts
+        inspected = opts.inspect_freq and (self.step + 1) % opts.inspect_freq == 0
+        if self.graphed is not None and not inspected:
+            return self.graphed(real_A, real_B)
         if self.inputs is None or not self.inputs.fits(real_A, real_B):
             self.inputs = StepInputs(real_A.shape, real_B.shape, real_A.dtype)
 

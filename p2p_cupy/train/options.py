@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Optional
 
 RESUME_OVERRIDABLE = ("max_steps", "n_epochs", "n_epochs_decay", "print_freq", "sample_freq",
-                      "save_epoch_freq", "save_latest_freq", "device", "inspect_freq")
+                      "save_epoch_freq", "save_latest_freq", "device", "inspect_freq",
+                      "cuda_graph")
 
 
 @dataclass
@@ -48,6 +49,7 @@ class TrainOptions:
     save_latest_freq: int = 5000          # steps between `latest` checkpoints
     save_epoch_freq: int = 5              # epochs between kept epoch checkpoints
     inspect_freq: int = 0                 # steps between looks inside the networks (0: never)
+    cuda_graph: Optional[bool] = None     # replay a captured step (None: on cuda only)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
