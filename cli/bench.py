@@ -49,8 +49,12 @@ def bench():
 @click.option("--keep-freed-memory", is_flag=True,
               help="set glibc's malloc to keep freed blocks, as `p2p train` does "
                    "(p2p_cupy/host_memory.py); process-wide, so PyTorch runs with it too")
+@click.option("--cuda-graph/--no-cuda-graph", "cuda_graph", default=None,
+              help="time steps replayed from one capture (a CUDA graph on cuda, the default "
+                   "there; the recorded launches on emu); warm-up needs 2 steps for it")
 @JSON_OUT
-def step(device, batch_size, size, iters, warmup, compare, keep_freed_memory, json_out):
+def step(device, batch_size, size, iters, warmup, compare, keep_freed_memory, cuda_graph,
+         json_out):
     """Full training iterations (G forward, three D passes, both backwards, both Adams)."""
     from p2p_cupy import host_memory
     from p2p_cupy.bench.step import bench_step
@@ -58,8 +62,9 @@ def step(device, batch_size, size, iters, warmup, compare, keep_freed_memory, js
         raise click.BadParameter("need --iters >= 1, --warmup >= 0 and --batch-size >= 1")
     if keep_freed_memory and not host_memory.keep_freed_memory():
         raise click.ClickException("--keep-freed-memory: this system has no glibc malloc")
-    r = bench_step(device, batch_size, size, iters, warmup, compare)
-    click.echo(f"training iteration, batch {batch_size}, {size}x{size}, {r['device']}, "
+    r = bench_step(device, batch_size, size, iters, warmup, compare, cuda_graph=cuda_graph)
+    graph = ", CUDA graph" if r["config"]["cuda_graph"] else ""
+    click.echo(f"training iteration{graph}, batch {batch_size}, {size}x{size}, {r['device']}, "
                f"malloc {r['config']['malloc']}, {iters} timed after {warmup} warm-up; "
                f"{r['iteration_flops'] / 1e9:.2f} GFLOP/iteration, "
                f"matmul peak {r['matmul_peak_gflops']:.0f} GFLOP/s")

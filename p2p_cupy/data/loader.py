@@ -94,21 +94,25 @@ class PairLoader:
         ready = queue.Queue(maxsize=1)
         stop = threading.Event()
 
+        def put(item) -> bool:
+            """Hand an item over; False once the consumer has stopped (never blocks then:
+            a consumer that stops after the last batch leaves the queue full)."""
+            while not stop.is_set():
+                try:
+                    ready.put(item, timeout=0.1)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
         def work():
             try:
                 for s in steps:
-                    item = ("batch", self.batch(epoch, s))
-                    while not stop.is_set():
-                        try:
-                            ready.put(item, timeout=0.1)
-                            break
-                        except queue.Full:
-                            continue
-                    if stop.is_set():
+                    if not put(("batch", self.batch(epoch, s))):
                         return
-                ready.put(("end", None))
+                put(("end", None))
             except BaseException as e:          # re-raised in the training thread
-                ready.put(("error", e))
+                put(("error", e))
 
         worker = threading.Thread(target=work, name="p2p-data-prefetch", daemon=True)
         worker.start()

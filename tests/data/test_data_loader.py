@@ -1,4 +1,5 @@
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -67,6 +68,20 @@ def test_stopping_early_stops_the_worker(root):
     next(it)
     it.close()
     assert threading.active_count() == before
+
+
+def test_stopping_just_before_the_last_batch_does_not_hang(root):
+    """The consumer stops one batch before the epoch's end (p2p train --max-steps there):
+    the worker has put the last batch and waits to put "end" into the full queue; closing
+    must not wait for it forever."""
+    loader = _loader(root, batch_size=1)
+    it = loader.iter_from(1, len(loader) - 2)          # two batches left, one taken
+    next(it)
+    time.sleep(0.3)                                    # the worker now waits to put "end"
+    closer = threading.Thread(target=it.close, daemon=True)
+    closer.start()
+    closer.join(timeout=10)
+    assert not closer.is_alive()
 
 
 def test_resume_from_the_state_continues_exactly(root):
