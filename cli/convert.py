@@ -13,8 +13,8 @@ import click
 @click.argument("source", type=click.Path(exists=True, dir_okay=False))
 @click.option("--out", required=True, help="The .npz to write.")
 @click.option("--no-dropout", is_flag=True,
-              help="The model was trained with --no_dropout (dropout has no weights, so "
-                   "this cannot be detected).")
+              help="The U-Net was trained with --no_dropout (dropout has no weights, so "
+                   "this cannot be detected; a ResNet's layout shows it).")
 def convert(source, out, no_dropout):
     """Convert a PyTorch pix2pix checkpoint SOURCE (.pth) to a p2p-cupy .npz."""
     from p2p_cupy.interop.convert import convert_checkpoint

@@ -56,6 +56,21 @@ class StepArray(np.ndarray):
 
     _capturing = None           # the Capture in progress, if any (class-wide)
 
+    def __array_ufunc__(self, ufunc, method, *inputs, out=None, **kwargs):
+        """NumPy work on a step buffer while a step is captured is device work that is not
+        one of the backend's primitives: it would not be in the record, so it raises."""
+        if StepArray._capturing is not None:
+            raise CaptureError(f"NumPy {ufunc.__name__} on a step buffer inside a captured "
+                               f"step (in {_caller()}): device work must go through the "
+                               "backend's primitives (launch, gemm, add_into, scale, fill, "
+                               "copy) to be recorded")
+        plain = tuple(a.view(np.ndarray) if isinstance(a, StepArray) else a for a in inputs)
+        if out is not None:
+            kwargs["out"] = tuple(o.view(np.ndarray) if isinstance(o, StepArray) else o
+                                  for o in out)
+        result = getattr(ufunc, method)(*plain, **kwargs)
+        return out[0] if out is not None and len(out) == 1 else result
+
     def _refuse(self, what):
         if StepArray._capturing is not None:
             raise CaptureError(f"{what} of a device value inside a captured step (in "

@@ -17,6 +17,13 @@ from p2p_cupy.train.options import TrainOptions
 
 def generator_options(arch: dict, use_dropout: bool) -> TrainOptions:
     """The options of a run that trains this generator (p2p runs are RGB -> RGB)."""
+    if "n_blocks" in arch:                       # a ResNet: its dropout is in the names
+        if arch["input_nc"] != 3 or arch["output_nc"] != 3:
+            raise ValueError(f"a ResNet generator with {arch['input_nc']} -> "
+                             f"{arch['output_nc']} channels has no p2p netG (3 -> 3 only)")
+        netG, n_blocks = names.resnet_netG(arch["n_blocks"])
+        return TrainOptions(netG=netG, n_blocks=n_blocks, ngf=arch["ngf"], norm=arch["norm"],
+                            no_dropout=not arch["use_dropout"])
     netG = f"unet_{2 ** arch['num_downs']}"
     if netG not in GENERATORS or arch["input_nc"] != 3 or arch["output_nc"] != 3:
         raise ValueError(f"a U-Net with {arch['num_downs']} levels and {arch['input_nc']} -> "
@@ -26,10 +33,17 @@ def generator_options(arch: dict, use_dropout: bool) -> TrainOptions:
                         no_dropout=not use_dropout)
 
 
+def detect_any_generator(state, source) -> dict:
+    """The architecture of a reference U-Net or ResNet generator state_dict."""
+    if names.is_resnet_state(state):
+        return names.detect_resnet_generator(state, source)
+    return names.detect_generator(state, source)
+
+
 def torch_generator(src, use_dropout=True, state=None):
     """(our generator, its TrainOptions) straight from a PyTorch generator .pth."""
     state = load_state_dict(src) if state is None else state
-    opts = generator_options(names.detect_generator(state, src), use_dropout)
+    opts = generator_options(detect_any_generator(state, src), use_dropout)
     return names.build_generator(state, use_dropout, source=src), opts
 
 
@@ -42,7 +56,7 @@ def convert_checkpoint(src, out, use_dropout=True) -> dict:
     if names.is_generator_state(state):
         model, opts = torch_generator(src, use_dropout, state)
         tree = {"options": opts.to_dict(), "G": model.state_dict()}
-        summary = {"network": "G", "netG": opts.netG, **names.detect_generator(state, src)}
+        summary = {"network": "G", "netG": opts.netG, **detect_any_generator(state, src)}
     else:
         arch = names.detect_discriminator(state, src)
         model = names.build_discriminator(state, source=src)

@@ -21,7 +21,7 @@ from p2p_cupy.train.report import to_uint8_image
 def generator_from_options(opts: TrainOptions):
     """The generator a run with these options trains (weights freshly initialised)."""
     return define_G(opts.netG, ngf=opts.ngf, norm=opts.norm, use_dropout=not opts.no_dropout,
-                    seed=opts.seed)
+                    seed=opts.seed, n_blocks=opts.n_blocks)
 
 
 def load_generator(source, eval_mode=False):
@@ -61,13 +61,12 @@ def load_image(path, G) -> np.ndarray:
             rgb = np.asarray(img.convert("RGB" if G.input_nc == 3 else "L"))
     except OSError as e:
         raise ValueError(f"{path}: cannot read this image ({e})") from None
-    multiple = 2 ** G.num_downs
+    multiple = G.size_multiple
     h, w = rgb.shape[:2]
     if h % multiple or w % multiple:
         nh, nw = nearest_valid_size(h, w, multiple)
-        raise ValueError(f"{path}: {w}x{h} pixels, but this generator (num_downs "
-                         f"{G.num_downs}) needs width and height multiples of {multiple}; "
-                         f"the nearest valid size is {nw}x{nh}")
+        raise ValueError(f"{path}: {w}x{h} pixels, but this generator needs width and height "
+                         f"multiples of {multiple}; the nearest valid size is {nw}x{nh}")
     chw = rgb.reshape(h, w, -1).transpose(2, 0, 1).astype(np.float32)
     return (chw / 127.5 - 1.0)[None]
 

@@ -24,6 +24,7 @@ class TrainOptions:
     name: str = "pix2pix"
     direction: str = "AtoB"
     netG: str = "unet_256"
+    n_blocks: Optional[int] = None        # residual blocks of a resnet netG (None: its name's)
     netD: str = "basic"
     n_layers_D: int = 3
     ngf: int = 64
