@@ -80,9 +80,10 @@ def _cases(bk, size, dtype):
     loss = xp.empty((), dtype)
     cases.append(("mse_fwd", shape, lambda: k("losses", "mse_fwd")(
         (1,), reduction_block(count), (x, y, np.int32(1), z, loss, ln)), 3 * count * it, 0))
+    hyper = bk.asarray(np.array([1.0, 2e-4, 4e-4, 1.0]))     # t, lr, step size, 1/sqrt(bc2)
     cases.append(("adam_fwd", f"{count} params", lambda: k("adam", "adam_fwd")(
         grid, block, (x, y, z, cat.reshape(-1)[:count], ln, np.float64(0.5), np.float64(0.999),
-                      np.float64(1e-8), np.float64(2e-4), np.float64(1.0))), 7 * count * it, 0))
+                      np.float64(1e-8), hyper)), 7 * count * it, 0))
     return cases
 
 
