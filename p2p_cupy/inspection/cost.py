@@ -53,23 +53,34 @@ def conv_flops(layer, in_shape, out_shape) -> int:
 
 @contextlib.contextmanager
 def watching_leaves(model, on_forward):
-    """Within the block, every leaf layer's forward also calls on_forward(name, layer, x, y).
+    """Within the block, every leaf layer's forward (or forward_into, which writes into a
+    planned buffer) also calls on_forward(name, layer, x, y), once per call from outside.
 
-    The wrapper is set on each layer *object* (shadowing its class's method) and removed
+    The wrappers are set on each layer *object* (shadowing its class's methods) and removed
     on exit, so the model is unchanged afterwards; nothing is copied or recomputed.
     """
     leaves = [(name, m) for name, m in model.named_modules() if not m._modules]
     for name, layer in leaves:
-        def recorded(inp, _name=name, _layer=layer, _forward=layer.forward):
-            out = _forward(inp)
-            on_forward(_name, _layer, inp, out)
-            return out
-        object.__setattr__(layer, "forward", recorded)
+        depth = [0]        # forward and forward_into may call each other: record the outer
+
+        def watched(method, _name=name, _layer=layer, _depth=depth):
+            def recorded(inp, *rest):
+                _depth[0] += 1
+                try:
+                    out = method(inp, *rest)
+                finally:
+                    _depth[0] -= 1
+                if _depth[0] == 0:
+                    on_forward(_name, _layer, inp, out)
+                return out
+            return recorded
+        for method in ("forward", "forward_into"):
+            object.__setattr__(layer, method, watched(getattr(layer, method)))
     try:
         yield
     finally:
         for _, layer in leaves:
-            del layer.__dict__["forward"]
+            del layer.__dict__["forward"], layer.__dict__["forward_into"]
 
 
 def trace(model, x) -> list:
