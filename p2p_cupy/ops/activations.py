@@ -11,13 +11,15 @@ from p2p_cupy.ops.launch import deliver_output, launch_1d, n_arg, output_for
 
 
 def _kernel_unary(name, x, *scalars, out=None):
-    """y = kernels/activations.cu's <name>_fwd(x) (cuda, emu), into `out` when given."""
+    """(y, cache) of kernels/activations.cu's <name>_fwd(x) (cuda, emu): y in `out` when
+    given; the cache is the contiguous array the kernel wrote (out itself, or its own
+    array when out is strided), which the backward kernel reads."""
     bk = backend.current()
     x = bk.xp.ascontiguousarray(x)
     y = output_for(bk.xp, x, out)
     launch_1d(bk.kernel("activations", f"{name}_fwd", x.dtype), x.size,
               (x, y, n_arg(x.size)) + tuple(x.dtype.type(s) for s in scalars))
-    return deliver_output(y, out)
+    return deliver_output(y, out), y
 
 
 def _kernel_grad(name, dy, y, *scalars):
@@ -33,8 +35,8 @@ def _kernel_grad(name, dy, y, *scalars):
 def leaky_relu_forward(x, slope, out=None):
     """(y, cache); y is written into `out` when given (every forward here takes one)."""
     if backend.current().uses_kernels:
-        y = _kernel_unary("leaky_relu", x, slope, out=out)
-        return y, (y, slope)
+        y, written = _kernel_unary("leaky_relu", x, slope, out=out)
+        return y, (written, slope)
     xp = backend.current().xp
     y = x * x.dtype.type(slope)
     xp.maximum(x, y, out=y)              # for 0 <= slope < 1, max picks x exactly when x > 0
@@ -59,8 +61,7 @@ def leaky_relu_backward(dy, cache):
 
 def relu_forward(x, out=None):
     if backend.current().uses_kernels:
-        y = _kernel_unary("relu", x, out=out)
-        return y, y
+        return _kernel_unary("relu", x, out=out)
     xp = backend.current().xp
     y = deliver_output(xp.maximum(x, 0), out)
     return y, y
@@ -76,8 +77,7 @@ def relu_backward(dy, cache):
 
 def tanh_forward(x, out=None):
     if backend.current().uses_kernels:
-        y = _kernel_unary("tanh", x, out=out)
-        return y, y
+        return _kernel_unary("tanh", x, out=out)
     xp = backend.current().xp
     y = deliver_output(xp.tanh(x), out)
     return y, y
@@ -97,8 +97,7 @@ def tanh_backward(dy, cache):
 def sigmoid_forward(x, out=None):
     """Stable for any |x|: exp is only ever taken of -|x|, so it never overflows."""
     if backend.current().uses_kernels:
-        y = _kernel_unary("sigmoid", x, out=out)
-        return y, y
+        return _kernel_unary("sigmoid", x, out=out)
     xp = backend.current().xp
     e = xp.exp(-xp.abs(x))               # in (0, 1]
     y = xp.where(x >= 0, 1, e)           # 1/(1+e^-x) for x >= 0, e^x/(1+e^x) for x < 0
