@@ -13,7 +13,7 @@ from PIL import Image
 
 from p2p_cupy import backend
 from p2p_cupy.models import define_G
-from p2p_cupy.train import checkpoint
+from p2p_cupy.train import checkpoint, expected
 from p2p_cupy.train.options import TrainOptions
 from p2p_cupy.train.report import to_uint8_image
 
@@ -34,12 +34,11 @@ def load_generator(source, eval_mode=False):
         G, opts = torch_generator(source)
         return G.train(not eval_mode), opts
     path = source if source.is_file() else checkpoint.latest_checkpoint(source)
-    state = checkpoint.load_checkpoint(path)
-    if "G" not in state:
-        raise ValueError(f"{path}: holds no generator (keys: {', '.join(sorted(state))})")
-    opts = TrainOptions.from_dict(state["options"])
+    ckpt = checkpoint.CheckpointFile(path)        # checked; no weights read yet
+    ckpt.check({"options": dict, "G": dict})      # before building G for nothing
+    opts = expected.saved_options(ckpt)
     G = generator_from_options(opts)
-    G.load_state_dict(state["G"])
+    G.load_state_dict(ckpt.load(expected.generator_spec(G))["G"])
     G.train(not eval_mode)
     return G, opts
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from p2p_cupy.train import checkpoint
+from p2p_cupy.train import checkpoint, expected
+from p2p_cupy.train.build import resume_spec
 from p2p_cupy.train.loop import Trainer
 from p2p_cupy.train.options import TrainOptions
 
@@ -23,8 +24,10 @@ def start_or_resume(opts: TrainOptions, given: dict, resume=None, out=None) -> i
     if resume is not None:
         run_dir = Path(resume)
         checkpoint.remove_torn_files(checkpoint.checkpoint_dir(run_dir))
-        state = checkpoint.load_checkpoint(checkpoint.latest_checkpoint(run_dir))
-        opts = TrainOptions.from_dict(state["options"]).resumed_with(given)
+        ckpt = checkpoint.CheckpointFile(checkpoint.latest_checkpoint(run_dir))
+        saved = expected.saved_options(ckpt)
+        state = ckpt.load(resume_spec(saved))
+        opts = saved.resumed_with(given)
     else:
         run_dir, state = Path(opts.out) / opts.name, None
         if (checkpoint.checkpoint_dir(run_dir) / "latest.npz").exists():
