@@ -11,9 +11,8 @@ kernel needs more than the architecture allows; it lives in (cached) global memo
 hot kernel should have none.
 
 Launch configurations are recorded, not predicted: one training iteration of the real
-models runs on a backend whose kernels do nothing but note (kernel, grid, block, shared
-memory). The arrays hold garbage then, but the shapes, and so every launch decision of the
-ops, are the real ones.
+models runs on inspection/work.py's recording backend, whose kernels do nothing but note
+(kernel, grid, block, shared memory, the bytes of their arguments).
 """
 from __future__ import annotations
 
@@ -26,10 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
-from p2p_cupy import backend
-from p2p_cupy.kernels.loader import KERNELS_DIR, NVRTC_OPTIONS
 from p2p_cupy.inspection.launch_count import (counted_zeros, counting, not_counted,
                                               note_kernel_launch)
+from p2p_cupy.inspection.work import (Launch, RecordingKernels, record_work,  # noqa: F401
+                                      training_iteration)
+from p2p_cupy.kernels.loader import KERNELS_DIR, NVRTC_OPTIONS
 from p2p_cupy.kernels.signature import parse_signatures
 
 _ENTRY = re.compile(r"Compiling entry function '([^']+)' for '(\w+)'")
@@ -110,39 +110,31 @@ def cupy_resources(path) -> list:
     return rows
 
 
-# --- launch configurations -----------------------------------------------------------
-@dataclass(frozen=True)
-class Launch:
-    kernel: str             # family/name
-    grid: tuple
-    block: tuple
-    shared_mem: int
+# --- launch configurations (recorded by inspection/work.py) ----------------------------
 
-    @property
-    def threads(self) -> int:
-        return int(np.prod(self.grid) * np.prod(self.block))
-
-
-class _RecordingKernels:
-    """Stands in for kernels/loader.KernelModules: every launch is noted, none is run."""
+class _RecordingKernels(RecordingKernels):
+    """work.py's recording kernels (noted, not run) whose launches the launch counter of
+    inspection/launch_count.py also counts; `launches` are the Launch configurations."""
 
     def __init__(self):
-        self.launches = []
+        super().__init__([])
+
+    @property
+    def launches(self):
+        return [w.launch for w in self.log]
 
     def get_function(self, family, name):
-        def launch(grid, block, args, shared_mem=0):
-            self.launches.append(Launch(f"{family}/{name}", tuple(grid), tuple(block),
-                                        int(shared_mem)))
+        launch = super().get_function(family, name)
+
+        def counted(grid, block, args, shared_mem=0):
+            launch(grid, block, args, shared_mem)
             note_kernel_launch(f"{family}/{name}")
-        return launch
+        return counted
 
 
 def record_launches(work) -> Counter:
     """Counter of the Launch configurations that work() makes on a recording backend."""
-    kernels = _RecordingKernels()
-    with backend.using(backend.Backend("record", np, kernels)), np.errstate(all="ignore"):
-        work()
-    return Counter(kernels.launches)
+    return Counter(w.launch for w in record_work(work) if w.kind == "kernel")
 
 
 def training_launches(shape, netG="unet_256", netD="basic", ngf=64, ndf=64, norm="batch"):
@@ -169,6 +161,6 @@ def training_launch_count(shape, netG="unet_256", netD="basic", ngf=64, ndf=64,
             inputs = StepInputs(shape, shape, np.float32)
             inputs.copy_in(counted_zeros(shape), counted_zeros(shape))   # before the step
             train_step_on(inputs, G, D, opt_G, opt_D)       # the warm-up iteration
-            kernels.launches.clear()
+            kernels.log.clear()
         train_step_on(inputs, G, D, opt_G, opt_D)
     return counter, Counter(kernels.launches)

@@ -5,7 +5,7 @@ they are worth counting): one of our kernels, one cuBLAS GEMM, or one CuPy eleme
 kernel (an in-place `+=`, a fill, a copy, a reduction). The count is made by running the
 ops' kernel branch on a recording backend:
 
-  * our kernels are noted and not run (kernels.py's _RecordingKernels);
+  * our kernels are noted and not run (kernels.py's _RecordingKernels, on work.py's);
   * GEMMs go through Backend.gemm, which the recording backend notes (and does not
     compute: the arrays hold garbage, only shapes matter);
   * everything else an op does to a device array goes through NumPy on CountedArray, an

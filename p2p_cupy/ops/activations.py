@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 from p2p_cupy import backend
-from p2p_cupy.ops.launch import deliver_output, launch_1d, n_arg, output_for
+from p2p_cupy.ops.launch import PACK_ITEMS, deliver_output, launch_1d, n_arg, output_for
 
 
 def _kernel_unary(name, x, *scalars, out=None):
@@ -18,7 +18,7 @@ def _kernel_unary(name, x, *scalars, out=None):
     x = bk.xp.ascontiguousarray(x)
     y = output_for(bk.xp, x, out)
     launch_1d(bk.kernel("activations", f"{name}_fwd", x.dtype), x.size,
-              (x, y, n_arg(x.size)) + tuple(x.dtype.type(s) for s in scalars))
+              (x, y, n_arg(x.size)) + tuple(x.dtype.type(s) for s in scalars), PACK_ITEMS)
     return deliver_output(y, out), y
 
 
@@ -28,7 +28,7 @@ def _kernel_grad(name, dy, y, *scalars):
     dy = bk.xp.ascontiguousarray(dy)
     dx = bk.xp.empty_like(dy)
     launch_1d(bk.kernel("activations", f"{name}_bwd", dy.dtype), dy.size,
-              (dy, y, dx, n_arg(dy.size)) + tuple(dy.dtype.type(s) for s in scalars))
+              (dy, y, dx, n_arg(dy.size)) + tuple(dy.dtype.type(s) for s in scalars), PACK_ITEMS)
     return dx
 
 

@@ -19,7 +19,8 @@ import numpy as np
 
 from p2p_cupy import backend
 from p2p_cupy.ops.grad_into import deliver
-from p2p_cupy.ops.launch import deliver_output, launch_1d, n_arg, output_for, reduction_block
+from p2p_cupy.ops.launch import (check_int32, deliver_output, output_for, plane_chunks,
+                                  plane_grid, reduction_grid, warp_block)
 
 
 def _per_channel(v):
@@ -90,34 +91,73 @@ def batch_norm2d_backward(dy, cache, grads_into=(None, None)):
 
 def _kernel_forward(bk, x, gamma, beta, running_mean, running_var, training, momentum, eps,
                     out):
-    """Training: one block per channel computes the statistics, updates the running ones
-    and writes y. Eval: an elementwise y = x scale + shift with per-channel coefficients."""
+    """Training: two kernels (per-slice partial sums, then statistics + y, see
+    kernel_train_forward). Eval: an elementwise y = x scale + shift per channel. y is
+    written into `out` when it is a contiguous buffer (ops/launch.py's output_for)."""
     xp = bk.xp
     x = xp.ascontiguousarray(x)
-    n, c, h, w = x.shape
-    y = output_for(xp, x, out)
     if training:
-        mean, inv_std = xp.empty(c, x.dtype), xp.empty(c, x.dtype)
-        bk.kernel("batch_norm", "batch_norm_train_fwd", x.dtype)(
-            (c,), reduction_block(n * h * w), (x, gamma, beta, y, mean, inv_std, running_mean, running_var,
-                             np.int32(n), np.int32(c), np.int32(h * w),
-                             np.float64(momentum), np.float64(eps)))
+        y, mean, inv_std = kernel_train_forward(bk, x, gamma, beta, running_mean, running_var,
+                                                momentum, eps, out)
     else:
+        n, c, h, w = x.shape
         mean = running_mean.copy()
         inv_std = 1.0 / xp.sqrt(running_var + eps)
         scale = inv_std * gamma
         shift = beta - mean * scale
-        launch_1d(bk.kernel("batch_norm", "batch_norm_eval_fwd", x.dtype), x.size,
-                  (x, scale, shift, y, n_arg(x.size), np.int32(c), np.int32(h * w)))
+        y = output_for(xp, x, out)
+        grid, block = plane_grid(h * w, c, n)
+        bk.kernel("batch_norm", "batch_norm_eval_fwd", x.dtype)(
+            grid, block, (x, scale, shift, y, np.int32(n), np.int32(c), np.int32(h * w)))
     return deliver_output(y, out), (x, mean, inv_std, gamma, training)
 
 
 def _kernel_backward(bk, dy, x, mean, inv_std, gamma, training, grads_into):
-    """One block per channel: reduces dbeta and dgamma, then writes dx. dgamma and dbeta
-    go straight into their targets when both hold zeros (the kernel writes both)."""
+    return kernel_backward(bk, x, bk.xp.ascontiguousarray(dy), mean, inv_std, gamma, training,
+                           grads_into)
+
+
+def _reduction_launch(n, c, hw):
+    """(grid, block, chunk_len) of batch_norm.cu's two-kernel reductions: grid x the chunks
+    of a plane, y the channels, z the images; and the float64 partial sums' shape."""
+    check_int32("batch norm", plane=hw)
+    chunks, chunk_len = plane_chunks(n, c, hw)
+    grid = reduction_grid(chunks, c, n)
+    return grid, warp_block(chunk_len), chunk_len, (c, n * chunks, 2)
+
+
+def kernel_train_forward(bk, x, gamma, beta, running_mean, running_var, momentum, eps,
+                         out=None):
+    """(y, mean, inv_std) of contiguous x (N, C, H, W), running statistics updated in place:
+    batch_norm_stats_partial sums each (image, chunk) slice, batch_norm_train_apply reduces
+    the slices of its channel in a fixed order and writes y (into `out` when output_for
+    allows; the caller delivers it). Also instance norm's kernels."""
     xp = bk.xp
-    dy = xp.ascontiguousarray(dy)
     n, c, h, w = x.shape
+    grid, block, chunk_len, partial_shape = _reduction_launch(n, c, h * w)
+    geometry = (np.int32(n), np.int32(c), np.int32(h * w), np.int32(chunk_len))
+    partial = xp.empty(partial_shape, np.float64)
+    bk.kernel("batch_norm", "batch_norm_stats_partial", x.dtype)(grid, block, (x, partial) + geometry)
+    y = output_for(xp, x, out)
+    mean, inv_std = xp.empty(c, x.dtype), xp.empty(c, x.dtype)
+    bk.kernel("batch_norm", "batch_norm_train_apply", x.dtype)(
+        grid, block, (x, gamma, beta, partial, y, mean, inv_std, running_mean, running_var)
+        + geometry + (np.float64(momentum), np.float64(eps)))
+    return y, mean, inv_std
+
+
+def kernel_backward(bk, x, dy, mean, inv_std, gamma, training, grads_into=(None, None)):
+    """(dx, dgamma, dbeta) of contiguous x, dy: batch_norm_bwd_partial sums dy and
+    dy (x - mean) per slice, batch_norm_bwd_apply reduces them and writes dx. dgamma and
+    dbeta go straight into their targets (ops/grad_into.py) when both hold zeros (the
+    kernel writes both); else they are delivered (added) or returned."""
+    xp = bk.xp
+    n, c, h, w = x.shape
+    grid, block, chunk_len, partial_shape = _reduction_launch(n, c, h * w)
+    geometry = (np.int32(n), np.int32(c), np.int32(h * w), np.int32(chunk_len))
+    partial = xp.empty(partial_shape, np.float64)
+    bk.kernel("batch_norm", "batch_norm_bwd_partial", x.dtype)(grid, block,
+                                                               (x, dy, mean, partial) + geometry)
     dx = xp.empty_like(x)
     into_gamma, into_beta = grads_into
     direct = (into_gamma is not None and into_beta is not None and into_gamma[1]
@@ -127,9 +167,9 @@ def _kernel_backward(bk, dy, x, mean, inv_std, gamma, training, grads_into):
         dgamma, dbeta = into_gamma[0], into_beta[0]
     else:
         dgamma, dbeta = xp.empty(c, x.dtype), xp.empty(c, x.dtype)
-    bk.kernel("batch_norm", "batch_norm_bwd", x.dtype)(
-        (c,), reduction_block(n * h * w), (x, dy, mean, inv_std, gamma, dx, dgamma, dbeta,
-                         np.int32(n), np.int32(c), np.int32(h * w), np.int32(bool(training))))
+    bk.kernel("batch_norm", "batch_norm_bwd_apply", x.dtype)(
+        grid, block, (x, dy, mean, inv_std, gamma, partial, dx, dgamma, dbeta) + geometry
+        + (np.int32(bool(training)),))
     if direct:
         return dx, None, None
     return dx, deliver(dgamma, into_gamma), deliver(dbeta, into_beta)

@@ -8,7 +8,13 @@ from p2p_cupy.cli.main import main
 from p2p_cupy.inspection import kernels as kinfo
 from p2p_cupy.inspection.launch_count import counted_zeros, counting
 
-LAUNCH_BUDGET = 300      # per batch-1 iteration of unet_256 + basic D (issue 16)
+# Per batch-1 iteration of unet_256 + basic D. Issue 16 brought it from 526 to 298 (goal:
+# <= 300); issue 17's kernels then added 42 (the two-kernel batch norm: 22 layers x 2 more
+# launches, the losses' second kernel: 4 more, one-output-channel convs: 6 fewer GEMMs,
+# one gradient add more), for bandwidth at batch 16. With the CUDA graph (the default on
+# cuda) a launch costs ~1-2 us instead of ~40 us of host time, so the 42 cost well under
+# 0.1 ms per replayed step; fusions that would win them back are in benchmarks/NOTES.md.
+LAUNCH_BUDGET = 340
 
 
 def test_each_kind_of_device_work_is_counted_once():
@@ -41,12 +47,12 @@ def test_a_batch_1_iteration_stays_within_the_launch_budget():
     assert b["ours"] == sum(ours.values())
     assert b["launches_per_iteration"] == sum(b["by_name"].values())
     # one Adam update and one gradient fill per optimizer, no concat, no gradient `+=`
-    # beyond the D step's second pass (its batch-norm and bias gradients), the skips,
-    # the L1 term and the dropout counters
+    # beyond the D step's second pass (its batch-norm, bias and one-output-channel conv
+    # gradients), the skips, the L1 term and the dropout counters
     names = b["by_name"]
     assert names["ours/adam/adam_fwd_f32"] == 2 and names["fill/fill"] == 2
     assert not any("concat" in k or k.startswith("copy/") for k in names)
-    assert names["elementwise/add"] <= 19
+    assert names["elementwise/add"] <= 20
     wider, _ = kinfo.training_launch_count((1, 3, 256, 256), "unet_256", "basic", 8, 8)
     assert wider.breakdown()["by_name"] == names
 
