@@ -10,9 +10,10 @@ Local memory is per-thread stack: arrays indexed at run time and registers spill
 kernel needs more than the architecture allows; it lives in (cached) global memory, so a
 hot kernel should have none.
 
-Launch configurations are recorded, not predicted: one training iteration of the real
-models runs on inspection/work.py's recording backend, whose kernels do nothing but note
-(kernel, grid, block, shared memory, the bytes of their arguments).
+Launch configurations are recorded, not predicted: the second training iteration of the
+real models runs on inspection/launch_count.py's counting backend with inspection/work.py's
+recording kernels, which do nothing but note (kernel, grid, block, shared memory, the bytes
+of their arguments); the counter also notes every GEMM, CuPy elementwise op, fill and copy.
 """
 from __future__ import annotations
 

@@ -198,7 +198,7 @@ def _add_bias(bk, y, b):
                                                (y, b, np.int32(n), np.int32(c), np.int32(h * w)))
 
 
-def _bias_grad(bk, dy, into):
+def _bias_grad(bk, dy, into=None):
     """db[o] = sum over n, h, w of dy: one block per channel (conv.cu's bias_bwd), into
     the target `into` (ops/grad_into.py) or returned."""
     dy = bk.xp.ascontiguousarray(dy)

@@ -10,8 +10,8 @@ from p2p_cupy.inspection.launch_count import counted_zeros, counting
 
 # Per batch-1 iteration of unet_256 + basic D. Issue 16 brought it from 526 to 298 (goal:
 # <= 300); issue 17's kernels then added 42 (the two-kernel batch norm: 22 layers x 2 more
-# launches, the losses' second kernel: 4 more, one-output-channel convs: 6 fewer GEMMs,
-# one gradient add more), for bandwidth at batch 16. With the CUDA graph (the default on
+# launches; the losses' second kernel: 4 more; D's one-output-channel conv as direct
+# kernels: 8 GEMMs fewer, 1 kernel and 1 gradient add more), for bandwidth at batch 16. With the CUDA graph (the default on
 # cuda) a launch costs ~1-2 us instead of ~40 us of host time, so the 42 cost well under
 # 0.1 ms per replayed step; fusions that would win them back are in benchmarks/NOTES.md.
 LAUNCH_BUDGET = 340

@@ -52,6 +52,8 @@ def test_module_load_state_dict_copies_into_the_optimizers_buffers(bk):
 @pytest.mark.parametrize("make, shape", [
     (lambda: nn.Conv2d(3, 4, 4, 2, 1, rng=np.random.default_rng(1)), (2, 3, 8, 8)),
     (lambda: nn.ConvTranspose2d(3, 4, 4, 2, 1, rng=np.random.default_rng(1)), (2, 3, 4, 4)),
+    # one output channel: kernels/conv_one_out.cu's dw on the kernel backends
+    (lambda: nn.Conv2d(3, 1, 4, 1, 1, rng=np.random.default_rng(1)), (2, 3, 6, 6)),
     (lambda: nn.BatchNorm2d(3, rng=np.random.default_rng(1)), (2, 3, 5, 5)),
 ])
 def test_gradients_land_in_grad_written_when_zeroed_and_added_otherwise(bk, rng, make, shape):
