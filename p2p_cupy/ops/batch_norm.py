@@ -118,12 +118,16 @@ def _kernel_backward(bk, dy, x, mean, inv_std, gamma, training, grads_into):
 
 
 def _reduction_launch(n, c, hw):
-    """(grid, block, chunk_len) of batch_norm.cu's two-kernel reductions: grid x the chunks
-    of a plane, y the channels, z the images; and the float64 partial sums' shape."""
+    """(grid, block, geometry, partial shape) of batch_norm.cu's two-kernel reductions:
+    grid x the chunks of a plane, y the channels, z the images; geometry the kernels'
+    (n, channels, hw, chunk_len, own) arguments, own = 1 when each channel has a single
+    slice (batch 1, one chunk): then the apply kernel sums it itself and the partial
+    kernel is not launched (one launch fewer per reduction, the same bits)."""
     check_int32("batch norm", plane=hw)
     chunks, chunk_len = plane_chunks(n, c, hw)
     grid = reduction_grid(chunks, c, n)
-    return grid, warp_block(chunk_len), chunk_len, (c, n * chunks, 2)
+    geometry = tuple(np.int32(v) for v in (n, c, hw, chunk_len, n * chunks == 1))
+    return grid, warp_block(chunk_len), geometry, (c, n * chunks, 2)
 
 
 def kernel_train_forward(bk, x, gamma, beta, running_mean, running_var, momentum, eps,
@@ -134,10 +138,11 @@ def kernel_train_forward(bk, x, gamma, beta, running_mean, running_var, momentum
     allows; the caller delivers it). Also instance norm's kernels."""
     xp = bk.xp
     n, c, h, w = x.shape
-    grid, block, chunk_len, partial_shape = _reduction_launch(n, c, h * w)
-    geometry = (np.int32(n), np.int32(c), np.int32(h * w), np.int32(chunk_len))
-    partial = xp.empty(partial_shape, np.float64)
-    bk.kernel("batch_norm", "batch_norm_stats_partial", x.dtype)(grid, block, (x, partial) + geometry)
+    grid, block, geometry, partial_shape = _reduction_launch(n, c, h * w)
+    partial = xp.empty(partial_shape, np.float64)   # (unread when own)
+    if not geometry[-1]:
+        bk.kernel("batch_norm", "batch_norm_stats_partial", x.dtype)(grid, block,
+                                                                     (x, partial) + geometry[:-1])
     y = output_for(xp, x, out)
     mean, inv_std = xp.empty(c, x.dtype), xp.empty(c, x.dtype)
     bk.kernel("batch_norm", "batch_norm_train_apply", x.dtype)(
@@ -149,27 +154,29 @@ def kernel_train_forward(bk, x, gamma, beta, running_mean, running_var, momentum
 def kernel_backward(bk, x, dy, mean, inv_std, gamma, training, grads_into=(None, None)):
     """(dx, dgamma, dbeta) of contiguous x, dy: batch_norm_bwd_partial sums dy and
     dy (x - mean) per slice, batch_norm_bwd_apply reduces them and writes dx. dgamma and
-    dbeta go straight into their targets (ops/grad_into.py) when both hold zeros (the
-    kernel writes both); else they are delivered (added) or returned."""
+    dbeta go straight into their targets (ops/grad_into.py) when both are contiguous and
+    both zeroed or both not (the kernel writes, or adds, both); else they are delivered
+    (added) or returned."""
     xp = bk.xp
     n, c, h, w = x.shape
-    grid, block, chunk_len, partial_shape = _reduction_launch(n, c, h * w)
-    geometry = (np.int32(n), np.int32(c), np.int32(h * w), np.int32(chunk_len))
-    partial = xp.empty(partial_shape, np.float64)
-    bk.kernel("batch_norm", "batch_norm_bwd_partial", x.dtype)(grid, block,
-                                                               (x, dy, mean, partial) + geometry)
+    grid, block, geometry, partial_shape = _reduction_launch(n, c, h * w)
+    partial = xp.empty(partial_shape, np.float64)   # (unread when own)
+    if not geometry[-1]:
+        bk.kernel("batch_norm", "batch_norm_bwd_partial", x.dtype)(
+            grid, block, (x, dy, mean, partial) + geometry[:-1])
     dx = xp.empty_like(x)
     into_gamma, into_beta = grads_into
-    direct = (into_gamma is not None and into_beta is not None and into_gamma[1]
-              and into_beta[1] and into_gamma[0].flags.c_contiguous
+    direct = (into_gamma is not None and into_beta is not None
+              and into_gamma[1] == into_beta[1] and into_gamma[0].flags.c_contiguous
               and into_beta[0].flags.c_contiguous)
     if direct:
         dgamma, dbeta = into_gamma[0], into_beta[0]
     else:
         dgamma, dbeta = xp.empty(c, x.dtype), xp.empty(c, x.dtype)
+    accumulate = direct and not into_gamma[1]
     bk.kernel("batch_norm", "batch_norm_bwd_apply", x.dtype)(
         grid, block, (x, dy, mean, inv_std, gamma, partial, dx, dgamma, dbeta) + geometry
-        + (np.int32(bool(training)),))
+        + (np.int32(bool(training)), np.int32(accumulate)))
     if direct:
         return dx, None, None
     return dx, deliver(dgamma, into_gamma), deliver(dbeta, into_beta)

@@ -145,7 +145,7 @@ def _one_out_forward(bk, x, w, b, stride, padding, out_hw):
 
 def _one_out_backward(bk, dy, cache, need_weight_grad, need_input_grad, grads_into):
     """dx by a gather per x element; dw by per-slice partial sums, then their ordered sum
-    (written into a zeroed .grad when given one)."""
+    (written or added into the .grad when given one)."""
     x, w, stride, padding, has_bias, _ = cache
     x, dy, w = (bk.xp.ascontiguousarray(a) for a in (x, dy, w))
     n, c, h, wd = x.shape
@@ -162,10 +162,11 @@ def _one_out_backward(bk, dy, cache, need_weight_grad, need_input_grad, grads_in
     bk.kernel("conv_one_out", "conv_one_out_dw_partial", x.dtype)(
         (slices, c), (32, 8), (x, dy, partial) + geometry)
 
-    def write(dw):
+    def write(dw, accumulate):
         dw = bk.xp.empty(w.shape, x.dtype) if dw is None else dw
         bk.kernel("conv_one_out", "conv_one_out_dw_sum", x.dtype)(
-            (-(-dw.size // BLOCK),), (BLOCK,), (partial, dw, np.int32(c), np.int32(slices)))
+            (-(-dw.size // BLOCK),), (BLOCK,),
+            (partial, dw, np.int32(c), np.int32(slices), np.int32(accumulate)))
         return dw
     dw = kernel_into(bk, write, grads_into[0])
     return dx, dw, (_bias_grad(bk, dy, grads_into[1]) if has_bias else None)
@@ -204,9 +205,9 @@ def _bias_grad(bk, dy, into=None):
     dy = bk.xp.ascontiguousarray(dy)
     n, c, h, w = dy.shape
 
-    def write(db):
+    def write(db, accumulate):
         db = bk.xp.empty(c, dy.dtype) if db is None else db
         bk.kernel("conv", "bias_bwd", dy.dtype)((c,), reduction_block(n * h * w), (
-            dy, db, np.int32(n), np.int32(c), np.int32(h * w)))
+            dy, db, np.int32(n), np.int32(c), np.int32(h * w), np.int32(accumulate)))
         return db
     return kernel_into(bk, write, into)

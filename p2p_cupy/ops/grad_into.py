@@ -4,8 +4,9 @@ A layer's backward passes `into = (target, zeroed)` for each parameter gradient
 (Parameter.gradient_target): the op adds its gradient into `target`, or, when `zeroed`
 says the target holds zeros, writes it there. On cuda and emu that removes the separate
 `grad += g` launch of every parameter gradient (a weight gradient's GEMM accumulates with
-beta = 1, a reduction kernel writes into the zeroed .grad); on NumPy it is the same `+=`
-as before, so the CPU's results do not change. An op given no target returns its
+beta = 1, a reduction kernel writes into the .grad, or adds there with its `accumulate`
+flag, rounding the gradient to the dtype first, as `+=` does); on NumPy it is the same
+`+=` as before, so the CPU's results do not change. An op given no target returns its
 gradient as a new array, as before.
 """
 from __future__ import annotations
@@ -35,14 +36,15 @@ def gemm_into(bk, a, b, into, shape):
 
 
 def kernel_into(bk, write, into):
-    """For a kernel that writes a gradient into an output array: write(out) runs it with
-    out = the target when that holds zeros and is contiguous, else write(None) allocates
-    its own output, which is added into the target (or returned without one)."""
+    """For a kernel that writes a gradient into an output array, or adds it there (its
+    accumulate flag): write(out, accumulate) runs it into the target when that is
+    contiguous (adding unless zeroed); else write(None, False) allocates its own output,
+    which is added into the target (or returned without one)."""
     if into is None:
-        return write(None)
+        return write(None, False)
     target, zeroed = into
-    if zeroed and target.flags.c_contiguous:
-        write(target)
+    if target.flags.c_contiguous:
+        write(target, not zeroed)
     else:
-        bk.add_into(target, write(None))
+        bk.add_into(target, write(None, False))
     return None
