@@ -12,8 +12,8 @@ conv.py already worked out.
 conv2d's forward keeps its im2col columns for the backward's weight gradient: one im2col
 launch (and its pass over memory) fewer per backward, for the columns' memory meanwhile.
 Weight and bias gradients go straight into the parameters' .grad when the layer passes
-`grads_into` (ops/grad_into.py): the weight GEMM accumulates there, the reductions write
-into a zeroed .grad.
+`grads_into` (ops/grad_into.py): the weight GEMM accumulates there, the reduction kernels
+write there (or add, with their accumulate flag).
 """
 from __future__ import annotations
 
