@@ -19,9 +19,6 @@ def convert(source, out, no_dropout):
     """Convert a PyTorch pix2pix checkpoint SOURCE (.pth) to a p2p-cupy .npz."""
     from p2p_cupy.interop.convert import convert_checkpoint
 
-    try:
-        info = convert_checkpoint(source, out, use_dropout=not no_dropout)
-    except ValueError as e:
-        raise click.ClickException(str(e)) from None
+    info = convert_checkpoint(source, out, use_dropout=not no_dropout)
     details = ", ".join(f"{k} {v}" for k, v in info.items() if k != "network")
     click.echo(f"{source} -> {out}: {info['network']} ({details})")

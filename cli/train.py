@@ -3,12 +3,13 @@
     p2p train                                   # synthetic facades, full-size models
     p2p train --dataroot datasets/facades --direction BtoA --name facades
     p2p train --resume runs/facades --n-epochs 150
+    mpiexec -n 4 p2p train ...                  # data parallel: 4 processes (docs/SCALING.md)
 """
 import sys
 
 import click
 
-from p2p_cupy.backend import DEVICES, BackendUnavailable
+from p2p_cupy.backend import DEVICES
 from p2p_cupy.models import generator_names
 from p2p_cupy.train.options import TrainOptions
 
@@ -71,21 +72,22 @@ def _opt(name, help, **kw):
               help="Capture the training step once (after an eager warm-up step) and replay "
                    "it every step: a CUDA graph on cuda (the default there), the recorded "
                    "launches on emu (off by default; gives the same weights).")
+@_opt("--sync-bn", "Under mpiexec: batch norm statistics over the global batch (all "
+      "processes) instead of each process's own batch.")
 @click.option("--resume", type=click.Path(exists=True, file_okay=False), default=None,
               help="Continue the run in this folder with its saved options; only how long "
                    "to train, the frequencies and --device may change.")
 @click.pass_context
 def train(ctx, resume, **values):
-    """Train pix2pix; the run folder gets checkpoints, loss_log.csv, samples and index.html."""
+    """Train pix2pix; the run folder gets checkpoints, loss_log.csv, samples and index.html.
+
+    Started by `mpiexec -n N`, N processes train one model (data parallel): --batch-size
+    is per process, the global batch N x batch-size; rank 0 writes the run folder."""
     from p2p_cupy.host_memory import keep_freed_memory
     from p2p_cupy.train.run import start_or_resume
 
     keep_freed_memory()   # freed arrays serve the next ones: no page faults (host_memory.py)
     given = {k: v for k, v in values.items()
              if ctx.get_parameter_source(k) == click.core.ParameterSource.COMMANDLINE}
-    try:
-        code = start_or_resume(TrainOptions(**values), given, resume)
-    except (ValueError, BackendUnavailable) as e:
-        raise click.ClickException(str(e)) from None
-    sys.exit(code)
+    sys.exit(start_or_resume(TrainOptions(**values), given, resume))
 

@@ -6,7 +6,7 @@
 """
 import click
 
-from p2p_cupy.backend import DEVICES, BackendUnavailable
+from p2p_cupy.backend import DEVICES
 
 
 @click.command()
@@ -14,7 +14,9 @@ from p2p_cupy.backend import DEVICES, BackendUnavailable
               type=click.Path(exists=True),
               help="A run folder, a checkpoint .npz (p2p convert) or a PyTorch .pth.")
 @click.argument("images", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
-@click.option("--out", "out_dir", required=True, help="Folder for the outputs (NAME.png).")
+@click.option("--out", "out_dir", required=True,
+              help="Folder for the outputs, NAME.png (NAME_EXT.png for inputs that share a "
+                   "name, e.g. a.png and a.jpg); an output may never replace an input.")
 @click.option("--eval", "eval_mode", is_flag=True,
               help="Use BN running statistics and no dropout.")
 @click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
@@ -23,16 +25,14 @@ def translate(run_dir, images, out_dir, eval_mode, device):
     from pathlib import Path
 
     from p2p_cupy import backend
+    from p2p_cupy.output_paths import plan_outputs
     from p2p_cupy.train import inference
 
-    try:
-        backend.set_backend(device)
-        G, _ = inference.load_generator(run_dir, eval_mode=eval_mode)
-        inputs = [inference.load_image(path, G) for path in images]   # all checked first
-        Path(out_dir).mkdir(parents=True, exist_ok=True)
-        for path, x in zip(images, inputs):
-            target = Path(out_dir) / f"{Path(path).stem}.png"
-            inference.save_image(inference.translate(G, x)[0], target)
-            click.echo(f"{path} -> {target}")
-    except (ValueError, BackendUnavailable) as e:
-        raise click.ClickException(str(e)) from None
+    targets = [t for (t,) in plan_outputs(images, out_dir, other_inputs=[run_dir])]
+    backend.set_backend(device)
+    G, _ = inference.load_generator(run_dir, eval_mode=eval_mode)
+    inputs = [inference.load_image(path, G) for path in images]   # all checked first
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    for path, x, target in zip(images, inputs, targets):
+        inference.save_image(inference.translate(G, x)[0], target)
+        click.echo(f"{path} -> {target}")

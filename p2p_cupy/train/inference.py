@@ -12,7 +12,9 @@ import numpy as np
 from PIL import Image
 
 from p2p_cupy import backend
+from p2p_cupy.data.images import read_image, to_chw
 from p2p_cupy.models import define_G
+from p2p_cupy.safe_files import replace_atomically
 from p2p_cupy.train import checkpoint, expected
 from p2p_cupy.train.options import TrainOptions
 from p2p_cupy.train.report import to_uint8_image
@@ -54,21 +56,22 @@ def nearest_valid_size(height: int, width: int, multiple: int):
 
 
 def load_image(path, G) -> np.ndarray:
-    """An image file as (1, C, H, W) float32 in [-1, 1], checked against what G accepts."""
-    try:
-        with Image.open(path) as img:
-            rgb = np.asarray(img.convert("RGB" if G.input_nc == 3 else "L"))
-    except OSError as e:
-        raise ValueError(f"{path}: cannot read this image ({e})") from None
+    """An image file as (1, C, H, W) float32 in [-1, 1], read exactly as training reads
+    (p2p_cupy/data/images.py: 16-bit scaling, transparency on white, the pixel cap) and
+    checked against the sizes G accepts."""
+    chw = to_chw(read_image(path, G.input_nc))
     multiple = G.size_multiple
-    h, w = rgb.shape[:2]
+    h, w = chw.shape[1:]
     if h % multiple or w % multiple:
         nh, nw = nearest_valid_size(h, w, multiple)
         raise ValueError(f"{path}: {w}x{h} pixels, but this generator needs width and height "
                          f"multiples of {multiple}; the nearest valid size is {nw}x{nh}")
-    chw = rgb.reshape(h, w, -1).transpose(2, 0, 1).astype(np.float32)
-    return (chw / 127.5 - 1.0)[None]
+    return chw[None]
 
 
 def save_image(chw, path):
-    Image.fromarray(to_uint8_image(chw)).save(Path(path))
+    """A (C, H, W) array in [-1, 1] as an image file (format from the suffix), atomically."""
+    path = Path(path)
+    image = Image.fromarray(to_uint8_image(chw))
+    fmt = Image.registered_extensions().get(path.suffix.lower(), "PNG")
+    replace_atomically(path, lambda f: image.save(f, format=fmt))

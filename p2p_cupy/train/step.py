@@ -69,19 +69,24 @@ class StepInputs:
 
 
 def train_step(G, D, opt_G, opt_D, real_A, real_B, gan_mode="vanilla", lambda_l1=100.0,
-               inputs=None):
+               inputs=None, average_gradients=None):
     """One iteration on a batch; returns the losses as 0-d backend arrays (no host sync)
     and fake_B. `inputs`: the StepInputs the batch is copied into (the training loop keeps
-    one across steps); a new one when None."""
+    one across steps); a new one when None. average_gradients(net), when given, runs
+    between each backward and its optimizer step (data parallelism: the mean of the
+    gradients over the processes)."""
     if inputs is None or not inputs.fits(real_A, real_B):
         inputs = StepInputs(real_A.shape, real_B.shape, real_A.dtype)
     inputs.copy_in(real_A, real_B)
-    return train_step_on(inputs, G, D, opt_G, opt_D, gan_mode, lambda_l1)
+    return train_step_on(inputs, G, D, opt_G, opt_D, gan_mode, lambda_l1, average_gradients)
 
 
-def train_step_on(inputs, G, D, opt_G, opt_D, gan_mode="vanilla", lambda_l1=100.0):
+def train_step_on(inputs, G, D, opt_G, opt_D, gan_mode="vanilla", lambda_l1=100.0,
+                  average_gradients=None):
     """One iteration on the batch already in `inputs` (a StepInputs): everything train_step
-    does after copying the batch in."""
+    does after copying the batch in. (A captured step passes no average_gradients: the
+    all-reduces run on the host.)"""
+    average = average_gradients or (lambda net: None)
     if gan_mode not in GAN_LOSSES:
         raise ValueError(f"unknown gan_mode {gan_mode!r}; choose vanilla or lsgan")
     real_A, real_B, fake_AB, real_AB = inputs.real_A, inputs.real_B, inputs.fake_AB, inputs.real_AB
@@ -96,6 +101,7 @@ def train_step_on(inputs, G, D, opt_G, opt_D, gan_mode="vanilla", lambda_l1=100.
     D.backward_without_input_grad(grad(0.5))
     loss_D_real, grad = gan_loss(D.forward(real_AB), True, gan_mode)
     D.backward_without_input_grad(grad(0.5))
+    average(D)
     opt_D.step()
 
     # G step: gradients flow through the (updated, frozen) D into fake_B, plus the L1 term.
@@ -106,6 +112,7 @@ def train_step_on(inputs, G, D, opt_G, opt_D, gan_mode="vanilla", lambda_l1=100.
     loss_G_L1, l1_cache = l1_forward(fake_B, real_B)
     backend.current().add_into(d_fake_B, l1_backward(l1_cache, lambda_l1))
     G.backward_without_input_grad(d_fake_B)    # real_A is data: no gradient for it
+    average(G)
     opt_G.step()
     D.freeze(False)
 

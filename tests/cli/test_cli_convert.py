@@ -4,7 +4,6 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from p2p_cupy.cli.convert import convert
 from p2p_cupy.cli.main import main
 from p2p_cupy.train import checkpoint
 from p2p_cupy.train.inference import generator_from_options, load_image
@@ -19,7 +18,7 @@ def test_convert_writes_a_checkpoint_whose_generator_matches_the_torch_one(tmp_p
     tG = R.build(seed=0, num_downs=5, ngf=4, use_dropout=False)[0]
     pth = tmp_path / "latest_net_G.pth"
     torch.save({f"module.{k}": v for k, v in tG.state_dict().items()}, pth)
-    res = CliRunner().invoke(convert, [str(pth), "--out", str(tmp_path / "m.npz"),
+    res = CliRunner().invoke(main, ["convert", str(pth), "--out", str(tmp_path / "m.npz"),
                                        "--no-dropout"])
     assert res.exit_code == 0, res.output
     assert "G (netG unet_32, num_downs 5, ngf 4, norm batch" in res.output
@@ -79,12 +78,12 @@ def converted_generator(tmp_path):
 
 def test_convert_says_which_file_is_wrong_and_writes_nothing(tmp_path):
     (tmp_path / "notes.pth").write_text("not a checkpoint")
-    res = CliRunner().invoke(convert, [str(tmp_path / "notes.pth"), "--out",
+    res = CliRunner().invoke(main, ["convert", str(tmp_path / "notes.pth"), "--out",
                                        str(tmp_path / "m.npz")])
     assert res.exit_code != 0
     assert "notes.pth: neither a zip nor a legacy PyTorch checkpoint" in res.output
     assert not (tmp_path / "m.npz").exists()
-    res = CliRunner().invoke(convert, [str(tmp_path / "notes.pth"), "--out",
+    res = CliRunner().invoke(main, ["convert", str(tmp_path / "notes.pth"), "--out",
                                        str(tmp_path / "m.pt")])
     assert "m.pt: the output must be a .npz file" in res.output
 

@@ -108,6 +108,15 @@ def test_cuda_graph_on_the_cpu_is_refused_in_one_line(run, tmp_path):
     assert result.output.startswith("Error: --cuda-graph: device 'numpy' runs no kernels")
 
 
+def test_cuda_graph_with_sync_bn_is_refused_in_one_line(run, tmp_path):
+    data, _ = run
+    result = CliRunner().invoke(main, ["train", "--dataroot", str(data), "--out", str(tmp_path),
+                                       "--device", "emu", "--cuda-graph", "--sync-bn"])
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: --cuda-graph True: cannot be used with --sync-bn")
+    assert len(result.output.splitlines()) == 1
+
+
 @pytest.mark.parametrize("device", ["cpu", "emu"])
 def test_train_runs_a_resnet_generator_and_translate_uses_it(run, tmp_path, device):
     if device == "emu" and "emu" not in backend.available_backends():
