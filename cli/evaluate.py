@@ -7,7 +7,7 @@ import json
 
 import click
 
-from p2p_cupy.backend import DEVICES
+from p2p_cupy.cli.common import device_option
 
 
 @click.command(name="test")
@@ -23,16 +23,16 @@ from p2p_cupy.backend import DEVICES
               help="Translate only the first N pairs.")
 @click.option("--out", "out_dir", default=None,
               help="Output folder [default: RUN_DIR/test_PHASE].")
-@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
+@device_option()
 def test(run_dir, data_root, phase, eval_mode, num_test, out_dir, device):
     """Score a trained generator on a data set phase."""
     from pathlib import Path
 
     from p2p_cupy import backend
-    from p2p_cupy.train.evaluate import run_test
+    from p2p_cupy.evaluation.evaluate import run_test
 
     out_dir = out_dir or str(Path(run_dir) / f"test_{phase}")
-    backend.set_backend(device)
-    result = run_test(run_dir, data_root, out_dir, phase, eval_mode, num_test)
+    with backend.using(device):
+        result = run_test(run_dir, data_root, out_dir, phase, eval_mode, num_test)
     summary = {k: result[k] for k in ("images", "l1", "psnr", "ssim")}
     click.echo(f"{json.dumps(summary)}\nwrote {out_dir}/index.html and {out_dir}/metrics.json")

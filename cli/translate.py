@@ -6,7 +6,7 @@
 """
 import click
 
-from p2p_cupy.backend import DEVICES
+from p2p_cupy.cli.common import device_option
 
 
 @click.command()
@@ -19,20 +19,20 @@ from p2p_cupy.backend import DEVICES
                    "name, e.g. a.png and a.jpg); an output may never replace an input.")
 @click.option("--eval", "eval_mode", is_flag=True,
               help="Use BN running statistics and no dropout.")
-@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
+@device_option()
 def translate(run_dir, images, out_dir, eval_mode, device):
     """Translate IMAGE... with the generator of a run."""
     from pathlib import Path
 
     from p2p_cupy import backend
+    from p2p_cupy.evaluation import inference
     from p2p_cupy.output_paths import plan_outputs
-    from p2p_cupy.train import inference
 
     targets = [t for (t,) in plan_outputs(images, out_dir, other_inputs=[run_dir])]
-    backend.set_backend(device)
-    G, _ = inference.load_generator(run_dir, eval_mode=eval_mode)
-    inputs = [inference.load_image(path, G) for path in images]   # all checked first
-    Path(out_dir).mkdir(parents=True, exist_ok=True)
-    for path, x, target in zip(images, inputs, targets):
-        inference.save_image(inference.translate(G, x)[0], target)
-        click.echo(f"{path} -> {target}")
+    with backend.using(device):
+        G, _ = inference.load_generator(run_dir, eval_mode=eval_mode)
+        inputs = [inference.load_image(path, G) for path in images]   # all checked first
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        for path, x, target in zip(images, inputs, targets):
+            inference.save_image(inference.translate(G, x)[0], target)
+            click.echo(f"{path} -> {target}")

@@ -21,10 +21,10 @@ functions (empty, zeros, ascontiguousarray of a strided view, ...) note every ar
 make; the capture serves the same arrays again, in the same order. So every buffer of the
 step is allocated before the capture, once, and reused by every replay (the arena holds
 every intermediate of one step at once: no reuse between buffers whose lives do not
-overlap, the simple choice; docs/DESIGN.md says why). An allocation the plan does not
-have, a host read (`to_numpy`, `float` / `int` / `bool` / `.item()` of a step's output,
-`synchronize`), or a scalar argument that differs from the planning step's raises
-CaptureError naming the op.
+overlap, the simple choice; docs/DESIGN.md, "The static step", says why). An allocation
+the plan does not have, a host read (`to_numpy`, `float` / `int` / `bool` / `.item()` of
+a step's output, `synchronize`), or a scalar argument that differs from the planning
+step's raises CaptureError naming the op.
 """
 from __future__ import annotations
 
@@ -33,11 +33,7 @@ import sys
 
 import numpy as np
 
-from p2p_cupy.errors import P2PError
-
-
-class CaptureError(P2PError, RuntimeError):
-    """Something in a captured step would break its replay; the message names the op."""
+from p2p_cupy.backend import CaptureError  # noqa: F401  (defined there: the backend raises it)
 
 
 def _caller():
@@ -248,10 +244,14 @@ class CapturedStep:
 
     @contextlib.contextmanager
     def _with_arena(self):
+        """The step's backend is the current one (ops take NumPy arrays' backend from it,
+        backend.of) and hands out the arena's buffers."""
+        from p2p_cupy import backend
         xp = self.bk.xp
         self.bk.xp = PlannedXp(self.arena, xp)
         try:
-            yield
+            with backend.using(self.bk):
+                yield
         finally:
             self.bk.xp = xp
 

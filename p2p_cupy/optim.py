@@ -38,7 +38,7 @@ class Adam:
         self.params = list(params)
         self.betas, self.eps = (float(betas[0]), float(betas[1])), float(eps)
         self.flat = FlatParameters(self.params)
-        xp = backend.current().xp
+        xp = backend.of(self.flat.data).xp   # the moments live where the parameters live
         self.m_flat = xp.zeros_like(self.flat.data)   # first moments
         self.v_flat = xp.zeros_like(self.flat.data)   # second moments
         self.m = [self.flat.view(self.m_flat, i) for i in range(len(self.params))]
@@ -64,7 +64,7 @@ class Adam:
     def step(self):
         """One update of every parameter that has a gradient."""
         self.t += 1
-        bk = backend.current()
+        bk = backend.of(self.flat.data)
         all_grads = self.flat.sync()
         b1, b2 = self.betas
         if bk.uses_kernels:
@@ -84,7 +84,7 @@ class Adam:
         """The update of flat arrays, in place: one kernel launch, or NumPy in chunks
         (~13 passes over each array: in chunks the scratch stays in the CPU cache and only
         p, g, m, v travel to memory, about 2x faster on 57 M parameters)."""
-        bk = backend.current()
+        bk = backend.of(self.flat.data)
         if bk.uses_kernels:
             launch_1d(bk.kernel("adam", "adam_fwd", p.dtype), p.size,
                       (p, g, m, v, n_arg(p.size))
@@ -115,14 +115,14 @@ class Adam:
     def state_dict(self) -> dict:
         """A flat dict of host numpy arrays (np.savez-friendly): hyper-parameters, step
         count, and m.<i>, v.<i> for the i-th parameter. t and lr are the device's."""
-        bk = backend.current()
+        bk = backend.of(self.flat.data)
         hyper = bk.to_numpy(self.hyper)
         state = {"step": np.array(int(hyper[T]), np.int64), "lr": np.array(hyper[LR]),
                  "beta1": np.array(self.betas[0]), "beta2": np.array(self.betas[1]),
                  "eps": np.array(self.eps)}
         for i, (m, v) in enumerate(zip(self.m, self.v)):
-            state[f"m.{i}"] = bk.to_numpy(m).copy()
-            state[f"v.{i}"] = bk.to_numpy(v).copy()
+            state[f"m.{i}"] = backend.of(m).to_numpy(m).copy()
+            state[f"v.{i}"] = backend.of(v).to_numpy(v).copy()
         return state
 
     def load_state_dict(self, state):
@@ -132,7 +132,6 @@ class Adam:
         if n_saved != len(self.params):
             raise ValueError(f"Adam.load_state_dict: the state holds moments for {n_saved} "
                              f"parameters, this optimizer has {len(self.params)}")
-        bk = backend.current()
         for i, p in enumerate(self.params):
             for name, moments in (("m", self.m), ("v", self.v)):
                 saved = state[f"{name}.{i}"]
@@ -140,7 +139,8 @@ class Adam:
                     raise ValueError(f"Adam.load_state_dict: {name}.{i} has shape "
                                      f"{tuple(np.shape(saved))}, parameter {i} has shape "
                                      f"{tuple(p.data.shape)}")
-                moments[i][...] = bk.asarray(np.array(saved, dtype=p.data.dtype))
+                moments[i][...] = backend.of(moments[i]).asarray(
+                    np.array(saved, dtype=p.data.dtype))
         self.t = int(state["step"])
         self.hyper[T:T + 1] = float(self.t)
         self.lr, self.eps = float(state["lr"]), float(state["eps"])
@@ -159,7 +159,8 @@ def _advance(hyper, b1, b2):
 
 class LinearDecaySchedule:
     """pix2pix's "linear" policy: the full learning rate for n_epochs epochs, then a linear
-    decay toward zero over n_epochs_decay more (DESIGN.md; the paper's schedule).
+    decay toward zero over n_epochs_decay more (docs/DESIGN.md, "The pix2pix spec"; the
+    paper's schedule).
 
     The reference (pytorch-CycleGAN-and-pix2pix, models/networks.py get_scheduler) wraps
 
@@ -174,7 +175,7 @@ class LinearDecaySchedule:
     (100 + 100: epochs 1..100 at 1.0, epoch 101 at 100/101, ..., epoch 200 at 1/101). The
     current reference steps at the *start* of each epoch, one epoch earlier, which trains
     only n_epochs - 1 epochs at the full rate and spends its last epoch at lr 0; we keep
-    DESIGN.md's "n_epochs at full lr". The factor depends on the epoch only, which is what
+    n_epochs at the full rate. The factor depends on the epoch only, which is what
     makes a resumed run continue exactly: epoch_count just relabels k.
     """
 

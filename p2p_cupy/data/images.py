@@ -143,3 +143,11 @@ def to_chw(img: Image.Image) -> np.ndarray:
         a = a[:, :, None]
     return np.ascontiguousarray(a.transpose(2, 0, 1)) / 127.5 - 1.0
 
+
+
+def to_uint8_image(chw) -> np.ndarray:
+    """The inverse of to_chw: a (C, H, W) host array in [-1, 1] -> (H, W, 3) uint8 (one
+    channel is repeated), rounded to the nearest level."""
+    img = np.clip((np.asarray(chw, dtype=np.float64) + 1.0) * 127.5 + 0.5, 0, 255)
+    img = img.astype(np.uint8).transpose(1, 2, 0)
+    return np.repeat(img, 3, axis=2) if img.shape[2] == 1 else img

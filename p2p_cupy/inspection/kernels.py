@@ -138,17 +138,21 @@ def record_launches(work) -> Counter:
     return Counter(w.launch for w in record_work(work) if w.kind == "kernel")
 
 
-def training_launches(shape, netG="unet_256", netD="basic", ngf=64, ndf=64, norm="batch"):
-    """The launches of one pix2pix training iteration on a batch of `shape` (N, C, H, W):
-    a Counter of Launch -> how many times per iteration."""
-    return training_launch_count(shape, netG, netD, ngf, ndf, norm)[1]
+def training_launches(shape, netG="unet_256", netD="basic", ngf=64, ndf=64, norm="batch",
+                      n_layers_D=3, no_dropout=False, n_blocks=None):
+    """The launches of one pix2pix training iteration on a batch of `shape` (N, C, H, W)
+    with the model options of `p2p train`: a Counter of Launch -> how many times per
+    iteration."""
+    return training_launch_count(shape, netG, netD, ngf, ndf, norm, n_layers_D, no_dropout,
+                                 n_blocks)[1]
 
 
 def training_launch_count(shape, netG="unet_256", netD="basic", ngf=64, ndf=64,
-                          norm="batch"):
+                          norm="batch", n_layers_D=3, no_dropout=False, n_blocks=None):
     """(LaunchCounter, Counter of our Launches) of the second pix2pix training iteration
-    on a batch of `shape` (N, C, H, W): every device launch, ours, GEMMs and CuPy's, the
-    way the training loop makes them (launch_count.py says how they are counted)."""
+    on a batch of `shape` (N, C, H, W) with the model options of `p2p train`: every device
+    launch, ours, GEMMs and CuPy's, the way the training loop makes them (launch_count.py
+    says how they are counted)."""
     from p2p_cupy.models import define_D, define_G
     from p2p_cupy.optim import Adam
     from p2p_cupy.train.step import StepInputs, train_step_on
@@ -156,8 +160,9 @@ def training_launch_count(shape, netG="unet_256", netD="basic", ngf=64, ndf=64,
     kernels = _RecordingKernels()
     with counting(kernels) as counter:
         with not_counted():
-            G = define_G(netG, input_nc=c, output_nc=c, ngf=ngf, norm=norm)
-            D = define_D(netD, input_nc=2 * c, ndf=ndf, norm=norm)
+            G = define_G(netG, input_nc=c, output_nc=c, ngf=ngf, norm=norm,
+                         use_dropout=not no_dropout, n_blocks=n_blocks)
+            D = define_D(netD, input_nc=2 * c, ndf=ndf, n_layers_D=n_layers_D, norm=norm)
             opt_G, opt_D = Adam(G.parameters()), Adam(D.parameters())
             inputs = StepInputs(shape, shape, np.float32)
             inputs.copy_in(counted_zeros(shape), counted_zeros(shape))   # before the step

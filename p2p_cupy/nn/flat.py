@@ -29,7 +29,8 @@ class FlatParameters:
         sizes = [int(p.data.size) for p in self.params]
         ends = np.cumsum([0] + sizes)
         self.spans = list(zip(ends[:-1].tolist(), ends[1:].tolist()))
-        xp = backend.current().xp
+        # the buffers live where the parameters live
+        xp = (backend.of(self.params[0].data) if self.params else backend.current()).xp
         self.data = xp.empty(int(ends[-1]), self.dtype)
         self.grad = xp.zeros(int(ends[-1]), self.dtype)
         self.data_views = [self.view(self.data, i) for i in range(len(self.params))]
@@ -65,7 +66,7 @@ class FlatParameters:
 
     def zero_grad(self):
         """Every gradient zero, in one fill of the flat buffer."""
-        backend.current().fill(self.grad, 0)
+        backend.of(self.grad).fill(self.grad, 0)
         for p, grad in zip(self.params, self.grad_views):
             p.grad = grad
             p.zeroed = True

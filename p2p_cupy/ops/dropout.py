@@ -16,7 +16,7 @@ def dropout_forward(x, p, seed, step, placement=(0, 1), out=None):
     written into `out` when given. placement = (offset, stride): x's sample n is sample
     offset + n * stride of the batch whose masks it takes (philox.placed_keep_mask);
     (0, 1) is x itself."""
-    bk = backend.current()
+    bk = backend.of(x)
     offset, stride = placement
     if bk.uses_kernels:   # kernels/dropout.cu: the same Philox words, computed per element
         x = bk.xp.ascontiguousarray(x)
@@ -39,7 +39,7 @@ def dropout_forward(x, p, seed, step, placement=(0, 1), out=None):
 
 
 def dropout_backward(dy, cache):
-    bk = backend.current()
+    bk = backend.of(dy)
     if bk.uses_kernels:
         dy = bk.xp.ascontiguousarray(dy)
         dx = bk.xp.empty_like(dy)

@@ -18,7 +18,7 @@ def deliver(grad, into):
     """grad itself when there is no target; else grad added into it, and None."""
     if into is None:
         return grad
-    backend.current().add_into(into[0], grad)
+    backend.of(into[0]).add_into(into[0], grad)
     return None
 
 

@@ -11,16 +11,26 @@ import shutil
 from pathlib import Path
 
 from p2p_cupy import backend
-from p2p_cupy.models import define_D
+from p2p_cupy.models import define_D, define_G
 from p2p_cupy.optim import Adam, LinearDecaySchedule
 from p2p_cupy.train import expected
-from p2p_cupy.train.inference import generator_from_options
 
 SYNTHETIC = "synthetic-facades"
 
 
 def cache_root() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "p2p_cupy"
+
+
+def networks_from_options(opts):
+    """(G, D): the networks a run with these options trains, freshly initialised on the
+    current backend. Training, inference (which keeps G) and `p2p inspect activations`
+    all build them here, so a checkpoint's options always rebuild the same networks."""
+    G = define_G(opts.netG, ngf=opts.ngf, norm=opts.norm, use_dropout=not opts.no_dropout,
+                 seed=opts.seed, n_blocks=opts.n_blocks)
+    D = define_D(opts.netD, ndf=opts.ndf, n_layers_D=opts.n_layers_D, norm=opts.norm,
+                 seed=opts.seed + 1)
+    return G, D
 
 
 def resolve_dataroot(dataroot: str, size: int) -> Path:
@@ -40,14 +50,6 @@ def resolve_dataroot(dataroot: str, size: int) -> Path:
             if not target.exists():
                 raise
     return target
-
-
-def networks_from_options(opts):
-    """(G, D) as a run with these options builds them (fresh weights, on the current
-    backend)."""
-    return generator_from_options(opts), define_D(opts.netD, ndf=opts.ndf,
-                                                  n_layers_D=opts.n_layers_D, norm=opts.norm,
-                                                  seed=opts.seed + 1)
 
 
 def adams(opts, G, D):

@@ -19,18 +19,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from p2p_cupy.data.images import to_uint8_image
 from p2p_cupy.safe_files import naming, replace_atomically, write_text_atomically
 
 LOSS_NAMES = ("G_GAN", "G_L1", "D_real", "D_fake")
 LOG_HEADER = ("step", "epoch", "lr", *LOSS_NAMES)
 SAMPLES_SHOWN = 6
-
-
-def to_uint8_image(chw) -> np.ndarray:
-    """A (C, H, W) host array in [-1, 1] -> (H, W, 3) uint8 (1 channel is repeated)."""
-    img = np.clip((np.asarray(chw, dtype=np.float64) + 1.0) * 127.5 + 0.5, 0, 255)
-    img = img.astype(np.uint8).transpose(1, 2, 0)
-    return np.repeat(img, 3, axis=2) if img.shape[2] == 1 else img
 
 
 def triplet_grid(real_A, fake_B, real_B, max_rows=4) -> np.ndarray:

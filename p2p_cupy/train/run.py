@@ -12,6 +12,7 @@ import os
 import sys
 from pathlib import Path
 
+from p2p_cupy import backend
 from p2p_cupy.data.loader import ranks_mismatch
 from p2p_cupy.parallel import comm
 from p2p_cupy.train import checkpoint, expected
@@ -23,22 +24,24 @@ from p2p_cupy.train.run_lock import RunLock
 EXIT_CODES = {"max-steps": 0, "finished": 0, "interrupted": 130, "diverged": 1}
 
 
-def start_or_resume(opts: TrainOptions, given: dict, resume=None, out=None) -> int:
+def start_or_resume(opts: TrainOptions, given: dict, resume=None, out=None, observe=None) -> int:
     """Train a new run in OUT/NAME (opts) or continue RESUME with the options in `given`
     (those set on the command line) changed; returns the exit code. Messages go to
-    `out` (default: sys.stderr)."""
+    `out` (default: sys.stderr). observe(opts, run_dir), when given, makes the Trainer's
+    observer once the run's options are known (`p2p train` passes the training probe)."""
     world = comm.world()
     run_dir = Path(resume) if resume is not None else Path(opts.out) / opts.name
     with comm.failures_end_every_rank(world):
         if world.rank != 0:         # rank 0 alone writes, so rank 0 alone holds the lock
             with open(os.devnull, "w") as quiet:
-                return _train_locked(opts, given, run_dir, resume is not None, quiet, world)
+                return _train_locked(opts, given, run_dir, resume is not None, quiet, world,
+                                     observe)
         with RunLock(run_dir):
             return _train_locked(opts, given, run_dir, resume is not None,
-                                 out or sys.stderr, world)
+                                 out or sys.stderr, world, observe)
 
 
-def _train_locked(opts, given, run_dir: Path, resume: bool, out, world) -> int:
+def _train_locked(opts, given, run_dir: Path, resume: bool, out, world, observe) -> int:
     if resume:
         if world.rank == 0:             # no one else's torn files: rank 0 holds the lock
             for folder in (run_dir, checkpoint.checkpoint_dir(run_dir), run_dir / "samples",
@@ -56,7 +59,10 @@ def _train_locked(opts, given, run_dir: Path, resume: bool, out, world) -> int:
         if (checkpoint.checkpoint_dir(run_dir) / "latest.npz").exists():
             raise ValueError(f"{run_dir} already holds a run: continue it with "
                              f"`p2p train --resume {run_dir}` or pick another --name")
-    trainer = Trainer(opts, run_dir, state, out=out, world=world)
+    # rank 0 alone writes the run folder, so it alone observes (watching changes nothing)
+    observer = observe(opts, run_dir) if observe is not None and world.rank == 0 else None
+    trainer = Trainer(opts, run_dir, backend.get_backend(opts.device), state, out=out,
+                      world=world, observer=observer)
     r = trainer.run
     print(f"{'resuming' if state else 'training'} {run_dir} at step {trainer.step} on "
           f"{trainer.bk.name}: {opts.netG} ({r.G.num_parameters():,} parameters) vs "

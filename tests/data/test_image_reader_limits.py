@@ -16,8 +16,8 @@ from p2p_cupy.data import AlignedDataset, Preprocess
 from p2p_cupy.data.images import (MAX_PIXELS_ENV, ImageReadError, image_size, read_image,
                                   to_chw)
 from p2p_cupy.errors import P2PError
+from p2p_cupy.evaluation.inference import load_image
 from p2p_cupy.models import define_G
-from p2p_cupy.train.inference import load_image
 
 
 def _png_declaring(width, height, bit_depth=16, color_type=0, idat=b""):

@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 
 from p2p_cupy.data.loader import iter_test_pairs
+from p2p_cupy.evaluation import metrics
+from p2p_cupy.evaluation.inference import load_generator, save_image, translate
 from p2p_cupy.output_paths import plan_outputs
 from p2p_cupy.safe_files import write_text_atomically
-from p2p_cupy.train import metrics
 from p2p_cupy.train.build import phase_dataset
-from p2p_cupy.train.inference import load_generator, save_image, translate
 
 KINDS = ("input", "output", "target")
 

@@ -12,34 +12,26 @@ import numpy as np
 from PIL import Image
 
 from p2p_cupy import backend
-from p2p_cupy.data.images import read_image, to_chw
-from p2p_cupy.models import define_G
+from p2p_cupy.data.images import read_image, to_chw, to_uint8_image
+from p2p_cupy.interop.convert import torch_generator
 from p2p_cupy.safe_files import replace_atomically
 from p2p_cupy.train import checkpoint, expected
-from p2p_cupy.train.options import TrainOptions
-from p2p_cupy.train.report import to_uint8_image
-
-
-def generator_from_options(opts: TrainOptions):
-    """The generator a run with these options trains (weights freshly initialised)."""
-    return define_G(opts.netG, ngf=opts.ngf, norm=opts.norm, use_dropout=not opts.no_dropout,
-                    seed=opts.seed, n_blocks=opts.n_blocks)
+from p2p_cupy.train.build import networks_from_options
 
 
 def load_generator(source, eval_mode=False):
     """(G on the current backend, its TrainOptions) from a run folder (its latest
     checkpoint), a checkpoint .npz (e.g. from `p2p convert`), or a PyTorch pix2pix
-    generator .pth (read without torch, see p2p_cupy/interop)."""
+    generator .pth (read without torch, through p2p_cupy/interop)."""
     source = Path(source)
     if source.suffix == ".pth":
-        from p2p_cupy.interop.convert import torch_generator
         G, opts = torch_generator(source)
         return G.train(not eval_mode), opts
     path = source if source.is_file() else checkpoint.latest_checkpoint(source)
     ckpt = checkpoint.CheckpointFile(path)        # checked; no weights read yet
     ckpt.check({"options": dict, "G": dict})      # before building G for nothing
     opts = expected.saved_options(ckpt)
-    G = generator_from_options(opts)
+    G, _ = networks_from_options(opts)
     G.load_state_dict(ckpt.load(expected.generator_spec(G))["G"])
     G.train(not eval_mode)
     return G, opts
