@@ -138,5 +138,5 @@ def _l1_only_step(G, opt_G, fake_B, real_B, lambda_l1, average):
     G.backward_without_input_grad(l1_backward(l1_cache, lambda_l1))
     average(G)
     opt_G.step()
-    zero = loss_G_L1 * 0
+    zero = backend.current().xp.zeros_like(loss_G_L1)   # an allocation a capture can replay
     return {"G_GAN": zero, "G_L1": loss_G_L1, "D_real": zero, "D_fake": zero}

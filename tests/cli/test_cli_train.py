@@ -76,9 +76,12 @@ def test_translate_accepts_any_multiple_of_32_and_names_the_nearest_valid_size(r
     assert "70x50" in result.output and "nearest valid size is 64x64" in result.output
 
 
-def test_cuda_graph_on_emu_trains_the_same_weights_and_resumes_exactly(run, tmp_path):
+@pytest.mark.parametrize("ablation", [[], ["--lambda-gan", "0"], ["--unconditional-D"]],
+                         ids=["l1_cgan", "l1_only", "unconditional_D"])
+def test_cuda_graph_on_emu_trains_the_same_weights_and_resumes_exactly(run, tmp_path, ablation):
     """--cuda-graph on emu: step 1 eager, step 2 planned, then replays of the capture; the
-    weights, moments and losses are those of eager steps, also across a resume."""
+    weights, moments and losses are those of eager steps, also across a resume; also for
+    the loss ablations (L1 alone: D never runs; an unconditional D judges B alone)."""
     try:
         backend.get_backend("emu")
     except backend.BackendUnavailable as e:
@@ -86,7 +89,7 @@ def test_cuda_graph_on_emu_trains_the_same_weights_and_resumes_exactly(run, tmp_
     data, _ = run
     common = ["--dataroot", str(data), "--out", str(tmp_path), "--netG", "unet_32", "--ngf",
               "2", "--ndf", "2", "--load-size", "32", "--crop-size", "32", "--print-freq", "2",
-              "--device", "emu"]
+              "--device", "emu", *ablation]
     for name, graph, steps in (("eager", "--no-cuda-graph", "5"), ("graph", "--cuda-graph", "3")):
         result = CliRunner().invoke(main, ["train", *common, "--name", name, graph,
                                            "--max-steps", steps])
