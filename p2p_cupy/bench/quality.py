@@ -5,18 +5,23 @@ own changes), scored by `p2p test` on the test split: L1, PSNR, SSIM, the FCN-sc
 outputs, and the sharpness ratio. The FCN scorer's score on the real test photos is the
 "ground truth" row.
 
-The scale (the paper: 256 px crops of 286 px images, ngf = ndf = 64, 200 epochs): 64 px
-crops of 72 px images, unet_64 (down to 1x1, as unet_256 at 256 px) with ngf = ndf = 8,
-batch 1, Adam 2e-4 / 0.5, a fixed number of steps (default 300: 0.75 of an epoch of the
-400 training pairs), no learning-rate decay. Sized for a 2-core machine shared by many: at
-a load average of 20-30 each run took 15-30 minutes, so the committed table was trained by
-several `--train-only` processes in parallel (benchmarks/RESULTS.md has the command).
+The scale (the paper: 256 px crops of 286 px images, ngf = ndf = 64, 200 epochs): 128 px
+crops of 142 px images, unet_128 (down to 1x1, as unet_256 at 256 px) with ngf = ndf = 16,
+batch 1, Adam 2e-4 / 0.5, a fixed 5000 steps (12.5 epochs of the 400 training pairs), no
+learning-rate decay. Chosen by measured step times on the 2-core machine (one process
+per core, OpenBLAS on one thread): L1+cGAN at 128 px ngf 16 about 70-95 ms a step, ngf 8
+only about 1.4x faster (at these widths the per-layer overheads dominate), 64 px ngf 16
+about as fast as 128 px ngf 8; so the table keeps 128 px and ngf 16 and spends the rest
+of the 40-minute budget on steps. The committed table was trained by two `--train-only`
+processes (disjoint --only sets, each on one core) and then scored by one run without it;
+benchmarks/RESULTS.md gives the command, README.md the summed and the wall times.
 
-Receptive fields, scaled with the crop: the paper's PatchGANs see 1, 16, 70 and 286 pixels
-of a 256 px image; at 64 px we use the same architectures one stride-2 layer shallower,
-which see 1, 16, 34 and 70 pixels: 70 covers the whole crop as 286 does in the paper (and
-34 is half of it, as 70 is about a quarter of the paper's image; 16 is a quarter, where the
-paper's 16 is a sixteenth). The baseline, "70x70" here, is the 34 px PatchGAN.
+Receptive fields, scaled with the crop (patch_layers): the paper's PatchGANs see 1, 16, 70
+and 286 pixels of a 256 px image. At 128 px we take the PatchGAN whose receptive field is
+nearest to the same fraction of the crop: 70 -> 34 px (n_layers 2, the baseline of every
+row) and 286 -> 142 px (n_layers 4, the whole crop as 286 covers 256); 16 stays 16 px
+(n_layers 1, the smallest PatchGAN: an eighth of the crop where the paper's is a
+sixteenth); 1x1 is the pixel discriminator.
 """
 from __future__ import annotations
 
@@ -35,10 +40,25 @@ from p2p_cupy.train import checkpoint
 # Per-pixel accuracy of the paper's FCN-score on Cityscapes labels -> photo (its Tables 1-3).
 PAPER_GROUND_TRUTH = 0.80
 
-# netG is completed with the crop size (unet -> unet_64).
-SCALE = dict(dataroot="synthetic-facades-v2", netG="unet", ngf=8, ndf=8,
-             netD="n_layers", n_layers_D=2, load_size=72, crop_size=64, batch_size=1,
+# netG is completed with the crop size (unet -> unet_128); n_layers_D is each row's
+# PatchGAN scaled to the crop (patch_layers).
+SCALE = dict(dataroot="synthetic-facades-v2", netG="unet", ngf=16, ndf=16,
+             netD="n_layers", load_size=142, crop_size=128, batch_size=1,
              lr=2e-4, beta1=0.5, device="cpu")
+STEPS = 5000
+
+
+def load_size_for(crop_size: int) -> int:
+    """The load size of a crop (the paper's 286 / 256, rounded down: 128 -> 142)."""
+    return crop_size + crop_size // 9
+
+
+def patch_layers(paper_field: int, crop_size: int) -> int:
+    """n_layers of the PatchGAN whose receptive field (9 * 2^n - 2: 16, 34, 70, 142, 286)
+    is nearest, by ratio, to the paper's `paper_field` pixels of a 256 px image scaled to
+    the crop (at 128 px: 16 -> 16, 70 -> 34, 286 -> 142)."""
+    target = paper_field * crop_size / 256
+    return min(range(1, 6), key=lambda n: abs(np.log((9 * 2 ** n - 2) / target)))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,6 +69,7 @@ class Config:
     paper: float | None      # the paper's per-pixel accuracy for it
     overrides: tuple = ()    # (option, value) pairs changed from SCALE
     seed: int = 0
+    patch: int | None = 70   # the paper's PatchGAN receptive field (None: 1x1, netD pixel)
 
 
 def configs(second_seed=True) -> list:
@@ -60,11 +81,10 @@ def configs(second_seed=True) -> list:
         Config("l1_gan", "loss", "L1+GAN (unconditional D)", 0.64, (("unconditional_D", True),)),
         Config("encoder_decoder", "generator", "encoder-decoder (L1+cGAN)", 0.29,
                (("netG", "encoder_decoder"),)),
-        Config("patch_1", "discriminator", "PatchGAN 1x1 (pixel)", 0.39, (("netD", "pixel"),)),
-        Config("patch_16", "discriminator", "PatchGAN \"16x16\": 16 px", 0.65,
-               (("n_layers_D", 1),)),
-        Config("patch_286", "discriminator", "PatchGAN \"286x286\": 70 px (whole crop)", 0.42,
-               (("n_layers_D", 3),)),
+        Config("patch_1", "discriminator", "PatchGAN 1x1 (pixel)", 0.39, (("netD", "pixel"),),
+               patch=None),
+        Config("patch_16", "discriminator", "PatchGAN \"16x16\"", 0.65, patch=16),
+        Config("patch_286", "discriminator", "PatchGAN \"286x286\"", 0.42, patch=286),
     ]
     if second_seed:
         rows += [dataclasses.replace(c, key=c.key + "_seed1", seed=1)
@@ -76,9 +96,16 @@ def options_for(config: Config, steps: int, work_dir, **changes):
     from p2p_cupy.train.options import TrainOptions
     values = {**SCALE, **changes, **dict(config.overrides)}
     values["netG"] = f"{values['netG']}_{values['crop_size']}"
+    if config.patch is not None:
+        values["n_layers_D"] = patch_layers(config.patch, values["crop_size"])
     return TrainOptions(**values, name=config.key, out=str(work_dir), seed=config.seed,
                         max_steps=steps, print_freq=100, sample_freq=max(1, steps // 2),
                         save_latest_freq=steps)
+
+
+def receptive_field(config: Config, crop_size: int) -> int:
+    """Pixels one logit of this configuration's D sees."""
+    return 1 if config.patch is None else 9 * 2 ** patch_layers(config.patch, crop_size) - 2
 
 
 def train_and_score(config: Config, steps: int, work_dir, n_test=None, log=None,
@@ -110,6 +137,7 @@ def train_and_score(config: Config, steps: int, work_dir, n_test=None, log=None,
     return {"key": config.key, "group": config.group, "label": config.label,
             "paper_pixel_acc": config.paper, "seed": config.seed,
             "options": dict(config.overrides), "steps": steps,
+            "receptive_field": receptive_field(config, opts.crop_size),
             "train_seconds": round(trained_s, 1),
             **{k: result[k] for k in ("images", "l1", "psnr", "ssim", "fcn_score",
                                       "sharpness")},
@@ -154,7 +182,7 @@ def overview(rows, work_dir, names, upscale=2) -> Image.Image:
     return canvas
 
 
-def run_table(steps=300, work_dir="runs/quality", docs_dir=None, second_seed=True,
+def run_table(steps=STEPS, work_dir="runs/quality", docs_dir=None, second_seed=True,
               only=None, n_test=None, log=None, train_only=False, **changes):
     """Train and score every configuration (or those whose key is in `only`); returns the
     record (rows, ground truth, scale), or None with train_only (several processes can
@@ -214,7 +242,10 @@ def table_lines(record) -> list:
              f"| {g['class_acc']:.3f} | {g['class_iou']:.3f} | 1 | - | - | - |"]
     for r in record["rows"]:
         f = r["fcn_score"]
-        lines.append(f"| {r['group']} | {r['label']} | {r['seed']} | {_pct(r['paper_pixel_acc'])} "
+        label = r["label"]
+        if r["group"] == "discriminator" and "receptive_field" in r:
+            label += f": {r['receptive_field']} px"
+        lines.append(f"| {r['group']} | {label} | {r['seed']} | {_pct(r['paper_pixel_acc'])} "
                      f"| {f['pixel_acc']:.3f} | {f['class_acc']:.3f} | {f['class_iou']:.3f} "
                      f"| {r['sharpness']:.2f} | {r['l1']:.3f} | {r['psnr']:.1f} "
                      f"| {r['ssim']:.3f} |")

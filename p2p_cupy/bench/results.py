@@ -188,12 +188,20 @@ def quality_section(record) -> list:
             f"{sc['batch_size']} per configuration, "
             f"{sum(r['train_seconds'] for r in record['rows']) / 60:.0f} min of training in "
             f"all on {_machine(record)}. FCN-score of a segmenter trained on the real "
-            f"renderings (p2p_cupy/quality; {record['fcn_scorer']['epochs']} epoch(s) of "
-            f"{record['fcn_scorer']['train_pairs']} pairs at {record['fcn_scorer']['size']} "
-            f"px, ngf {record['fcn_scorer']['ngf']}); the paper's column is its Cityscapes "
-            "labels -> photo "
-            "per-pixel accuracy. What agrees and what does not: README.md, Image quality.", "",
+            f"renderings (p2p_cupy/quality; {_scorer(record['fcn_scorer'])}); the paper's "
+            "column is its Cityscapes labels -> photo per-pixel accuracy; the PatchGANs' "
+            "receptive fields are scaled to the crop (p2p_cupy/bench/quality.py). What "
+            "agrees and what does not: README.md, Image quality.", "",
             *table_lines(record), ""]
+
+
+def _scorer(r) -> str:
+    """How a quality record's FCN scorer was trained, in words."""
+    text = f"{r['epochs']} epoch(s) of {r['train_pairs']} pairs at {r['size']} px, ngf {r['ngf']}"
+    if "recipe" in r:
+        text += (f", lr {r['lr']:g} falling towards 0 after {r['decay_from']:.0%} of them, "
+                 f"{r['train_seconds'] / 60:.1f} min")
+    return text
 
 
 README_BEGIN, README_END = "<!-- bench-summary:begin -->", "<!-- bench-summary:end -->"

@@ -91,7 +91,7 @@ class _QualityScores:
         from p2p_cupy.quality.scorer import labels_of, resized
         from p2p_cupy.quality.scores import high_frequency_energy
         size = self.scorer.record["size"]
-        labels = labels_of(resized(real_A, size))[None]
+        labels = labels_of(real_A, size)[None]
         self.fake += self.scorer.confusion(resized(fake_B, size)[None], labels)
         self.real += self.scorer.confusion(resized(real_B, size)[None], labels)
         self.energy[0] += high_frequency_energy(fake_B)
