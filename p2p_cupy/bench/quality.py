@@ -217,14 +217,15 @@ def run_table(steps=STEPS, work_dir="runs/quality", docs_dir=None, second_seed=T
               "machine": machine.info(backend.current())}
     if docs_dir is not None:
         sample_names = rows[0]["sample_names"]       # the same test pairs in every figure
+        upscale = max(1, 128 // record["scale"]["crop_size"])   # small crops shown larger
         docs_dir = Path(docs_dir)
         docs_dir.mkdir(parents=True, exist_ok=True)
         for r in rows:
-            grid = sample_grid(Path(work_dir) / r["key"] / "test", sample_names[:3])
+            grid = sample_grid(Path(work_dir) / r["key"] / "test", sample_names[:3], upscale)
             write_png_atomically(docs_dir / f"quality_{r['key']}.png", Image.fromarray(grid))
         write_png_atomically(docs_dir / "quality_ablation.png",
                              overview([r for r in rows if r["seed"] == 0], work_dir,
-                                      sample_names))
+                                      sample_names, upscale))
     return record
 
 

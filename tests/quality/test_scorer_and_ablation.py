@@ -7,6 +7,7 @@ import shutil
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from PIL import Image
 
 from p2p_cupy import backend
 from p2p_cupy.cli.main import main
@@ -118,7 +119,7 @@ def test_bench_quality_command_trains_scores_and_saves_a_table(cache, tmp_path):
     result = CliRunner().invoke(main, [
         "bench", "quality", "--only", "patch_16", "--no-second-seed", "--steps", "2",
         "--crop-size", "32", "--num-test", "2", "--work-dir", str(tmp_path / "runs"),
-        "--json", str(out)])
+        "--json", str(out), "--docs", str(tmp_path / "docs")])
     assert result.exit_code == 0, result.output
     record = json.loads(out.read_text())
     assert record["kind"] == "quality" and record["scale"]["crop_size"] == 32
@@ -126,3 +127,7 @@ def test_bench_quality_command_trains_scores_and_saves_a_table(cache, tmp_path):
     (row,) = record["rows"]
     assert row["key"] == "patch_16" and row["receptive_field"] == 16 and row["images"] == 2
     assert "| PatchGAN \"16x16\": 16 px | 0 | 0.65 |" in result.output
+    # 32 px crops are shown 4x: a row of input | output | target per test pair (2 here);
+    # the overview has the label maps, a row per configuration and the photos, 2 pairs wide
+    assert Image.open(tmp_path / "docs" / "quality_patch_16.png").size == (3 * 128, 2 * 128)
+    assert Image.open(tmp_path / "docs" / "quality_ablation.png").size[0] == 260 + 2 * 128
