@@ -182,6 +182,11 @@ def overview(rows, work_dir, names, upscale=2) -> Image.Image:
     return canvas
 
 
+def small_png(image: Image.Image) -> Image.Image:
+    """The figure in 256 colors (median cut): a third of the bytes of RGB for docs/."""
+    return image.convert("RGB").quantize(256, method=Image.Quantize.MEDIANCUT)
+
+
 def run_table(steps=STEPS, work_dir="runs/quality", docs_dir=None, second_seed=True,
               only=None, n_test=None, log=None, train_only=False, **changes):
     """Train and score every configuration (or those whose key is in `only`); returns the
@@ -222,10 +227,11 @@ def run_table(steps=STEPS, work_dir="runs/quality", docs_dir=None, second_seed=T
         docs_dir.mkdir(parents=True, exist_ok=True)
         for r in rows:
             grid = sample_grid(Path(work_dir) / r["key"] / "test", sample_names[:3], upscale)
-            write_png_atomically(docs_dir / f"quality_{r['key']}.png", Image.fromarray(grid))
+            write_png_atomically(docs_dir / f"quality_{r['key']}.png",
+                                 small_png(Image.fromarray(grid)))
         write_png_atomically(docs_dir / "quality_ablation.png",
-                             overview([r for r in rows if r["seed"] == 0], work_dir,
-                                      sample_names, upscale))
+                             small_png(overview([r for r in rows if r["seed"] == 0], work_dir,
+                                                sample_names, upscale)))
     return record
 
 
