@@ -231,8 +231,9 @@ def quality(steps, work_dir, docs_dir, only, no_second_seed, num_test, crop_size
     (receptive fields scaled to the crop). Each configuration is trained from the same seed
     (128 px crops of 142 px, unet_128 ngf 16, PatchGAN ndf 16, 5000 steps of batch 1) and
     scored by `p2p test` (FCN-score, sharpness, L1, PSNR, SSIM); the FCN scorer is trained
-    once and cached. The whole table, 11 rows with the second seeds, took about 40 minutes
-    on 2 CPU cores. Scale, receptive fields and timings: p2p_cupy/bench/quality.py."""
+    once and cached. The whole table, 11 rows with the second seeds, took 34 minutes on 2
+    CPU cores (two --train-only processes, then the scoring run: README.md, Image quality).
+    Scale, receptive fields and timings: p2p_cupy/bench/quality.py."""
     from p2p_cupy import backend
     from p2p_cupy.host_memory import keep_freed_memory
     from p2p_cupy.bench.quality import STEPS, load_size_for, run_table, table_lines
