@@ -1,5 +1,9 @@
-"""Reading images: any file Pillow opens becomes an RGB (or one-channel) image, or a clean
-ImageReadError naming the file and the problem. Nothing else escapes from a bad file.
+"""Reading images: any file Pillow opens becomes an RGB, one-channel or RGBA image, or a
+clean ImageReadError naming the file and the problem. Nothing else escapes from a bad file.
+
+Channels (--input-nc / --output-nc): 3 is RGB, 1 is grayscale ("L"), 4 is RGBA with the
+alpha channel kept as a fourth input channel (a file without one gets alpha 255): the way
+to give a model an RGB image plus a mask is a PNG whose alpha channel is the mask.
 
 Mode conversions (what `convert("RGB")` alone gets wrong):
   16-bit integer grayscale ("I;16", "I") -> 8 bit by scaling the 16-bit range (65535 ->
@@ -53,15 +57,28 @@ def _flatten(img: Image.Image) -> Image.Image:
     return img.convert("RGB")        # CMYK, YCbCr, LAB, HSV, 1 (bilevel)
 
 
+CHANNEL_MODES = {1: "L", 3: "RGB", 4: "RGBA"}
+
+
+def with_channels(img: Image.Image, channels: int) -> Image.Image:
+    """img as mode L (1), RGB (3) or RGBA (4): transparency is composited onto white for
+    1 and 3 channels and kept as the fourth channel for 4."""
+    if channels not in CHANNEL_MODES:
+        raise ValueError(f"channels must be 1, 3 or 4, got {channels}")
+    if channels == 4:
+        gray16 = img.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F")
+        return (_to_8bit_gray(img) if gray16 else img).convert("RGBA")
+    return _flatten(img).convert(CHANNEL_MODES[channels])
+
+
 def read_image(path, channels: int = 3) -> Image.Image:
-    """The fully decoded image at path as mode "RGB" (channels=3) or "L" (channels=1)."""
-    if channels not in (1, 3):
-        raise ValueError(f"{path}: channels must be 1 or 3, got {channels}")
+    """The fully decoded image at path as mode "RGB" (channels=3), "L" (1) or "RGBA" (4)."""
+    if channels not in CHANNEL_MODES:
+        raise ValueError(f"{path}: channels must be 1, 3 or 4, got {channels}")
     try:
         with Image.open(path) as img:
             img.load()               # decode now: a truncated file fails here, not later
-            flat = _flatten(img)
-            flat = flat.convert("L" if channels == 1 else "RGB")
+            flat = with_channels(img, channels)
             flat.load()
     except ImageReadError:
         raise

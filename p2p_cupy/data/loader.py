@@ -26,11 +26,11 @@ from p2p_cupy.data.transforms import Preprocess
 
 class PairLoader:
     def __init__(self, dataset: AlignedDataset, batch_size: int = 1, seed: int = 0,
-                 prefetch: bool = True):
+                 prefetch: bool = True, shuffle: bool = True):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.dataset, self.batch_size, self.seed = dataset, batch_size, seed
-        self.prefetch = prefetch
+        self.prefetch, self.shuffle = prefetch, shuffle
         self.epoch, self.position = 1, 0          # the next batch to hand out
         self.bad = {}                             # dataset index -> message
 
@@ -43,6 +43,10 @@ class PairLoader:
         return len(self.dataset.skipped) + len(self.bad)
 
     def order(self, epoch: int) -> np.ndarray:
+        """The epoch's sample order: a keyed permutation, or file order (--serial-batches;
+        the augmentation stays random)."""
+        if not self.shuffle:
+            return np.arange(len(self.dataset))
         return np.random.default_rng([self.seed, epoch]).permutation(len(self.dataset))
 
     def _sample(self, order, epoch: int, position: int):
@@ -142,11 +146,13 @@ class PairLoader:
 
 def make_train_loader(dataroot, opts, seed: int = 0) -> PairLoader:
     """The training loader of a run's options (direction, preprocess, load/crop size,
-    no_flip, batch_size; input_nc, output_nc, max_dataset_size where the options have them)."""
+    no_flip, batch_size; input_nc, output_nc, max_dataset_size, serial_batches where the
+    options have them)."""
     dataset = AlignedDataset(dataroot, "train", opts.direction, Preprocess.from_options(opts),
                              getattr(opts, "input_nc", 3), getattr(opts, "output_nc", 3),
                              getattr(opts, "max_dataset_size", None))
-    return PairLoader(dataset, opts.batch_size, seed)
+    return PairLoader(dataset, opts.batch_size, seed,
+                      shuffle=not getattr(opts, "serial_batches", False))
 
 
 def iter_test_pairs(dataroot, phase, opts, limit=None):

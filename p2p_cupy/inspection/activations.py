@@ -24,11 +24,10 @@ from p2p_cupy import backend
 from p2p_cupy.data import transforms
 from p2p_cupy.data.images import read_image, to_chw
 from p2p_cupy.inspection import pictures, probes
-from p2p_cupy.models import define_D
 from p2p_cupy.ops.concat import concat_forward
 from p2p_cupy.optim import Adam
 from p2p_cupy.train import checkpoint
-from p2p_cupy.train.inference import generator_from_options
+from p2p_cupy.train.inference import discriminator_from_options, generator_from_options
 from p2p_cupy.train.options import TrainOptions
 from p2p_cupy.train.report import to_uint8_image
 from p2p_cupy.train.step import train_step
@@ -42,8 +41,7 @@ def load_run(run_dir):
     state = checkpoint.load_checkpoint(checkpoint.latest_checkpoint(run_dir))
     opts = TrainOptions.from_dict(state["options"])
     G = generator_from_options(opts).load_state_dict(state["G"])
-    D = define_D(opts.netD, ndf=opts.ndf, n_layers_D=opts.n_layers_D, norm=opts.norm,
-                 seed=opts.seed + 1).load_state_dict(state["D"])
+    D = discriminator_from_options(opts).load_state_dict(state["D"])
     opt_G = Adam(G.parameters(), lr=opts.lr, betas=(opts.beta1, 0.999))
     opt_D = Adam(D.parameters(), lr=opts.lr, betas=(opts.beta1, 0.999))
     opt_G.load_state_dict(state["opt_G"])
@@ -104,7 +102,8 @@ def inspect_pair(run_dir, image_path, out_dir, layers=None) -> dict:
     prob_real = probes.patch_probability(real_logits, opts.gan_mode)[0]
     prob_fake = probes.patch_probability(fake_logits, opts.gan_mode)[0]
 
-    losses, _ = train_step(G, D, opt_G, opt_D, real_A, real_B, opts.gan_mode, opts.lambda_l1)
+    losses, _ = train_step(G, D, opt_G, opt_D, real_A, real_B, opts.gan_mode, opts.lambda_l1,
+                           np.full(real_A.shape[0], 0.5), opts.lambda_gp)  # wgangp: midpoints
     stats = {
         "checkpoint": str(checkpoint.latest_checkpoint(run_dir)), "image": str(image_path),
         "losses": {k: float(bk.to_numpy(v)) for k, v in losses.items()},

@@ -9,9 +9,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from p2p_cupy.models import define_D
-from p2p_cupy.optim import Adam, LinearDecaySchedule
-from p2p_cupy.train.inference import generator_from_options
+from p2p_cupy.optim import Adam
+from p2p_cupy.schedules import make_schedule
+from p2p_cupy.train.inference import discriminator_from_options, generator_from_options
 
 SYNTHETIC = "synthetic-facades"
 
@@ -45,12 +45,11 @@ class Run:
         from p2p_cupy.data import make_train_loader
         self.opts = opts
         self.G = generator_from_options(opts)
-        self.D = define_D(opts.netD, ndf=opts.ndf, n_layers_D=opts.n_layers_D, norm=opts.norm,
-                          seed=opts.seed + 1)
+        self.D = discriminator_from_options(opts)
         betas = (opts.beta1, 0.999)
         self.opt_G = Adam(self.G.parameters(), lr=opts.lr, betas=betas)
         self.opt_D = Adam(self.D.parameters(), lr=opts.lr, betas=betas)
-        self.schedule = LinearDecaySchedule(opts.n_epochs, opts.n_epochs_decay)
+        self.schedule = make_schedule(opts)
         self.dataroot = resolve_dataroot(opts.dataroot, opts.load_size)
         self.loader = make_train_loader(self.dataroot, opts, seed=opts.seed + 2)
 

@@ -12,16 +12,33 @@ import numpy as np
 from PIL import Image
 
 from p2p_cupy import backend
-from p2p_cupy.models import define_G
+from p2p_cupy.models import define_D, define_G
+from p2p_cupy.models.init import DEFAULT_INIT, init_weights
 from p2p_cupy.train import checkpoint
 from p2p_cupy.train.options import TrainOptions
 from p2p_cupy.train.report import to_uint8_image
 
 
+def _initialised(net, opts, seed):
+    """net with the options' --init-type/--init-gain (the layers drew the default)."""
+    if (opts.init_type, opts.init_gain) != DEFAULT_INIT:
+        init_weights(net, opts.init_type, opts.init_gain, seed)
+    return net
+
+
 def generator_from_options(opts: TrainOptions):
     """The generator a run with these options trains (weights freshly initialised)."""
-    return define_G(opts.netG, ngf=opts.ngf, norm=opts.norm, use_dropout=not opts.no_dropout,
-                    seed=opts.seed)
+    G = define_G(opts.netG, input_nc=opts.input_nc, output_nc=opts.output_nc, ngf=opts.ngf,
+                 norm=opts.norm, use_dropout=not opts.no_dropout, seed=opts.seed)
+    return _initialised(G, opts, opts.seed)
+
+
+def discriminator_from_options(opts: TrainOptions):
+    """The discriminator of a run: it judges (input, output) pairs, input_nc + output_nc
+    channels."""
+    D = define_D(opts.netD, input_nc=opts.input_nc + opts.output_nc, ndf=opts.ndf,
+                 n_layers_D=opts.n_layers_D, norm=opts.norm, seed=opts.seed + 1)
+    return _initialised(D, opts, opts.seed + 1)
 
 
 def load_generator(source, eval_mode=False):

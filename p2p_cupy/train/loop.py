@@ -24,7 +24,7 @@ from p2p_cupy import backend
 from p2p_cupy.inspection.training_probe import InspectionLog, inspect_step
 from p2p_cupy.train import checkpoint
 from p2p_cupy.train.progress import ProgressBar
-from p2p_cupy.train.report import LOSS_NAMES, RunReport
+from p2p_cupy.train.report import RunReport, loss_names
 from p2p_cupy.train.build import build_run
 from p2p_cupy.train.step import train_step
 
@@ -40,9 +40,10 @@ class Trainer:
         self.opts, self.run_dir, self.out = opts, Path(run_dir), out or sys.stderr
         self.bk = backend.set_backend(opts.device)
         self.run = build_run(opts)     # G, D, opt_G, opt_D, schedule, loader
-        self.report = RunReport(self.run_dir)
+        self.report = RunReport(self.run_dir, loss_names(opts.gan_mode))
         self.inspection = InspectionLog(self.run_dir)     # --inspect-freq records
         self.step, self.epoch, self.epoch_step, self.trained_s = 0, 1, 0, 0.0
+        self.epoch_l1 = [0.0, 0]       # sum and count of this epoch's G_L1 (--lr-policy plateau)
         if resume_state is not None:
             self.load_state(resume_state)
         self.report.truncate_log(self.step)
@@ -59,7 +60,8 @@ class Trainer:
                 "epoch_step": self.epoch_step, "trained_s": self.trained_s,
                 "options": self.opts.to_dict(), "G": dict(r.G.state_dict()),
                 "D": dict(r.D.state_dict()), "opt_G": r.opt_G.state_dict(),
-                "opt_D": r.opt_D.state_dict(), "loader": r.loader.state_dict()}
+                "opt_D": r.opt_D.state_dict(), "loader": r.loader.state_dict(),
+                "schedule": r.schedule.state_dict(), "epoch_l1": list(self.epoch_l1)}
 
     def load_state(self, state):
         r = self.run
@@ -70,6 +72,8 @@ class Trainer:
         r.loader.load_state_dict(state["loader"])
         self.step, self.epoch = state["step"], state["epoch"]
         self.epoch_step, self.trained_s = state["epoch_step"], state["trained_s"]
+        r.schedule.load_state_dict(state.get("schedule", {}))
+        self.epoch_l1 = list(state.get("epoch_l1", [0.0, 0]))
 
     def save(self, name="latest"):
         self.flush_losses()            # raises TrainingDiverged before a bad state is saved
@@ -84,14 +88,17 @@ class Trainer:
         if not self.pending:
             return
         xp = self.bk.xp
-        table = self.bk.to_numpy(xp.stack([xp.stack([losses[k] for k in LOSS_NAMES])
+        names = self.report.loss_names
+        table = self.bk.to_numpy(xp.stack([xp.stack([losses[k] for k in names])
                                            for *_, losses in self.pending]))
-        rows = [(step, epoch, lr, dict(zip(LOSS_NAMES, map(float, values))))
+        rows = [(step, epoch, lr, dict(zip(names, map(float, values))))
                 for (step, epoch, lr, _), values in zip(self.pending, table)]
         self.pending = []
         bad = [(row, k) for row in rows for k, v in row[3].items() if not np.isfinite(v)]
         good_rows = rows[:rows.index(bad[0][0])] if bad else rows
         self.report.log_losses(good_rows)
+        for *_, losses in good_rows:
+            self.epoch_l1 = [self.epoch_l1[0] + losses["G_L1"], self.epoch_l1[1] + 1]
         if good_rows:
             self.latest_losses = good_rows[-1][3]
         if bad:
@@ -155,7 +162,9 @@ class Trainer:
             self.flush_losses()
             bar.finish(self.epoch_step, self._speed(started, steps_before), self.latest_losses,
                        elapsed, self.lr())
-            self.epoch, self.epoch_step = self.epoch + 1, 0
+            total, count = self.epoch_l1
+            r.schedule.epoch_finished(total / max(count, 1))
+            self.epoch, self.epoch_step, self.epoch_l1 = self.epoch + 1, 0, [0.0, 0]
             self.save()
             if (self.epoch - 1) % opts.save_epoch_freq == 0:
                 self.save(f"epoch_{self.epoch - 1:04d}")
@@ -167,9 +176,12 @@ class Trainer:
         (p2p_cupy/inspection/training_probe.py) and the record goes to the report."""
         r, opts = self.run, self.opts
 
+        # wgangp's interpolation weights: keyed by the step, so a resumed run draws the same
+        alpha = np.random.default_rng([opts.seed + 3, self.step + 1]).random(real_A.shape[0])
+
         def step():
             return train_step(r.G, r.D, r.opt_G, r.opt_D, real_A, real_B, opts.gan_mode,
-                              opts.lambda_l1)
+                              opts.lambda_l1, alpha, opts.lambda_gp)
         if not opts.inspect_freq or (self.step + 1) % opts.inspect_freq:
             return step()
         (losses, fake_B), record = inspect_step(r.G, r.D, step, opts.gan_mode)

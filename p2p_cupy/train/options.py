@@ -22,6 +22,10 @@ class TrainOptions:
     out: str = "runs"                     # runs are written to OUT/NAME
     name: str = "pix2pix"
     direction: str = "AtoB"
+    input_nc: int = 3                     # channels of the generator's input: 1, 3 or 4
+    output_nc: int = 3                    # channels of its output: 1 or 3
+    max_dataset_size: Optional[int] = None   # use only the first N training pairs
+    serial_batches: bool = False          # pairs in file order, not shuffled
     netG: str = "unet_256"
     netD: str = "basic"
     n_layers_D: int = 3
@@ -29,12 +33,17 @@ class TrainOptions:
     ndf: int = 64
     norm: str = "batch"
     no_dropout: bool = False
-    gan_mode: str = "vanilla"
+    gan_mode: str = "vanilla"             # vanilla | lsgan | wgangp (with gradient penalty)
+    lambda_gp: float = 10.0               # weight of wgangp's gradient penalty
     lambda_l1: float = 100.0
     lr: float = 2e-4
     beta1: float = 0.5
     n_epochs: int = 100
     n_epochs_decay: int = 100
+    lr_policy: str = "linear"             # linear | step | plateau | cosine (optim.py)
+    lr_decay_iters: int = 50              # step: multiply by 0.1 every this many epochs
+    init_type: str = "normal"             # normal | xavier | kaiming | orthogonal
+    init_gain: float = 0.02
     batch_size: int = 1
     load_size: int = 286
     crop_size: int = 256
@@ -48,6 +57,7 @@ class TrainOptions:
     save_latest_freq: int = 5000          # steps between `latest` checkpoints
     save_epoch_freq: int = 5              # epochs between kept epoch checkpoints
     inspect_freq: int = 0                 # steps between looks inside the networks (0: never)
+    init_from: Optional[str] = None       # weights this run started from (p2p train --init-from)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -58,7 +68,7 @@ class TrainOptions:
         unknown = sorted(set(values) - known)
         if unknown:
             raise ValueError(f"unknown training options {unknown}")
-        return cls(**values)
+        return cls(**values)     # options a run saved before they existed keep their defaults
 
     def resumed_with(self, overrides: dict) -> "TrainOptions":
         """These saved options with the command line's explicit changes applied."""

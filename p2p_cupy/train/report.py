@@ -19,14 +19,20 @@ import numpy as np
 from PIL import Image
 
 LOSS_NAMES = ("G_GAN", "G_L1", "D_real", "D_fake")
+
+
+def loss_names(gan_mode: str) -> tuple:
+    """The losses a run logs: wgangp adds its gradient penalty, D_GP."""
+    return LOSS_NAMES + (("D_GP",) if gan_mode == "wgangp" else ())
 SAMPLES_SHOWN = 6
 
 
 def to_uint8_image(chw) -> np.ndarray:
-    """A (C, H, W) host array in [-1, 1] -> (H, W, 3) uint8 (1 channel is repeated)."""
+    """A (C, H, W) host array in [-1, 1] -> (H, W, 3) uint8 to look at: 1 channel is
+    repeated, of 4 (RGBA, RGB + mask) the color ones are shown."""
     img = np.clip((np.asarray(chw, dtype=np.float64) + 1.0) * 127.5 + 0.5, 0, 255)
     img = img.astype(np.uint8).transpose(1, 2, 0)
-    return np.repeat(img, 3, axis=2) if img.shape[2] == 1 else img
+    return np.repeat(img, 3, axis=2) if img.shape[2] == 1 else img[:, :, :3]
 
 
 def triplet_grid(real_A, fake_B, real_B, max_rows=4) -> np.ndarray:
@@ -46,8 +52,8 @@ def write_atomic(path: Path, text: str):
 class RunReport:
     """Appends to the loss log, saves sample grids and rewrites index.html."""
 
-    def __init__(self, run_dir):
-        self.run_dir = Path(run_dir)
+    def __init__(self, run_dir, loss_names=LOSS_NAMES):
+        self.run_dir, self.loss_names = Path(run_dir), tuple(loss_names)
         self.samples_dir = self.run_dir / "samples"
         self.samples_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = self.run_dir / "loss_log.csv"
@@ -57,7 +63,7 @@ class RunReport:
         """Drop rows after `step`: a run killed after its last checkpoint logged steps
         that the resumed run will redo."""
         rows = self.read_log()
-        header = ["step", "epoch", "lr", *LOSS_NAMES]
+        header = ["step", "epoch", "lr", *self.loss_names]
         with open(self.log_path, "w", newline="") as f:
             writer = csv.writer(f)
             writer.writerow(header)
@@ -72,10 +78,10 @@ class RunReport:
         with open(self.log_path, "a", newline="") as f:
             writer = csv.writer(f)
             if new:
-                writer.writerow(["step", "epoch", "lr", *LOSS_NAMES])
+                writer.writerow(["step", "epoch", "lr", *self.loss_names])
             for step, epoch, lr, losses in rows:
                 writer.writerow([step, epoch, repr(float(lr))]
-                                + [repr(float(losses[k])) for k in LOSS_NAMES])
+                                + [repr(float(losses[k])) for k in self.loss_names])
 
     def read_log(self) -> list:
         if not self.log_path.exists():
@@ -101,7 +107,7 @@ class RunReport:
         extra: more HTML before the options (the --inspect-freq section)."""
         rows = self.read_log()
         charts = "\n".join(loss_chart(name, [r["step"] for r in rows], [r[name] for r in rows])
-                           for name in LOSS_NAMES)
+                           for name in self.loss_names)
         samples = "\n".join(
             f'<figure><img src="samples/{p.name}" alt="{p.name}">'
             f'<figcaption>step {int(p.stem.split("_")[1])}</figcaption></figure>'
