@@ -98,21 +98,25 @@ class PairLoader:
         ready = queue.Queue(maxsize=1)
         stop = threading.Event()
 
+        def offer(item) -> bool:
+            """Put item unless the consumer has stopped (then it never takes another: a
+            plain put could wait forever, e.g. for "end" after the last batch)."""
+            while not stop.is_set():
+                try:
+                    ready.put(item, timeout=0.1)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
         def work():
             try:
                 for s in steps:
-                    item = ("batch", self.batch(epoch, s))
-                    while not stop.is_set():
-                        try:
-                            ready.put(item, timeout=0.1)
-                            break
-                        except queue.Full:
-                            continue
-                    if stop.is_set():
+                    if not offer(("batch", self.batch(epoch, s))):
                         return
-                ready.put(("end", None))
+                offer(("end", None))
             except BaseException as e:          # re-raised in the training thread
-                ready.put(("error", e))
+                offer(("error", e))
 
         worker = threading.Thread(target=work, name="p2p-data-prefetch", daemon=True)
         worker.start()

@@ -167,7 +167,7 @@ class Trainer:
             self.epoch, self.epoch_step, self.epoch_l1 = self.epoch + 1, 0, [0.0, 0]
             self.save()
             if (self.epoch - 1) % opts.save_epoch_freq == 0:
-                self.save(f"epoch_{self.epoch - 1:04d}")
+                self.save(checkpoint.epoch_name(self.epoch - 1))
             self.write_index("running")
         return "finished"
 

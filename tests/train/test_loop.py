@@ -14,23 +14,6 @@ from p2p_cupy.train.options import TrainOptions
 from p2p_cupy.train.run import start_or_resume
 
 
-@pytest.fixture(scope="module")
-def facades(tmp_path_factory):
-    """A tiny AB data set: 6 training pairs of 40x40 (label map | photo-ish image)."""
-    root = tmp_path_factory.mktemp("tiny_facades")
-    rng = np.random.default_rng(0)
-    for phase, n in (("train", 6), ("test", 2)):
-        (root / phase).mkdir()
-        for i in range(n):
-            labels = np.zeros((40, 40, 3), np.uint8) + rng.integers(0, 256, 3, dtype=np.uint8)
-            for _ in range(5):
-                y, x = rng.integers(0, 32, 2)
-                labels[y:y + 8, x:x + 6] = rng.integers(0, 256, 3)
-            Image.fromarray(np.concatenate([labels, 255 - labels], axis=1)).save(
-                root / phase / f"{i}.png")
-    return root
-
-
 def _options(facades, out, name, **kw):
     # unet_32 on 32x32 crops of 40x40 images: random jitter and flips on; dropout needs a
     # 6th level, so the resume tests use unet_64 on 64x64 crops (see below).

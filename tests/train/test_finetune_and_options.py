@@ -1,0 +1,106 @@
+"""Training with the reference's remaining options (wgangp, step schedule, serial batches,
+max dataset size, channels), resuming from a kept epoch and from another folder, and
+fine-tuning a new run from trained weights (--init-from)."""
+import io
+
+import numpy as np
+import pytest
+
+from p2p_cupy.train import checkpoint
+from p2p_cupy.train.options import TrainOptions
+from p2p_cupy.train.run import start_or_resume
+
+
+def _options(name, out, **kw):
+    values = dict(dataroot="tiny_facades0", out=str(out), name=name, netG="unet_32", ngf=4,
+                  ndf=4, load_size=36, crop_size=32, n_epochs=2, n_epochs_decay=1,
+                  batch_size=2, device="numpy", print_freq=1, sample_freq=100,
+                  save_latest_freq=1000, save_epoch_freq=1, gan_mode="wgangp",
+                  lr_policy="step", lr_decay_iters=1, serial_batches=True,
+                  max_dataset_size=4, input_nc=1, output_nc=3, init_type="xavier")
+    values.update(kw)
+    return TrainOptions(**values)
+
+
+def _state(run, name="latest"):
+    return checkpoint.load_checkpoint(checkpoint.checkpoint_dir(run) / f"{name}.npz")
+
+
+def _assert_same_weights(a, b, nets=("G", "D")):
+    for net in nets:
+        assert a[net].keys() == b[net].keys()
+        for k in a[net]:
+            np.testing.assert_array_equal(a[net][k], b[net][k], err_msg=f"{net}/{k}")
+
+
+@pytest.fixture(scope="module")
+def whole_run(facades, tmp_path_factory):
+    """Three epochs of 2 steps (4 of the 6 pairs, 1 -> 3 channels, wgangp, step policy),
+    started with a data root relative to the working folder."""
+    out = tmp_path_factory.mktemp("runs")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(facades.parent)
+        assert start_or_resume(_options("whole", out), {}, out=io.StringIO()) == 0
+    return out / "whole"
+
+
+def test_a_run_with_the_new_options_logs_the_penalty_and_follows_the_step_policy(whole_run,
+                                                                                 facades):
+    state = _state(whole_run)
+    assert state["step"] == 6 and state["options"]["dataroot"] == str(facades.resolve())
+    assert state["G"]["enc1.0.weight"].shape[1] == 1 and state["D"]["0.weight"].shape[1] == 4
+    rows = (whole_run / "loss_log.csv").read_text().splitlines()
+    assert rows[0].split(",") == ["step", "epoch", "lr", "G_GAN", "G_L1", "D_real", "D_fake",
+                                  "D_GP"]
+    values = np.array([[float(v) for v in r.split(",")] for r in rows[1:]])
+    assert np.isfinite(values).all() and (values[:, 7] > 0).all()
+    assert values[:, 2] == pytest.approx([2e-4, 2e-4, 2e-5, 2e-5, 2e-6, 2e-6])
+    assert sorted(p.name for p in (whole_run / "checkpoints").glob("epoch_*.npz")) == [
+        "epoch_0001.npz", "epoch_0002.npz", "epoch_0003.npz"]
+
+
+def test_resume_mid_epoch_from_another_folder_and_from_a_kept_epoch_are_bit_exact(
+        whole_run, facades, tmp_path, monkeypatch):
+    out = io.StringIO()
+    monkeypatch.chdir(facades.parent)
+    assert start_or_resume(_options("halves", tmp_path, max_steps=3), {}, out=out) == 0
+    monkeypatch.chdir(tmp_path)                # the relative data root is not here
+    run = tmp_path / "halves"
+    assert start_or_resume(None, {"max_steps": 6}, resume=run, out=out) == 0
+    whole, halves = _state(whole_run), _state(run)
+    _assert_same_weights(whole, halves)
+    assert halves["step"] == 6
+    assert (run / "loss_log.csv").read_text() == (whole_run / "loss_log.csv").read_text()
+    # back to the end of epoch 1 and on to the end again: the same run once more
+    assert start_or_resume(None, {"max_steps": 6}, resume=run, epoch=1, out=out) == 0
+    _assert_same_weights(whole, _state(run))
+    with pytest.raises(ValueError, match=r"epoch 7 \(kept epochs: 1, 2\)"):
+        start_or_resume(None, {}, resume=run, epoch=7, out=out)
+
+
+@pytest.mark.parametrize("g_only", [False, True])
+def test_init_from_a_run_takes_its_architecture_and_weights(whole_run, facades, tmp_path,
+                                                            g_only):
+    # lr 0: one step changes no weight, so the new run must hold the source's
+    given = {"init_from": str(whole_run), "lr": 0.0, "max_steps": 1}
+    opts = TrainOptions(dataroot=str(facades), out=str(tmp_path), name="tuned",
+                        load_size=36, crop_size=32, device="numpy", gan_mode="lsgan", **given)
+    out = io.StringIO()
+    assert start_or_resume(opts, given, out=out, init_g_only=g_only) == 0
+    assert ("weights of" in out.getvalue()) and (("G and D" in out.getvalue()) != g_only)
+    tuned, source = _state(tmp_path / "tuned"), _state(whole_run)
+    assert tuned["options"]["netG"] == "unet_32" and tuned["options"]["input_nc"] == 1
+    assert tuned["step"] == 1 and tuned["options"]["init_from"] == str(whole_run)
+    params = [k for k in source["G"] if "running" not in k and not k.endswith("step")]
+    _assert_same_weights({"G": {k: source["G"][k] for k in params}},
+                         {"G": {k: tuned["G"][k] for k in params}}, nets=("G",))
+    same_d = np.array_equal(tuned["D"]["0.weight"], source["D"]["0.weight"])
+    assert same_d != g_only
+
+
+def test_init_from_refuses_weights_that_do_not_fit(whole_run, facades, tmp_path):
+    given = {"init_from": str(whole_run), "ngf": 8}
+    opts = TrainOptions(dataroot=str(facades), out=str(tmp_path), name="bad", device="numpy",
+                        **given)
+    with pytest.raises(ValueError, match="does not fit this run's options"):
+        start_or_resume(opts, given, out=io.StringIO())
