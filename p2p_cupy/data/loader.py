@@ -159,13 +159,17 @@ def make_train_loader(dataroot, opts, seed: int = 0) -> PairLoader:
                       shuffle=not getattr(opts, "serial_batches", False))
 
 
-def iter_test_pairs(dataroot, phase, opts, limit=None):
+def iter_test_pairs(dataroot, phase, opts, limit=None, only=None):
     """(name, input, target) of a phase, C x H x W, preprocessed at test settings (resized
-    to the crop size, no jitter, no flip); unreadable files are warned about and skipped."""
+    to the crop size, no jitter, no flip); unreadable files are warned about and skipped.
+    only: the pair of that name alone."""
     dataset = AlignedDataset(dataroot, phase, opts.direction,
                              Preprocess.from_options(opts).for_testing(),
                              getattr(opts, "input_nc", 3), getattr(opts, "output_nc", 3))
-    for index in range(len(dataset) if limit is None else min(limit, len(dataset))):
+    indices = range(len(dataset) if limit is None else min(limit, len(dataset)))
+    if only is not None:
+        indices = [i for i in range(len(dataset)) if dataset.name(i) == only]
+    for index in indices:
         try:
             a, b = dataset.load(index)
         except ImageReadError as e:

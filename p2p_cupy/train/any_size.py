@@ -6,7 +6,9 @@ for unet_256). Other images are fitted (--fit) and the output brought back:
           translate, crop the padding away: every output pixel is the translation of the
           input pixel at that spot (default)
   resize  resize (bicubic) to the nearest valid size, translate, resize back
-  none    refuse, naming the nearest valid size
+  none    neither: the image is covered by the largest valid windows that fit inside it
+          (two per side, overlapping), translated and cross-faded as tiles are; nothing
+          invented at the borders, nothing resampled
 
 Big images are translated in overlapping square tiles (--tile T, a multiple of the
 stride), each output pixel a weighted mean of the tiles covering it. The weights fall
@@ -29,6 +31,7 @@ from PIL import Image
 
 from p2p_cupy import backend
 from p2p_cupy.errors import P2PError
+from p2p_cupy.train.inference import translate
 
 FIT_MODES = ("pad", "resize", "none")
 SURELY_FITS_BYTES_PER_PIXEL = 4096    # below budget / this many pixels, no need to measure
@@ -57,10 +60,8 @@ def _pad_amounts(size: int, multiple: int):
 
 
 def fit(chw: np.ndarray, multiple: int, mode: str, name="image"):
-    """(fitted (C, H', W'), undo) where undo maps the output for it back to (H, W)."""
+    """(fitted (C, H', W'), undo) for pad and resize; undo maps the output back to (H, W)."""
     h, w = chw.shape[1:]
-    if h % multiple == 0 and w % multiple == 0:
-        return chw, lambda out: out
     if mode == "pad":
         (top, bottom), (left, right) = _pad_amounts(h, multiple), _pad_amounts(w, multiple)
         padded = np.pad(chw, ((0, 0), (top, bottom), (left, right)), mode="reflect")
@@ -68,54 +69,62 @@ def fit(chw: np.ndarray, multiple: int, mode: str, name="image"):
     if mode == "resize":
         nh, nw = nearest_valid_size(h, w, multiple)
         return resize_chw(chw, nh, nw), lambda out: resize_chw(out, h, w)
-    nh, nw = nearest_valid_size(h, w, multiple)
-    raise P2PError(f"{name}: {w}x{h} pixels, but this generator needs width and height "
-                   f"multiples of {multiple}; the nearest valid size is {nw}x{nh} (or use "
-                   f"--fit pad or --fit resize)")
+    raise P2PError(f"--fit {mode!r}: choose {', '.join(FIT_MODES)}")
+
+
+def largest_window(h: int, w: int, multiple: int, name="image"):
+    """The largest (height, width) of valid size inside an h x w image (--fit none)."""
+    if min(h, w) < multiple:
+        raise P2PError(f"{name}: {w}x{h} pixels; with --fit none this generator needs at "
+                       f"least {multiple} pixels on each side (or use --fit pad or resize)")
+    return h // multiple * multiple, w // multiple * multiple
 
 
 def translate_whole(G, chw: np.ndarray) -> np.ndarray:
     """One forward of G on a (C, H, W) host image of valid size; the (C', H, W) output."""
-    bk = backend.current()
-    return bk.to_numpy(G.forward(bk.asarray(chw[None].astype(np.float32))))[0]
+    return translate(G, chw[None])[0]
 
 
 def tile_starts(size: int, tile: int, step: int) -> list:
     """Tile offsets along one side: every `step`, the last one flush with the end."""
     if size <= tile:
         return [0]
-    starts = list(range(0, size - tile, step))
-    return starts + [size - tile]
+    return list(range(0, size - tile, max(step, 1))) + [size - tile]
 
 
 def blend_window(tile: int, overlap: int) -> np.ndarray:
     """(tile,) weights: 1 inside, falling linearly toward the edges over `overlap` pixels
-    (never 0, so an image corner covered by one tile keeps its value)."""
+    (never 0, so an image border covered by one tile keeps its value)."""
     ramp = (np.arange(tile) + 0.5) / max(overlap, 1)
     return np.minimum(1.0, np.minimum(ramp, ramp[::-1])).astype(np.float32)
 
 
-def translate_tiled(G, chw: np.ndarray, tile: int, overlap: int, progress=None) -> np.ndarray:
-    """G on overlapping tile x tile windows of a (C, H, W) image at least tile on each
-    side, cross-faded; returns (C', H, W). progress(done, total) is called per tile."""
+def translate_tiled(G, chw: np.ndarray, tile_hw, overlap: int, progress=None) -> np.ndarray:
+    """G on overlapping windows of tile_hw = (th, tw), at least `overlap` pixels shared by
+    neighbours, cross-faded over the overlap; returns (C', H, W). The image must be at
+    least one window on each side. progress(done, total) is called per window."""
     _, h, w = chw.shape
-    if not 0 <= overlap < tile:
+    (th, tw) = tile_hw
+    if not 0 <= overlap < min(th, tw):
         raise P2PError(f"--tile-overlap {overlap} must be at least 0 and less than the tile "
-                       f"size {tile}")
-    ys, xs = tile_starts(h, tile, tile - overlap), tile_starts(w, tile, tile - overlap)
-    window = blend_window(tile, overlap)
-    weight = window[:, None] * window[None, :]
+                       f"size {min(th, tw)}")
+    ys, xs = tile_starts(h, th, th - overlap), tile_starts(w, tw, tw - overlap)
+    # the blend ramps span what neighbours really share (the last step may be shorter)
+    ramp_y = th - min((b - a for a, b in zip(ys, ys[1:])), default=th)
+    ramp_x = tw - min((b - a for a, b in zip(xs, xs[1:])), default=tw)
+    weight = blend_window(th, ramp_y)[:, None] * blend_window(tw, ramp_x)[None, :]
     out = weights = None
     for i, (y, x) in enumerate((y, x) for y in ys for x in xs):
-        piece = translate_whole(G, chw[:, y:y + tile, x:x + tile])
+        piece = translate_whole(G, chw[:, y:y + th, x:x + tw])
         if out is None:
             out = np.zeros((piece.shape[0], h, w), np.float32)
             weights = np.zeros((h, w), np.float32)
-        out[:, y:y + tile, x:x + tile] += piece * weight
-        weights[y:y + tile, x:x + tile] += weight
+        out[:, y:y + th, x:x + tw] += piece * weight
+        weights[y:y + th, x:x + tw] += weight
         if progress is not None:
             progress(i + 1, len(ys) * len(xs))
-    return out / weights
+    out /= weights
+    return out
 
 
 def bytes_per_pixel(G) -> float | None:
@@ -169,12 +178,23 @@ class Translator:
 
     def __call__(self, chw: np.ndarray, name="image", progress=None) -> np.ndarray:
         h, w = chw.shape[1:]
+        m = self.multiple
         tile = self.tile_for(h, w)
-        if not tile:
-            fitted, undo = fit(chw, self.multiple, self.fit_mode, name)
-            return undo(translate_whole(self.G, fitted))
-        overlap = self.overlap if self.overlap is not None else tile // 4
-        # an image narrower than a tile is padded up to one (reflect), then cropped back
-        ph, pw = max(0, tile - h), max(0, tile - w)
-        padded = np.pad(chw, ((0, 0), (0, ph), (0, pw)), mode="reflect") if ph or pw else chw
-        return translate_tiled(self.G, padded, tile, overlap, progress)[:, :h, :w]
+        if tile:
+            overlap = self.overlap if self.overlap is not None else tile // 4
+            if self.fit_mode == "none":      # a side shorter than a tile: the largest window
+                th, tw = largest_window(min(h, tile), min(w, tile), m, name)
+                return translate_tiled(self.G, chw, (th, tw), min(overlap, min(th, tw) - 1),
+                                       progress)
+            # a side shorter than a tile is reflect-padded up to one, and cropped back
+            ph, pw = max(0, tile - h), max(0, tile - w)
+            padded = np.pad(chw, ((0, 0), (0, ph), (0, pw)), mode="reflect") if ph or pw \
+                else chw
+            return translate_tiled(self.G, padded, (tile, tile), overlap, progress)[:, :h, :w]
+        if h % m == 0 and w % m == 0:
+            return translate_whole(self.G, chw)
+        if self.fit_mode == "none":
+            window = largest_window(h, w, m, name)
+            return translate_tiled(self.G, chw, window, 0, progress)
+        fitted, undo = fit(chw, m, self.fit_mode, name)
+        return undo(translate_whole(self.G, fitted))

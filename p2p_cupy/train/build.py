@@ -63,8 +63,9 @@ def build_run(opts) -> Run:
     return Run(opts)
 
 
-def phase_pairs(opts, data_root, phase, limit=None):
-    """(name, A, B) host arrays of a phase, resized to the run's crop size, no jitter."""
+def phase_pairs(opts, data_root, phase, limit=None, only=None):
+    """(name, A, B) host arrays of a phase at the run's test preprocessing, no jitter;
+    only: just the pair of that name."""
     from p2p_cupy.data import iter_test_pairs
     root = resolve_dataroot(data_root, opts.load_size)
-    return iter_test_pairs(root, phase, opts, limit)
+    return iter_test_pairs(root, phase, opts, limit, only)

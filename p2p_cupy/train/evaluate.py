@@ -3,9 +3,15 @@
 Writes to OUT_DIR: images/NAME_{input,output,target}.png, index.html (one row per image)
 and metrics.json with the mean L1, PSNR and SSIM of output vs target, computed on images
 scaled to [0, 1] (per image, then averaged).
+
+The data: a root with PHASE/ (or A/PHASE and B/PHASE), a folder of AB images itself, or
+one AB image. Pairs are preprocessed as the run's test setting (the reference's: resized
+to the crop size), or kept at their own size (native_size: the reference's --preprocess
+none, sides rounded to a multiple of 4), fitted to the generator's stride (any_size.py).
 """
 from __future__ import annotations
 
+import dataclasses
 import html
 import json
 from pathlib import Path
@@ -14,17 +20,37 @@ import numpy as np
 
 from p2p_cupy.train import metrics
 from p2p_cupy.train.build import phase_pairs
-from p2p_cupy.train.inference import load_generator, save_image, translate
+from p2p_cupy.train.any_size import Translator
+from p2p_cupy.train.inference import check_channels, load_generator, save_image
 from p2p_cupy.train.report import write_atomic
 
 
-def run_test(run_dir, data_root, out_dir, phase="test", eval_mode=False, num_test=None) -> dict:
-    G, opts = load_generator(run_dir, eval_mode=eval_mode)
+def data_location(data, phase):
+    """(root, phase, only): a data root with PHASE/ as given; a folder of AB images is its
+    own phase (root = its parent); one AB image is its folder's, that file only."""
+    path = Path(data)
+    if path.is_file():
+        return str(path.parent.parent), path.parent.name, path.stem
+    two_folders = (path / "A").is_dir() and (path / "B").is_dir()
+    if path.is_dir() and not (path / phase).is_dir() and not two_folders:
+        return str(path.parent), path.name, None
+    return data, phase, None
+
+
+def run_test(run_dir, data_root, out_dir, phase="test", eval_mode=False, num_test=None,
+             epoch=None, fit_mode="pad", native_size=False, channels=(None, None),
+             tile=None) -> dict:
+    G, opts = load_generator(run_dir, eval_mode=eval_mode, epoch=epoch)
+    check_channels(G, *channels, run_dir)
+    if native_size:
+        opts = dataclasses.replace(opts, preprocess="none")
+    translator = Translator(G, fit_mode, tile)
+    root, phase, only = data_location(data_root, phase)
     out_dir = Path(out_dir)
     (out_dir / "images").mkdir(parents=True, exist_ok=True)
     scores, names = [], []
-    for name, real_A, real_B in phase_pairs(opts, data_root, phase, num_test):
-        fake_B = translate(G, real_A[None])[0]
+    for name, real_A, real_B in phase_pairs(opts, root, phase, num_test, only):
+        fake_B = translator(real_A, name=name)
         for kind, img in (("input", real_A), ("output", fake_B), ("target", real_B)):
             save_image(img, out_dir / "images" / f"{name}_{kind}.png")
         out01, target01 = (fake_B + 1) / 2, (real_B + 1) / 2

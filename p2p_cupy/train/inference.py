@@ -12,6 +12,8 @@ import numpy as np
 from PIL import Image
 
 from p2p_cupy import backend
+from p2p_cupy.data.images import list_images, read_image, to_chw
+from p2p_cupy.errors import P2PError
 from p2p_cupy.models import define_D, define_G
 from p2p_cupy.models.init import DEFAULT_INIT, init_weights
 from p2p_cupy.train import checkpoint
@@ -41,16 +43,20 @@ def discriminator_from_options(opts: TrainOptions):
     return _initialised(D, opts, opts.seed + 1)
 
 
-def load_generator(source, eval_mode=False):
+def load_generator(source, eval_mode=False, epoch=None):
     """(G on the current backend, its TrainOptions) from a run folder (its latest
-    checkpoint), a checkpoint .npz (e.g. from `p2p convert`), or a PyTorch pix2pix
-    generator .pth (read without torch, see p2p_cupy/interop)."""
+    checkpoint, or the one kept after `epoch`), a checkpoint .npz (e.g. from `p2p
+    convert`), or a PyTorch pix2pix generator .pth (read without torch, see
+    p2p_cupy/interop)."""
     source = Path(source)
     if source.suffix == ".pth":
         from p2p_cupy.interop.convert import torch_generator
         G, opts = torch_generator(source)
         return G.train(not eval_mode), opts
-    path = source if source.is_file() else checkpoint.latest_checkpoint(source)
+    if source.is_file() and epoch not in (None, "latest"):
+        raise P2PError(f"--epoch {epoch}: {source} is a single checkpoint; --epoch picks one "
+                       f"of a run folder's")
+    path = source if source.is_file() else checkpoint.run_checkpoint(source, epoch)
     state = checkpoint.load_checkpoint(path)
     if "G" not in state:
         raise ValueError(f"{path}: holds no generator (keys: {', '.join(sorted(state))})")
@@ -61,32 +67,70 @@ def load_generator(source, eval_mode=False):
     return G, opts
 
 
+def check_channels(G, input_nc, output_nc, source):
+    """--input-nc / --output-nc of test, translate: must be what the model has (None: any)."""
+    for name, given, has in (("input", input_nc, G.input_nc), ("output", output_nc,
+                                                                G.output_nc)):
+        if given is not None and given != has:
+            raise P2PError(f"--{name}-nc {given}: the generator of {source} has {has} "
+                           f"{name} channels")
+
+
 def translate(G, images: np.ndarray) -> np.ndarray:
     """Host batch (N, C, H, W) in [-1, 1] -> the generator's host output."""
     bk = backend.current()
     return bk.to_numpy(G.forward(bk.asarray(images.astype(np.float32))))
 
 
-def nearest_valid_size(height: int, width: int, multiple: int):
-    return tuple(max(multiple, int(round(s / multiple)) * multiple) for s in (height, width))
-
-
-def load_image(path, G) -> np.ndarray:
-    """An image file as (1, C, H, W) float32 in [-1, 1], checked against what G accepts."""
+def parse_size(text):
+    """--size: "N" (the longer side becomes N, the aspect kept) or "WxH"; None: as is."""
+    if text is None:
+        return None
     try:
-        with Image.open(path) as img:
-            rgb = np.asarray(img.convert("RGB" if G.input_nc == 3 else "L"))
-    except OSError as e:
-        raise ValueError(f"{path}: cannot read this image ({e})") from None
-    multiple = 2 ** G.num_downs
-    h, w = rgb.shape[:2]
-    if h % multiple or w % multiple:
-        nh, nw = nearest_valid_size(h, w, multiple)
-        raise ValueError(f"{path}: {w}x{h} pixels, but this generator (num_downs "
-                         f"{G.num_downs}) needs width and height multiples of {multiple}; "
-                         f"the nearest valid size is {nw}x{nh}")
-    chw = rgb.reshape(h, w, -1).transpose(2, 0, 1).astype(np.float32)
-    return (chw / 127.5 - 1.0)[None]
+        parts = [int(p) for p in str(text).lower().split("x")]
+    except ValueError:
+        parts = []
+    if len(parts) not in (1, 2) or min(parts) < 1:
+        raise P2PError(f"--size {text!r}: expected N (longer side) or WxH, e.g. 512 or 640x480")
+    return tuple(parts)
+
+
+def resized(img: Image.Image, size) -> Image.Image:
+    """img resized (bicubic) to --size (see parse_size)."""
+    if size is None:
+        return img
+    if len(size) == 2:
+        target = size
+    else:
+        scale = size[0] / max(img.size)
+        target = tuple(max(1, round(s * scale)) for s in img.size)
+    return img if target == img.size else img.resize(target, Image.BICUBIC)
+
+
+def read_input(path, channels: int, size=None) -> np.ndarray:
+    """An image file as float32 (C, H, W) in [-1, 1] with `channels` channels, resized to
+    --size first if given (the project's image reader: one clean error for a bad file)."""
+    return to_chw(resized(read_image(path, channels), size))
+
+
+def expand_inputs(paths) -> list:
+    """Files as given, folders replaced by the images directly inside them (sorted); an
+    error when two would write the same output name."""
+    files = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            found = list_images(path)
+            if not found:
+                raise P2PError(f"{path}: no images in this folder")
+            files += found
+        else:
+            files.append(path)
+    seen = {}
+    for f in files:
+        if f.stem in seen:
+            raise P2PError(f"{f} and {seen[f.stem]} would both be written as {f.stem}.png")
+        seen[f.stem] = f
+    return files
 
 
 def save_image(chw, path):

@@ -7,7 +7,7 @@ from PIL import Image
 from p2p_cupy.cli.convert import convert
 from p2p_cupy.cli.main import main
 from p2p_cupy.train import checkpoint
-from p2p_cupy.train.inference import generator_from_options, load_image
+from p2p_cupy.train.inference import generator_from_options, read_input
 from p2p_cupy.train.options import TrainOptions
 from p2p_cupy.train.report import to_uint8_image
 
@@ -36,7 +36,7 @@ def test_convert_writes_a_checkpoint_whose_generator_matches_the_torch_one(tmp_p
     image = tmp_path / "in.png"
     Image.fromarray(to_uint8_image(x[0])).save(image)
     with torch.no_grad():
-        torch_png = to_uint8_image(tG(torch.from_numpy(load_image(image, G))).numpy()[0])
+        torch_png = to_uint8_image(tG(torch.from_numpy(read_input(image, 3)[None])).numpy()[0])
     for source in ("m.npz", "latest_net_G.pth"):
         res = CliRunner().invoke(main, ["translate", "--checkpoint", str(tmp_path / source),
                                         str(image), "--out", str(tmp_path / source[:1]),

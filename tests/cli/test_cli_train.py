@@ -61,15 +61,51 @@ def test_test_command_writes_outputs_index_and_metrics(run, tmp_path):
     assert "_target.png" in (tmp_path / "index.html").read_text()
 
 
-def test_translate_accepts_any_multiple_of_32_and_names_the_nearest_valid_size(run, tmp_path):
+@pytest.mark.parametrize("fit", ["pad", "resize", "none"])
+def test_translate_brings_a_1000x700_photo_back_at_its_size_with_every_fit(run, tmp_path, fit):
     _, run_dir = run
-    Image.fromarray(np.zeros((64, 96, 3), np.uint8)).save(tmp_path / "wide.png")
-    Image.fromarray(np.zeros((50, 70, 3), np.uint8)).save(tmp_path / "odd.png")
-    result = CliRunner().invoke(main, ["translate", "--checkpoint", str(run_dir),
-                                       str(tmp_path / "wide.png"), "--out", str(tmp_path / "o")])
+    photo = np.random.default_rng(1).integers(0, 256, (700, 1000, 3), dtype=np.uint8)
+    Image.fromarray(photo).save(tmp_path / "photo.jpg")
+    result = CliRunner().invoke(main, ["translate", "--checkpoint", str(run_dir), "--fit", fit,
+                                       str(tmp_path / "photo.jpg"), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 0, result.output
+    assert Image.open(tmp_path / "o" / "photo.png").size == (1000, 700)
+
+
+def test_translate_takes_folders_sizes_tiles_and_kept_epochs(run, tmp_path):
+    _, run_dir = run
+    (tmp_path / "in").mkdir()
+    Image.fromarray(np.zeros((64, 96, 3), np.uint8)).save(tmp_path / "in" / "wide.png")
+    Image.fromarray(np.zeros((50, 70), np.uint8)).save(tmp_path / "in" / "gray.png")
+    result = CliRunner().invoke(main, ["translate", "--checkpoint", str(run_dir), "--tile", "32",
+                                       str(tmp_path / "in"), "--out", str(tmp_path / "o")])
     assert result.exit_code == 0, result.output
     assert Image.open(tmp_path / "o" / "wide.png").size == (96, 64)
-    result = CliRunner().invoke(main, ["translate", "--checkpoint", str(run_dir),
-                                       str(tmp_path / "odd.png"), "--out", str(tmp_path / "o")])
-    assert result.exit_code == 1
-    assert "70x50" in result.output and "nearest valid size is 64x64" in result.output
+    assert Image.open(tmp_path / "o" / "gray.png").size == (70, 50)
+    result = CliRunner().invoke(main, ["translate", "--checkpoint", str(run_dir), "--size", "35",
+                                       "--epoch", "latest", str(tmp_path / "in" / "gray.png"),
+                                       "--out", str(tmp_path / "s")])
+    assert result.exit_code == 0, result.output
+    assert Image.open(tmp_path / "s" / "gray.png").size == (35, 25)
+    for args, message in ((["--epoch", "3"], "no checkpoint kept for epoch 3"),
+                          (["--input-nc", "1"], "has 3 input channels"),
+                          (["--fit", "none", "--size", "20x20"], "at least 32 pixels")):
+        result = CliRunner().invoke(main, ["translate", "--checkpoint", str(run_dir), *args,
+                                           str(tmp_path / "in"), "--out", str(tmp_path / "x")])
+        assert result.exit_code == 1 and message in result.output, result.output
+
+
+def test_test_command_takes_a_folder_of_pairs_at_their_own_size(run, tmp_path):
+    data, run_dir = run
+    folder = tmp_path / "pairs"
+    folder.mkdir()
+    Image.fromarray(np.zeros((40, 100, 3), np.uint8)).save(folder / "p.png")
+    result = CliRunner().invoke(main, ["test", "--checkpoint", str(run_dir), "--data",
+                                       str(folder), "--native-size", "--out", str(tmp_path / "t")])
+    assert result.exit_code == 0, result.output
+    assert Image.open(tmp_path / "t" / "images" / "p_output.png").size == (48, 40)   # 50 rounded to 4s
+    result = CliRunner().invoke(main, ["test", "--checkpoint", str(run_dir), "--data",
+                                       str(data / "test" / "1.png"), "--out", str(tmp_path / "u")])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "u" / "images").iterdir()) == [
+        "1_input.png", "1_output.png", "1_target.png"]
