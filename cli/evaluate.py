@@ -39,7 +39,7 @@ from p2p_cupy.cli.common import device_option
 @click.option("--output-nc", type=click.Choice([1, 3]), default=None,
               help="Check that the model writes this many output channels.")
 @click.option("--out", "out_dir", default=None,
-              help="Output folder [default: RUN_DIR/test_PHASE].")
+              help="Output folder [default: RUN_DIR/test_PHASE, or next to a .npz].")
 @device_option()
 def test(run_dir, epoch, data_root, phase, eval_mode, num_test, native_size, fit_mode, tile,
          input_nc, output_nc, out_dir, device):
@@ -50,7 +50,8 @@ def test(run_dir, epoch, data_root, phase, eval_mode, num_test, native_size, fit
     from p2p_cupy.train.evaluate import run_test
 
     suffix = phase if epoch in (None, "latest") else f"{phase}_epoch{epoch}"
-    out_dir = out_dir or str(Path(run_dir) / f"test_{suffix}")
+    base = Path(run_dir) if Path(run_dir).is_dir() else Path(run_dir).with_suffix("")
+    out_dir = out_dir or str(base / f"test_{suffix}")
     backend.set_backend(device)
     result = run_test(run_dir, data_root, out_dir, phase, eval_mode, num_test, epoch,
                       fit_mode, native_size, (input_nc, output_nc), tile)

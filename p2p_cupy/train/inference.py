@@ -134,4 +134,6 @@ def expand_inputs(paths) -> list:
 
 
 def save_image(chw, path):
-    Image.fromarray(to_uint8_image(chw)).save(Path(path))
+    """A (C, H, W) image in [-1, 1] as a PNG: one channel as grayscale, else RGB."""
+    rgb = to_uint8_image(chw)
+    Image.fromarray(rgb[:, :, 0] if chw.shape[0] == 1 else rgb).save(Path(path))

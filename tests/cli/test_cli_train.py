@@ -109,3 +109,39 @@ def test_test_command_takes_a_folder_of_pairs_at_their_own_size(run, tmp_path):
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in (tmp_path / "u" / "images").iterdir()) == [
         "1_input.png", "1_output.png", "1_target.png"]
+
+
+@pytest.mark.parametrize("input_nc,output_nc", [(4, 3), (3, 1)])
+def test_translate_rgba_inputs_and_grayscale_outputs(tmp_path, input_nc, output_nc):
+    from p2p_cupy.train import checkpoint
+    from p2p_cupy.train.inference import generator_from_options
+    from p2p_cupy.train.options import TrainOptions
+    opts = TrainOptions(netG="unet_32", ngf=4, input_nc=input_nc, output_nc=output_nc)
+    with backend.using(backend.get_backend("numpy")):
+        G = generator_from_options(opts)
+        checkpoint.save_checkpoint(tmp_path, "m", {"options": opts.to_dict(),
+                                                   "G": dict(G.state_dict())})
+    rgba = np.random.default_rng(2).integers(0, 256, (40, 36, 4), dtype=np.uint8)
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "in.png")
+    result = CliRunner().invoke(main, ["translate", "--checkpoint", str(tmp_path / "m.npz"),
+                                       "--input-nc", str(input_nc), "--output-nc",
+                                       str(output_nc), "--eval", "--device", "numpy",
+                                       str(tmp_path / "in.png"), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 0, result.output
+    out = Image.open(tmp_path / "o" / "in.png")
+    assert out.size == (36, 40) and out.mode == ("L" if output_nc == 1 else "RGB")
+
+
+def test_train_init_from_a_run_through_the_cli(run, tmp_path):
+    data, run_dir = run
+    result = CliRunner().invoke(main, [
+        "train", "--init-from", str(run_dir), "--init-g-only", "--dataroot", str(data),
+        "--out", str(tmp_path), "--name", "ft", "--load-size", "32", "--crop-size", "32",
+        "--max-steps", "1", "--lr-policy", "cosine", "--init-type", "orthogonal",
+        "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert f"starting from the G weights of {run_dir}" in result.output
+    assert "unet_32" in result.output                       # the source's architecture
+    result = CliRunner().invoke(main, ["train", "--resume", str(tmp_path / "ft"), "--epoch",
+                                       "2"])
+    assert result.exit_code == 1 and "no checkpoint kept for epoch 2" in result.output

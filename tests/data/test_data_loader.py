@@ -1,4 +1,5 @@
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -67,6 +68,31 @@ def test_stopping_early_stops_the_worker(root):
     next(it)
     it.close()
     assert threading.active_count() == before
+
+
+def test_stopping_after_the_last_batch_does_not_wait_for_the_worker(root):
+    # the caller takes the first of two batches; the worker queues the last one and waits
+    # to say "end": closing the iterator then must not leave it (and the join) waiting
+    before = threading.active_count()
+    it = _loader(root, batch_size=4).iter_from(1)
+    next(it)
+    time.sleep(0.5)                                  # the worker reaches its last put
+    worker_done = threading.Event()
+    closer = threading.Thread(target=lambda: (it.close(), worker_done.set()), daemon=True)
+    closer.start()
+    assert worker_done.wait(timeout=10)
+    assert threading.active_count() == before
+
+
+def test_serial_batches_and_max_dataset_size(root):
+    opts = TrainOptions(load_size=24, crop_size=16, batch_size=2, serial_batches=True,
+                        max_dataset_size=5)
+    loader = make_train_loader(root, opts, seed=3)
+    assert len(loader.dataset) == 5 and len(loader) == 3
+    ids = sum((_ids(a) for a, _ in loader.iter_from(2)), [])
+    assert ids == [0, 1, 2, 3, 4]                   # file order, every epoch
+    shuffled = make_train_loader(root, TrainOptions(load_size=24, crop_size=16), seed=3)
+    assert list(shuffled.order(2)) != list(range(7))
 
 
 def test_resume_from_the_state_continues_exactly(root):
