@@ -38,8 +38,11 @@ SURELY_FITS_BYTES_PER_PIXEL = 4096    # below budget / this many pixels, no need
 
 
 def size_multiple(G) -> int:
-    """The stride of a generator: both sides of its input must be multiples of it."""
-    return getattr(G, "size_multiple", None) or 2 ** G.num_downs
+    """The stride of a generator: both sides of its input must be multiples of it. A
+    generator says so with a `size_multiple` attribute; a U-Net's is 2^num_downs."""
+    if getattr(G, "size_multiple", None):
+        return int(G.size_multiple)
+    return 2 ** G.num_downs
 
 
 def nearest_valid_size(height: int, width: int, multiple: int):

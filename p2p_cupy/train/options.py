@@ -40,7 +40,7 @@ class TrainOptions:
     beta1: float = 0.5
     n_epochs: int = 100
     n_epochs_decay: int = 100
-    lr_policy: str = "linear"             # linear | step | plateau | cosine (optim.py)
+    lr_policy: str = "linear"             # linear | step | plateau | cosine (schedules.py)
     lr_decay_iters: int = 50              # step: multiply by 0.1 every this many epochs
     init_type: str = "normal"             # normal | xavier | kaiming | orthogonal
     init_gain: float = 0.02

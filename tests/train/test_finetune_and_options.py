@@ -66,6 +66,9 @@ def test_resume_mid_epoch_from_another_folder_and_from_a_kept_epoch_are_bit_exac
     assert start_or_resume(_options("halves", tmp_path, max_steps=3), {}, out=out) == 0
     monkeypatch.chdir(tmp_path)                # the relative data root is not here
     run = tmp_path / "halves"
+    # mid-epoch, the checkpoint holds the epoch's L1 so far (what --lr-policy plateau reads)
+    step3 = (run / "loss_log.csv").read_text().splitlines()[3].split(",")
+    assert _state(run)["epoch_l1"] == [float(step3[4]), 1]
     assert start_or_resume(None, {"max_steps": 6}, resume=run, out=out) == 0
     whole, halves = _state(whole_run), _state(run)
     _assert_same_weights(whole, halves)
