@@ -38,7 +38,9 @@ setup(
     },
     install_requires=["numpy>=1.22", "pillow>=9", "click>=8"],
     extras_require={
-        "test": ["pytest>=7", "hypothesis>=6"],
+        # onnx + onnxruntime: the ONNX export tests run the exported file (wheels, ~5 s)
+        "test": ["pytest>=7", "hypothesis>=6", "onnx>=1.14", "onnxruntime>=1.16"],
+        "export": ["onnx>=1.14", "onnxruntime>=1.16"],
         "cuda12": ["cupy-cuda12x>=13"],
         "cuda13": ["cupy-cuda13x>=13"],
     },

@@ -85,6 +85,51 @@ class UnetGenerator(nn.Module):
         return self.model(x)
 
 
+class ResnetBlock(nn.Module):
+    """x + conv_block(x): reflect-pad, 3x3 conv, norm, ReLU, [dropout], reflect-pad, 3x3
+    conv, norm."""
+
+    def __init__(self, dim, norm_layer, use_dropout, bias):
+        super().__init__()
+        block = [nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, bias=bias), norm_layer(dim),
+                 nn.ReLU(True)]
+        if use_dropout:
+            block.append(nn.Dropout(0.5))
+        block += [nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, bias=bias), norm_layer(dim)]
+        self.conv_block = nn.Sequential(*block)
+
+    def forward(self, x):
+        return x + self.conv_block(x)
+
+
+class ResnetGenerator(nn.Module):
+    """resnet_<n>blocks: 7x7 stem, two stride-2 convs, n residual blocks, two stride-2
+    transposed convs (output_padding 1), 7x7 conv to the output, tanh; one flat Sequential
+    `model`, so the state_dict names are model.<i>... (model.<i>.conv_block.<j>... in a
+    block)."""
+
+    def __init__(self, input_nc=3, output_nc=3, ngf=64, norm="batch", use_dropout=False,
+                 n_blocks=9):
+        super().__init__()
+        norm_layer = get_norm_layer(norm)
+        bias = uses_bias(norm_layer)
+        model = [nn.ReflectionPad2d(3), nn.Conv2d(input_nc, ngf, 7, bias=bias), norm_layer(ngf),
+                 nn.ReLU(True)]
+        for mult in (1, 2):
+            model += [nn.Conv2d(ngf * mult, ngf * mult * 2, 3, 2, 1, bias=bias),
+                      norm_layer(ngf * mult * 2), nn.ReLU(True)]
+        model += [ResnetBlock(ngf * 4, norm_layer, use_dropout, bias) for _ in range(n_blocks)]
+        for mult in (4, 2):
+            model += [nn.ConvTranspose2d(ngf * mult, ngf * mult // 2, 3, 2, 1, output_padding=1,
+                                         bias=bias),
+                      norm_layer(ngf * mult // 2), nn.ReLU(True)]
+        model += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, output_nc, 7), nn.Tanh()]
+        self.model = nn.Sequential(*model)
+
+    def forward(self, x):
+        return self.model(x)
+
+
 class NLayerDiscriminator(nn.Module):
     def __init__(self, input_nc=6, ndf=64, n_layers=3, norm="batch"):
         super().__init__()
@@ -137,10 +182,13 @@ def define_D(netD="basic", input_nc=6, ndf=64, n_layers_D=3, norm="batch"):
 
 
 def build(seed=0, device="cpu", num_downs=8, ngf=64, ndf=64, norm="batch", netD="basic",
-          n_layers_D=3, use_dropout=True, lr=2e-4, beta1=0.5):
-    """(G, D, opt_G, opt_D), seed-initialised, in training mode, on `device`."""
+          n_layers_D=3, use_dropout=True, lr=2e-4, beta1=0.5, n_blocks=None):
+    """(G, D, opt_G, opt_D), seed-initialised, in training mode, on `device`; G is the
+    U-Net with num_downs levels, or with n_blocks given, the ResNet generator."""
     torch.manual_seed(seed)
-    G = init_weights(UnetGenerator(3, 3, num_downs, ngf, norm, use_dropout)).to(device)
+    G = (UnetGenerator(3, 3, num_downs, ngf, norm, use_dropout) if n_blocks is None
+         else ResnetGenerator(3, 3, ngf, norm, use_dropout, n_blocks))
+    G = init_weights(G).to(device)
     D = init_weights(define_D(netD, 6, ndf, n_layers_D, norm)).to(device)
     fused = str(device).startswith("cuda")  # one multi-tensor kernel, as users would run it
     opt_G = torch.optim.Adam(G.parameters(), lr=lr, betas=(beta1, 0.999), fused=fused)

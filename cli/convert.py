@@ -13,8 +13,8 @@ import click
 @click.argument("source", type=click.Path(exists=True, dir_okay=False))
 @click.option("--out", required=True, help="The .npz to write.")
 @click.option("--no-dropout", is_flag=True,
-              help="The model was trained with --no_dropout (dropout has no weights, so "
-                   "this cannot be detected).")
+              help="The U-Net was trained with --no_dropout (dropout has no weights, so "
+                   "this cannot be detected; a ResNet's layout shows it).")
 @click.option("--input-nc", type=click.Choice([1, 3, 4]), default=None,
               help="A generator's channels are read from its weights (given: checked). "
                    "A discriminator's input holds input + output channels: this splits it "

@@ -17,7 +17,7 @@ def inspect():
 
 @inspect.command("model")
 @click.option("--netG", "netG", default="unet_256", show_default=True,
-              help="unet_256 | unet_128 | encoder_decoder_256 | encoder_decoder_128")
+              help="unet_<size> | encoder_decoder_<size> | resnet_9blocks | resnet_6blocks")
 @click.option("--netD", "netD", default="basic", show_default=True, help="basic | n_layers | pixel")
 @click.option("--n-layers-d", default=3, show_default=True, help="PatchGAN depth for --netD n_layers")
 @click.option("--ngf", default=64, show_default=True)

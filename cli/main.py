@@ -20,6 +20,7 @@ COMMANDS = {
     "bench": "p2p_cupy.cli.bench:bench",
     "convert": "p2p_cupy.cli.convert:convert",
     "data": "p2p_cupy.cli.data:data",
+    "export": "p2p_cupy.cli.export:export",
     "gradcheck": "p2p_cupy.cli.gradcheck:gradcheck",
     "inspect": "p2p_cupy.cli.inspect_cmd:inspect",
     "test": "p2p_cupy.cli.evaluate:test",

@@ -11,11 +11,11 @@ import sys
 import click
 
 from p2p_cupy.backend import DEVICES, BackendUnavailable
-from p2p_cupy.models import GENERATORS
+from p2p_cupy.models import generator_names
 from p2p_cupy.train.options import TrainOptions
 
 D = TrainOptions()
-NETG = sorted([*GENERATORS, *(g.replace("unet", "encoder_decoder") for g in GENERATORS)])
+NETG = sorted(generator_names())
 
 
 def _opt(name, help, **kw):
@@ -39,7 +39,12 @@ def _opt(name, help, **kw):
 @_opt("--max-dataset-size", "Train on the first N pairs only (in file-name order).",
       type=click.IntRange(1))
 @_opt("--serial-batches", "Take the pairs in file order each epoch instead of shuffled.")
-@_opt("--netG", "Generator.", type=click.Choice(NETG))
+@_opt("--netG", "Generator: a U-Net (unet_<size>: sides multiples of size), its skip-free "
+      "encoder_decoder_<size>, or a ResNet (resnet_<n>blocks: sides multiples of 4).",
+      type=click.Choice(NETG))
+@click.option("--n-blocks", type=click.IntRange(0), default=None,
+              help="Residual blocks of a resnet netG  [default: 9 for resnet_9blocks, 6 for "
+                   "resnet_6blocks]")
 @_opt("--netD", "Discriminator: basic (70x70 PatchGAN), n_layers or pixel.",
       type=click.Choice(["basic", "n_layers", "pixel"]))
 @_opt("--n-layers-D", "PatchGAN depth for --netD n_layers (1..5).", type=click.IntRange(1, 5))

@@ -10,7 +10,7 @@ import numpy as np
 
 from p2p_cupy import backend, nn
 from p2p_cupy.gradcheck import Problem, check_problem, function_problem, module_problem
-from p2p_cupy.models.gradcheck_networks import patchgan, unet
+from p2p_cupy.models.gradcheck_networks import patchgan, resnet, unet
 
 KINK_MARGIN = 0.1   # |input| kept at least this far from a kink (well above h of any dtype)
 
@@ -43,6 +43,17 @@ def conv2d(rng, dtype):
 def conv_transpose2d(rng, dtype):
     layer = nn.ConvTranspose2d(3, 4, 4, stride=2, padding=1, rng=rng)
     return module_problem(_perturbed_parameters(layer.astype(dtype), rng), _image(rng, dtype))
+
+
+def conv_transpose2d_output_padding(rng, dtype):
+    """The ResNet generator's up-sampling: k 3, s 2, p 1, output_padding 1 (7x5 -> 14x10)."""
+    layer = nn.ConvTranspose2d(3, 4, 3, stride=2, padding=1, output_padding=1, rng=rng)
+    return module_problem(_perturbed_parameters(layer.astype(dtype), rng), _image(rng, dtype))
+
+
+def reflection_pad2d(rng, dtype):
+    """Pad 3 on a 7x5 image: the trailing columns' mirror reaches back to column 1."""
+    return module_problem(nn.ReflectionPad2d(3), _image(rng, dtype))
 
 
 def batch_norm2d_train(rng, dtype):
@@ -150,6 +161,8 @@ def gradient_penalty(rng, dtype):
 CASES = {
     "conv2d": conv2d,
     "conv_transpose2d": conv_transpose2d,
+    "conv_transpose2d_output_padding": conv_transpose2d_output_padding,
+    "reflection_pad2d": reflection_pad2d,
     "batch_norm2d_train": batch_norm2d_train,
     "batch_norm2d_eval": batch_norm2d_eval,
     "instance_norm2d": instance_norm2d,
@@ -165,6 +178,7 @@ CASES = {
     "mse": mse,
     "l1": l1,
     "unet": unet,
+    "resnet": resnet,
     "patchgan": patchgan,
     "gradient_penalty": gradient_penalty,
 }

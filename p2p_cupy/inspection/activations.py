@@ -68,7 +68,11 @@ def load_pair(path, opts):
 def default_layers(G, D) -> list:
     """An early, the deepest and the last activation of G; D's first and last."""
     d_acts = [name for name, m in D.named_modules() if type(m).__name__ == "LeakyReLU"]
-    return ["G.act2", f"G.act{G.num_downs}", "G.dec1.0", f"D.{d_acts[0]}", f"D.{d_acts[-1]}"]
+    d_layers = [f"D.{d_acts[0]}", f"D.{d_acts[-1]}"]
+    if not hasattr(G, "num_downs"):   # a ResNet: its first ReLU, the middle block's, the last
+        g_acts = [name for name, m in G.named_modules() if type(m).__name__ == "ReLU"]
+        return [f"G.{g_acts[i]}" for i in (0, len(g_acts) // 2, -1)] + d_layers
+    return ["G.act2", f"G.act{G.num_downs}", "G.dec1.0"] + d_layers
 
 
 def split_layers(layers) -> dict:

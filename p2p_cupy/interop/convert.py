@@ -20,17 +20,21 @@ CHANNELS = {"input_nc": (1, 3, 4), "output_nc": (1, 3)}
 
 def generator_options(arch: dict, use_dropout: bool) -> TrainOptions:
     """The options of a run that trains this generator."""
-    netG = f"unet_{2 ** arch['num_downs']}"
-    if netG not in GENERATORS:
-        raise ValueError(f"a U-Net with {arch['num_downs']} levels has no p2p netG "
-                         f"(supported: {', '.join(GENERATORS)})")
     for name, allowed in CHANNELS.items():
         if arch[name] not in allowed:
             raise ValueError(f"a generator with {name} {arch[name]} is not supported "
                              f"({name} {' or '.join(map(str, allowed))})")
+    channels = {"input_nc": arch["input_nc"], "output_nc": arch["output_nc"]}
+    if "n_blocks" in arch:                       # a ResNet: its dropout is in the names
+        netG, n_blocks = names.resnet_netG(arch["n_blocks"])
+        return TrainOptions(netG=netG, n_blocks=n_blocks, ngf=arch["ngf"], norm=arch["norm"],
+                            no_dropout=not arch["use_dropout"], **channels)
+    netG = f"unet_{2 ** arch['num_downs']}"
+    if netG not in GENERATORS:
+        raise ValueError(f"a U-Net with {arch['num_downs']} levels has no p2p netG "
+                         f"(supported: {', '.join(GENERATORS)})")
     return TrainOptions(netG=netG, ngf=arch["ngf"], norm=arch["norm"],
-                        no_dropout=not use_dropout, input_nc=arch["input_nc"],
-                        output_nc=arch["output_nc"])
+                        no_dropout=not use_dropout, **channels)
 
 
 def check_channels(arch: dict, expected: dict, src):
@@ -41,10 +45,17 @@ def check_channels(arch: dict, expected: dict, src):
                              f"have {name} {arch[name]}")
 
 
+def detect_any_generator(state, source) -> dict:
+    """The architecture of a reference U-Net or ResNet generator state_dict."""
+    if names.is_resnet_state(state):
+        return names.detect_resnet_generator(state, source)
+    return names.detect_generator(state, source)
+
+
 def torch_generator(src, use_dropout=True, state=None):
     """(our generator, its TrainOptions) straight from a PyTorch generator .pth."""
     state = load_state_dict(src) if state is None else state
-    opts = generator_options(names.detect_generator(state, src), use_dropout)
+    opts = generator_options(detect_any_generator(state, src), use_dropout)
     return names.build_generator(state, use_dropout, source=src), opts
 
 
@@ -58,11 +69,11 @@ def convert_checkpoint(src, out, use_dropout=True, input_nc=None, output_nc=None
         raise ValueError(f"{out}: the output must be a .npz file")
     state = load_state_dict(src)
     if names.is_generator_state(state):
-        check_channels(names.detect_generator(state, src),
+        check_channels(detect_any_generator(state, src),
                        {"input_nc": input_nc, "output_nc": output_nc}, src)
         model, opts = torch_generator(src, use_dropout, state)
         tree = {"options": opts.to_dict(), "G": model.state_dict()}
-        summary = {"network": "G", "netG": opts.netG, **names.detect_generator(state, src)}
+        summary = {"network": "G", "netG": opts.netG, **detect_any_generator(state, src)}
     else:
         arch = names.detect_discriminator(state, src)
         model = names.build_discriminator(state, source=src)

@@ -10,10 +10,15 @@ N = innermost) therefore lives under
               innermost: [1] conv                          [3] convT  [4] norm
 
 The norm slots exist with every norm (instance norm and `none`'s Identity have no
-parameters, but still take their index). Its discriminators are flat Sequentials:
-NLayerDiscriminator `model.<i>` (convs at 0, 2+3j, 3n+2; norms at 3+3j) and
-PixelDiscriminator `net.<i>` (convs 0, 2, 5; norm 3). A checkpoint saved from
-DataParallel has `module.` in front; `num_batches_tracked` is a counter we don't keep.
+parameters, but still take their index). Its ResnetGenerator is one flat Sequential
+`model.<i>` (residual block i: `model.<i>.conv_block.<j>`), which our ResnetGenerator
+rebuilds index for index, so there the names are ours as they are; a block's second conv
+sits at conv_block.6 when the blocks have dropout and at conv_block.5 when not, so unlike
+the U-Net's, a ResNet checkpoint tells whether it was trained with dropout. Its
+discriminators are flat Sequentials: NLayerDiscriminator `model.<i>` (convs at 0, 2+3j,
+3n+2; norms at 3+3j) and PixelDiscriminator `net.<i>` (convs 0, 2, 5; norm 3). A
+checkpoint saved from DataParallel has `module.` in front; `num_batches_tracked` is a
+counter we don't keep.
 """
 from __future__ import annotations
 
@@ -22,7 +27,8 @@ import re
 import numpy as np
 
 from p2p_cupy import nn
-from p2p_cupy.models import PatchGAN, PixelDiscriminator, UNetGenerator, define_D, define_G
+from p2p_cupy.models import (RESNET_GENERATORS, PatchGAN, PixelDiscriminator, ResnetGenerator,
+                             UNetGenerator, define_D, define_G)
 
 CONVS = (nn.Conv2d, nn.ConvTranspose2d)
 NORMS = (nn.BatchNorm2d, nn.InstanceNorm2d)
@@ -49,11 +55,15 @@ def _generator_index(seq_name: str, layer, num_downs: int) -> str:
     return {"enc": {"conv": "1", "norm": "2"}, "dec": {"conv": "5", "norm": "6"}}[kind][role]
 
 
-def generator_names(G: UNetGenerator) -> dict:
+def generator_names(G) -> dict:
     """Our module path -> the reference's, for every layer of G that holds arrays."""
     names = {}
     for path, layer in G.named_modules():
-        if isinstance(layer, CONVS + NORMS) and (layer._parameters or layer._buffers):
+        if not (isinstance(layer, CONVS + NORMS) and (layer._parameters or layer._buffers)):
+            continue
+        if isinstance(G, ResnetGenerator):
+            names[path] = path                         # built with the reference's indices
+        else:
             seq_name = path.split(".")[0]
             names[path] = level_prefix(int(seq_name[3:])) + _generator_index(
                 seq_name, layer, G.num_downs)
@@ -78,8 +88,8 @@ def discriminator_names(D) -> dict:
 
 
 def module_names(model) -> dict:
-    return generator_names(model) if isinstance(model, UNetGenerator) else \
-        discriminator_names(model)
+    return generator_names(model) if isinstance(model, (UNetGenerator, ResnetGenerator)) \
+        else discriminator_names(model)
 
 
 def reference_key(model, our_key: str, names=None):
@@ -125,6 +135,45 @@ def to_our_state(model, ref_state: dict, source="checkpoint") -> dict:
     return out
 
 
+def _norm_of(state: dict, first_conv: str) -> str:
+    """batch when BN buffers exist, else instance when the convs carry a bias (exactly when
+    the norm is instance norm), else none."""
+    if any(k.endswith("running_mean") for k in state):
+        return "batch"
+    return "instance" if f"{first_conv}.bias" in state else "none"
+
+
+def is_resnet_state(state: dict) -> bool:
+    """The ResnetGenerator's stem conv model.1 is 7x7 (a discriminator has no model.1)."""
+    stem = clean_state(state).get("model.1.weight")
+    return stem is not None and np.ndim(stem) == 4 and np.shape(stem)[-1] == 7
+
+
+def detect_resnet_generator(state: dict, source="checkpoint") -> dict:
+    """define_G arguments of a reference ResnetGenerator state_dict (n_blocks, ngf, norm,
+    use_dropout, input_nc, output_nc)."""
+    state = clean_state(state)
+    if not is_resnet_state(state):
+        raise ValueError(f"{source}: not a pix2pix ResnetGenerator state_dict (no 7x7 "
+                         "model.1.weight)")
+    blocks = {int(k.split(".")[1]) for k in state if ".conv_block." in k}
+    n_blocks = len(blocks)
+    if blocks != set(range(10, 10 + n_blocks)):
+        found = ", ".join(f"model.{i}" for i in sorted(blocks))
+        raise ValueError(f"{source}: residual blocks at {found} (expected model.10 onwards, "
+                         "one after another)")
+    last = f"model.{17 + n_blocks}.weight"          # the 7x7 conv in front of the tanh
+    if last not in state:
+        raise ValueError(f"{source}: a ResnetGenerator with {n_blocks} blocks has its last "
+                         f"conv at {last}, which is missing")
+    # the second conv at conv_block.6 (not the norm at .6 of a dropout-free block)
+    use_dropout = n_blocks > 0 and np.ndim(state.get("model.10.conv_block.6.weight")) == 4
+    stem = state["model.1.weight"]
+    return {"n_blocks": n_blocks, "ngf": int(stem.shape[0]), "norm": _norm_of(state, "model.1"),
+            "use_dropout": use_dropout, "input_nc": int(stem.shape[1]),
+            "output_nc": int(state[last].shape[0])}
+
+
 def detect_generator(state: dict, source="checkpoint") -> dict:
     """define_G arguments of a reference UnetGenerator state_dict (num_downs, ngf, norm,
     input_nc, output_nc)."""
@@ -135,13 +184,8 @@ def detect_generator(state: dict, source="checkpoint") -> dict:
     num_downs = 1
     while f"{level_prefix(num_downs + 1)}1.weight" in state:
         num_downs += 1
-    if any(k.endswith("running_mean") for k in state):
-        norm = "batch"
-    elif f"{level_prefix(2)}1.bias" in state:
-        norm = "instance"                # convs carry a bias exactly when norm is instance
-    else:
-        norm = "none"
-    return {"num_downs": num_downs, "ngf": int(state[first].shape[0]), "norm": norm,
+    return {"num_downs": num_downs, "ngf": int(state[first].shape[0]),
+            "norm": _norm_of(state, f"{level_prefix(2)}1"),
             "input_nc": int(state[first].shape[1]), "output_nc": int(state[last].shape[1])}
 
 
@@ -167,11 +211,25 @@ def detect_discriminator(state: dict, source="checkpoint") -> dict:
 
 
 def is_generator_state(state: dict) -> bool:
-    return "model.model.0.weight" in clean_state(state)
+    return "model.model.0.weight" in clean_state(state) or is_resnet_state(state)
 
 
-def build_generator(state: dict, use_dropout=True, source="checkpoint") -> UNetGenerator:
-    """Our generator, architecture detected from and weights loaded from a reference one."""
+def resnet_netG(n_blocks: int):
+    """(netG, n_blocks option) naming a ResNet generator: resnet_9blocks / resnet_6blocks,
+    or resnet_9blocks with an explicit n_blocks for any other count."""
+    netG = f"resnet_{n_blocks}blocks"
+    return (netG, None) if netG in RESNET_GENERATORS else ("resnet_9blocks", n_blocks)
+
+
+def build_generator(state: dict, use_dropout=True, source="checkpoint"):
+    """Our generator, architecture detected from and weights loaded from a reference one
+    (a ResNet's dropout is detected; a U-Net's is use_dropout)."""
+    if is_resnet_state(state):
+        arch = detect_resnet_generator(state, source)
+        G = define_G("resnet_9blocks", input_nc=arch["input_nc"], output_nc=arch["output_nc"],
+                     ngf=arch["ngf"], norm=arch["norm"], use_dropout=arch["use_dropout"],
+                     n_blocks=arch["n_blocks"])
+        return G.load_state_dict(to_our_state(G, state, source))
     arch = detect_generator(state, source)
     G = define_G("unet", input_nc=arch["input_nc"], output_nc=arch["output_nc"],
                  ngf=arch["ngf"], norm=arch["norm"], use_dropout=use_dropout,

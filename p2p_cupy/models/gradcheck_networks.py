@@ -1,8 +1,10 @@
-"""Gradient checks of whole networks: the `unet` and `patchgan` cases of `p2p gradcheck`.
+"""Gradient checks of whole networks: the `unet`, `resnet` and `patchgan` cases of
+`p2p gradcheck`.
 
 The layer cases check each backward alone; these check that the networks wire them
-correctly (the U-Net's skips add their gradient to the encoder's, D passes its input
-gradient on, every parameter receives its share), end to end, in float64.
+correctly (the U-Net's skips add their gradient to the encoder's, the residual blocks add
+theirs to the block's input, D passes its input gradient on, every parameter receives its
+share), end to end, in float64.
 
 Two things differ from a single layer:
 
@@ -64,6 +66,17 @@ def unet(rng, dtype):
     from p2p_cupy.models import define_G
     G = define_G("unet_64", ngf=2, seed=int(rng.integers(2 ** 31))).astype(dtype)
     x = backend.current().asarray(rng.standard_normal((2, 3, 64, 64)), dtype=dtype)
+    return network_problem(G, x)
+
+
+def resnet(rng, dtype):
+    """A ResNet generator with 2 residual blocks on 24x24: reflection pads, 7x7 and stride-2
+    convs, transposed convs with output_padding, batch norm, dropout in the blocks, tanh.
+    24x24: the input is larger than the element-by-element limit, like the parameters."""
+    from p2p_cupy.models import define_G
+    G = define_G("resnet_9blocks", ngf=2, n_blocks=2,
+                 seed=int(rng.integers(2 ** 31))).astype(dtype)
+    x = backend.current().asarray(rng.standard_normal((2, 3, 24, 24)), dtype=dtype)
     return network_problem(G, x)
 
 

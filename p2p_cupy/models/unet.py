@@ -54,6 +54,7 @@ class UNetGenerator(nn.Module):
         rng = rng if rng is not None else np.random.default_rng(seed)
         self.input_nc, self.output_nc, self.num_downs = input_nc, output_nc, num_downs
         self.skips = skips
+        self.size_multiple = 2 ** num_downs   # height and width it accepts (see check_input)
         bias = norm == "instance"
         ch = [None] + [ngf * min(2 ** (k - 1), 8) for k in range(1, num_downs + 1)]
         n = num_downs

@@ -35,8 +35,13 @@ class _ConvLayer(Module):
     def forward(self, x):
         self._check_input(x)
         b = None if self.bias is None else self.bias.data
-        y, self._cache = self._forward_op(x, self.weight.data, b, self.stride, self.padding)
+        y, self._cache = self._forward_op(x, self.weight.data, b, self.stride, self.padding,
+                                          **self._op_options())
         return y
+
+    def _op_options(self):
+        """Keyword arguments of the forward op beyond the shared ones (none here)."""
+        return {}
 
     def backward(self, dy):
         return self._backward(dy, need_input_grad=True)
@@ -74,7 +79,10 @@ class _ConvLayer(Module):
     def __repr__(self):
         return (f"{type(self).__name__}({self.in_channels}, {self.out_channels}, "
                 f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
-                f"bias={self.bias is not None})")
+                f"bias={self.bias is not None}{self._repr_extra()})")
+
+    def _repr_extra(self):
+        return ""
 
 
 class Conv2d(_ConvLayer):
@@ -93,15 +101,24 @@ class Conv2d(_ConvLayer):
 
 
 class ConvTranspose2d(_ConvLayer):
-    """y = conv_transpose2d(x, weight) + bias; weight (in, out, k, k); output (H-1)*s - 2p + k."""
+    """y = conv_transpose2d(x, weight) + bias; weight (in, out, k, k); output
+    (H-1)*s - 2p + k + output_padding (output_padding < stride: extra bottom/right rows)."""
 
     _forward_op = staticmethod(conv.conv_transpose2d_forward)
     _backward_op = staticmethod(conv.conv_transpose2d_backward)
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True,
-                 rng=None):
+                 rng=None, output_padding=0):
+        self.output_padding = output_padding      # checked by the op
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, bias, rng,
                          (in_channels, out_channels, kernel_size, kernel_size))
 
+    def _op_options(self):
+        return {"output_padding": self.output_padding}
+
+    def _repr_extra(self):
+        return f", output_padding={self.output_padding}" if self.output_padding else ""
+
     def _output_size(self, size):
-        return (size - 1) * self.stride - 2 * self.padding + self.kernel_size
+        return ((size - 1) * self.stride - 2 * self.padding + self.kernel_size
+                + self.output_padding)

@@ -226,7 +226,11 @@ class Sequential(Module):
         return dy
 
     def backward_without_input_grad(self, dy):
-        first, *later = self._modules.values()
-        for layer in reversed(later):
+        """Layers in front of the first one with parameters (a ResNet's input padding) only
+        pass the gradient on toward the input, which needs none: they are skipped. That
+        first layer gets backward_without_input_grad, the later ones backward."""
+        layers = list(self._modules.values())
+        first = next((i for i, layer in enumerate(layers) if layer.parameters()), 0)
+        for layer in reversed(layers[first + 1:]):
             dy = layer.backward(dy)
-        return first.backward_without_input_grad(dy)
+        return layers[first].backward_without_input_grad(dy)

@@ -3,7 +3,13 @@
 Shapes (k kernel size, s stride, p symmetric zero padding):
 
     conv2d            x (N, Cin, H, W), w (Cout, Cin, k, k) -> y (N, Cout, (H + 2p - k)//s + 1, ...)
-    conv_transpose2d  x (N, Cin, H, W), w (Cin, Cout, k, k) -> y (N, Cout, (H - 1)*s - 2p + k, ...)
+    conv_transpose2d  x (N, Cin, H, W), w (Cin, Cout, k, k) -> y (N, Cout, (H-1)*s-2p+k+op, ...)
+
+The transposed conv's output_padding op (< s) adds op rows and columns at the bottom and
+right: the positions that the top-left padding p would otherwise crop there, so that with
+k 3, s 2, p 1, op 1 an H x W input comes back at exactly 2H x 2W (ResNet's up-sampling).
+They receive their taps like any other output row; everything else is unchanged, and the
+backward needs nothing new (its im2col of dy is laid out on x's grid, whatever dy's size).
 
 Each is a GEMM plus a rearrangement of the data (the batch's columns side by side; on the
 CPU the GEMM runs per image into its own output block, on the GPU once for the batch):
@@ -60,16 +66,26 @@ def conv2d_backward(dy, cache, need_weight_grad=True, need_input_grad=True):
     return dx, _weight_grad(dy, cols, w.shape), _bias_grad(dy, has_bias)
 
 
-def conv_transpose2d_forward(x, w, b, stride, padding):
+def conv_transpose2d_forward(x, w, b, stride, padding, output_padding=0):
     """y = col2im(w^T @ x): x[n, c, i, j] * w[c, o, u, v] lands on y_pad[n, o, i*s + u, j*s + v]."""
+    out_shape = _transposed_out_shape(x.shape, w.shape, stride, padding, output_padding)
     if backend.current().uses_kernels:
-        return _kernel_conv_transpose2d_forward(backend.current(), x, w, b, stride, padding)
-    n, _, h, wd = x.shape
-    _, cout, k, _ = w.shape
-    out_hw = ((h - 1) * stride - 2 * padding + k, (wd - 1) * stride - 2 * padding + k)
-    y = _transposed_conv(x, w, stride, padding, (n, cout) + out_hw)
+        return _kernel_conv_transpose2d_forward(backend.current(), x, w, b, stride, padding,
+                                                out_shape)
+    y = _transposed_conv(x, w, stride, padding, out_shape)
     _add_bias(y, b)
     return y, (x, w, stride, padding, b is not None)
+
+
+def _transposed_out_shape(x_shape, w_shape, stride, padding, output_padding):
+    """(N, Cout, (H - 1)*s - 2p + k + op, (W - 1)*s - 2p + k + op)."""
+    if not 0 <= output_padding < stride:
+        raise ValueError(f"conv_transpose2d: output_padding must be in [0, stride {stride}), "
+                         f"got {output_padding}")
+    n, _, h, wd = x_shape
+    _, cout, k, _ = w_shape
+    return (n, cout) + tuple((size - 1) * stride - 2 * padding + k + output_padding
+                             for size in (h, wd))
 
 
 def conv_transpose2d_backward(dy, cache, need_weight_grad=True, need_input_grad=True):
@@ -295,12 +311,9 @@ def _kernel_conv2d_backward(bk, dy, cache, need_weight_grad, need_input_grad):
     return dx, dw, (_kernel_bias_grad(bk, dy) if has_bias else None)
 
 
-def _kernel_conv_transpose2d_forward(bk, x, w, b, stride, padding):
-    n, _, h, wd = x.shape
-    _, cout, k, _ = w.shape
-    out_shape = (n, cout, (h - 1) * stride - 2 * padding + k, (wd - 1) * stride - 2 * padding + k)
+def _kernel_conv_transpose2d_forward(bk, x, w, b, stride, padding, out_shape):
     cols = bk.xp.matmul(w.reshape(w.shape[0], -1).T, _kernel_rows(x))   # w^T @ x
-    y = _kernel_col2im(bk, cols, out_shape, k, stride, padding)
+    y = _kernel_col2im(bk, cols, out_shape, w.shape[2], stride, padding)
     _kernel_add_bias(bk, y, b)
     return y, (x, w, stride, padding, b is not None)
 

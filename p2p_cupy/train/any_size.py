@@ -1,7 +1,8 @@
 """Translating images of any size: fit to the generator's stride, and tiles for big ones.
 
-A generator accepts sides that are multiples of its stride (2^num_downs for a U-Net: 256
-for unet_256). Other images are fitted (--fit) and the output brought back:
+A generator accepts sides that are multiples of its stride, G.size_multiple (2^num_downs
+for a U-Net: 256 for unet_256; 4 for the ResNets). Other images are fitted (--fit) and
+the output brought back:
   pad     reflect-pad each side up to the next multiple (split evenly before and after),
           translate, crop the padding away: every output pixel is the translation of the
           input pixel at that spot (default)
@@ -16,7 +17,7 @@ linearly to almost 0 over the overlap toward a tile's edge, so where two tiles m
 outputs are cross-faded instead of cut: no seam. Without --tile, an image is tiled when
 the generator's estimated memory for it exceeds the budget: the estimate is
 bytes-per-pixel x pixels, the bytes per pixel measured once (tracemalloc peak of one
-forward pass at the smallest valid size; the host backends only).
+forward pass at a small valid size; the host backends only).
 
 In train mode (the default, as in the paper) batch norm uses each forward's own batch
 statistics, so each tile is normalised on its own content; --eval (running statistics)
@@ -35,14 +36,7 @@ from p2p_cupy.train.inference import translate
 
 FIT_MODES = ("pad", "resize", "none")
 SURELY_FITS_BYTES_PER_PIXEL = 4096    # below budget / this many pixels, no need to measure
-
-
-def size_multiple(G) -> int:
-    """The stride of a generator: both sides of its input must be multiples of it. A
-    generator says so with a `size_multiple` attribute; a U-Net's is 2^num_downs."""
-    if getattr(G, "size_multiple", None):
-        return int(G.size_multiple)
-    return 2 ** G.num_downs
+PROBE_SIDE = 64          # the measuring forward's side (a ResNet's 4 would be too small)
 
 
 def nearest_valid_size(height: int, width: int, multiple: int):
@@ -131,12 +125,12 @@ def translate_tiled(G, chw: np.ndarray, tile_hw, overlap: int, progress=None) ->
 
 
 def bytes_per_pixel(G) -> float | None:
-    """Peak host bytes of one forward per input pixel, measured at the smallest valid size
+    """Peak host bytes of one forward per input pixel, measured at a small valid size
     (None on a device backend, whose memory tracemalloc does not see)."""
     bk = backend.current()
     if bk.xp is not np:
         return None
-    m = size_multiple(G)
+    m = -(-PROBE_SIDE // G.size_multiple) * G.size_multiple   # a valid side >= PROBE_SIDE
     probe = np.zeros((G.input_nc, m, m), np.float32)
     tracemalloc.start()
     try:
@@ -156,7 +150,7 @@ class Translator:
         if fit_mode not in FIT_MODES:
             raise P2PError(f"--fit {fit_mode!r}: choose {', '.join(FIT_MODES)}")
         self.G, self.fit_mode, self.memory_budget = G, fit_mode, memory_budget
-        self.multiple = size_multiple(G)
+        self.multiple = G.size_multiple
         if tile and tile % self.multiple:
             raise P2PError(f"--tile {tile}: tiles must be a multiple of the generator's "
                            f"stride {self.multiple}")

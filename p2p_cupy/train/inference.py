@@ -31,7 +31,8 @@ def _initialised(net, opts, seed):
 def generator_from_options(opts: TrainOptions):
     """The generator a run with these options trains (weights freshly initialised)."""
     G = define_G(opts.netG, input_nc=opts.input_nc, output_nc=opts.output_nc, ngf=opts.ngf,
-                 norm=opts.norm, use_dropout=not opts.no_dropout, seed=opts.seed)
+                 norm=opts.norm, use_dropout=not opts.no_dropout, seed=opts.seed,
+                 n_blocks=opts.n_blocks)
     return _initialised(G, opts, opts.seed)
 
 

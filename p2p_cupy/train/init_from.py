@@ -15,7 +15,7 @@ from pathlib import Path
 
 from p2p_cupy.train import checkpoint
 
-G_ARCHITECTURE = ("netG", "ngf", "norm", "no_dropout", "input_nc", "output_nc")
+G_ARCHITECTURE = ("netG", "n_blocks", "ngf", "norm", "no_dropout", "input_nc", "output_nc")
 D_ARCHITECTURE = ("netD", "ndf", "n_layers_D")
 
 

@@ -27,6 +27,7 @@ class TrainOptions:
     max_dataset_size: Optional[int] = None   # use only the first N training pairs
     serial_batches: bool = False          # pairs in file order, not shuffled
     netG: str = "unet_256"
+    n_blocks: Optional[int] = None        # residual blocks of a resnet netG (None: its name's)
     netD: str = "basic"
     n_layers_D: int = 3
     ngf: int = 64

@@ -46,6 +46,31 @@ def test_convert_writes_a_checkpoint_whose_generator_matches_the_torch_one(tmp_p
         assert np.abs(ours_png.astype(int) - torch_png).max() <= 1     # 8-bit rounding
 
 
+def test_convert_detects_a_resnet_generator_and_translate_runs_it_like_torch(tmp_path):
+    torch = pytest.importorskip("torch")
+    from p2p_cupy.bench.torch_ref import load_reference
+    _, R = load_reference()
+    tG = R.build(seed=0, ngf=2, use_dropout=True, n_blocks=6)[0].eval()
+    pth = tmp_path / "latest_net_G.pth"
+    torch.save(tG.state_dict(), pth)
+    res = CliRunner().invoke(main, ["convert", str(pth), "--out", str(tmp_path / "r.npz")])
+    assert res.exit_code == 0, res.output
+    assert ("G (netG resnet_6blocks, n_blocks 6, ngf 2, norm batch, use_dropout True"
+            in res.output)
+    x = np.random.default_rng(1).uniform(-1, 1, (1, 3, 16, 24)).astype(np.float32)
+    image = tmp_path / "in.png"
+    Image.fromarray(to_uint8_image(x[0])).save(image)
+    res = CliRunner().invoke(main, ["translate", "--checkpoint", str(tmp_path / "r.npz"),
+                                    str(image), "--out", str(tmp_path / "o"), "--eval",
+                                    "--device", "numpy"])
+    assert res.exit_code == 0, res.output
+    x = read_input(image, 3)[None]
+    with torch.no_grad():
+        torch_png = to_uint8_image(tG(torch.from_numpy(x)).numpy()[0])
+    ours_png = np.asarray(Image.open(tmp_path / "o" / "in.png"))
+    assert np.abs(ours_png.astype(int) - torch_png).max() <= 1     # 8-bit rounding
+
+
 def test_convert_says_which_file_is_wrong_and_writes_nothing(tmp_path):
     (tmp_path / "notes.pth").write_text("not a checkpoint")
     res = CliRunner().invoke(main, ["convert", str(tmp_path / "notes.pth"), "--out",

@@ -145,3 +145,27 @@ def test_train_init_from_a_run_through_the_cli(run, tmp_path):
     result = CliRunner().invoke(main, ["train", "--resume", str(tmp_path / "ft"), "--epoch",
                                        "2"])
     assert result.exit_code == 1 and "no checkpoint kept for epoch 2" in result.output
+
+
+@pytest.mark.parametrize("device", ["cpu", "emu"])
+def test_train_runs_a_resnet_generator_and_translate_uses_it(run, tmp_path, device):
+    if device == "emu" and "emu" not in backend.available_backends():
+        pytest.skip("backend emu unavailable")
+    data, _ = run
+    result = CliRunner().invoke(main, [
+        "train", "--dataroot", str(data), "--out", str(tmp_path), "--name", "res", "--netG",
+        "resnet_9blocks", "--n-blocks", "1", "--ngf", "2", "--ndf", "2", "--load-size", "32",
+        "--crop-size", "32", "--max-steps", "2", "--print-freq", "1", "--sample-freq", "2",
+        "--inspect-freq", "2", "--device", device])
+    assert result.exit_code == 0, result.output
+    assert "resnet_9blocks" in result.output and "stopped at step 2" in result.output
+    result = CliRunner().invoke(main, ["inspect", "activations", "--checkpoint",
+                                       str(tmp_path / "res"), str(data / "test" / "0.png"),
+                                       "--out", str(tmp_path / "inside"), "--device", device])
+    assert result.exit_code == 0, result.output
+    assert "G.model.3" in (tmp_path / "inside" / "index.html").read_text()   # its first ReLU
+    result = CliRunner().invoke(main, ["translate", "--checkpoint", str(tmp_path / "res"),
+                                       str(data / "test" / "0.png"), "--out",
+                                       str(tmp_path / "out"), "--device", device])
+    assert result.exit_code == 0, result.output
+    assert Image.open(tmp_path / "out" / "0.png").size == (64, 32)   # the AB file as is

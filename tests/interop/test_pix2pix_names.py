@@ -82,3 +82,28 @@ def test_missing_unexpected_and_misshapen_keys_are_all_reported():
 def test_a_state_dict_of_something_else_is_not_mistaken_for_pix2pix():
     with pytest.raises(ValueError, match="x.pth: neither a pix2pix UnetGenerator nor a disc"):
         names.detect_discriminator({"fc.weight": np.zeros((2, 2))}, source="x.pth")
+
+
+@pytest.mark.parametrize("n_blocks,norm,use_dropout", [(9, "batch", True), (6, "instance", False),
+                                                      (2, "none", True), (0, "batch", False)])
+def test_resnet_architecture_dropout_included_is_detected_and_weights_land_in_place(
+        n_blocks, norm, use_dropout):
+    G = define_G("resnet_9blocks", ngf=2, norm=norm, use_dropout=use_dropout,
+                 n_blocks=n_blocks, seed=4)
+    state = reference_state(G, prefix="module.")
+    assert names.is_generator_state(state) and names.is_resnet_state(state)
+    assert names.detect_resnet_generator(state) == {
+        "n_blocks": n_blocks, "ngf": 2, "norm": norm, "use_dropout": use_dropout and n_blocks > 0,
+        "input_nc": 3, "output_nc": 3}
+    rebuilt = names.build_generator(state)
+    for key, value in G.state_dict().items():
+        np.testing.assert_array_equal(rebuilt.state_dict()[key], value)
+
+
+def test_a_resnet_checkpoint_missing_its_last_conv_is_refused_by_name():
+    state = reference_state(define_G("resnet_6blocks", ngf=2))
+    del state["model.23.weight"]
+    with pytest.raises(ValueError, match=r"G.pth: a ResnetGenerator with 6 blocks has its last "
+                                         r"conv at model.23.weight, which is missing"):
+        names.detect_resnet_generator(state, "G.pth")
+    assert not names.is_resnet_state(reference_state(define_D("basic", ndf=4)))

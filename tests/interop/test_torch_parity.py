@@ -34,6 +34,12 @@ CONFIGS = {
                                 batch=3, gan_mode="vanilla"),
     "unet128-batch-pixel-b3-lsgan": dict(num_downs=7, norm="batch", netD="pixel",
                                          n_layers_D=3, batch=3, gan_mode="lsgan"),
+    # ResNet generators (n_blocks residual blocks) on size x size images
+    "resnet2-batch-basic-b1": dict(n_blocks=2, size=32, norm="batch", netD="basic",
+                                   n_layers_D=3, batch=1, gan_mode="vanilla"),
+    "resnet3-instance-pixel-b2-lsgan": dict(n_blocks=3, size=12, norm="instance",
+                                            netD="pixel", n_layers_D=3, batch=2,
+                                            gan_mode="lsgan"),
 }
 # Five iterations in float64 cost the most: smaller images (64 px), both norms.
 ADAM_CONFIGS = {
@@ -41,6 +47,8 @@ ADAM_CONFIGS = {
                                   batch=3, gan_mode="vanilla"),
     "unet64-instance-pixel-b1-lsgan": dict(num_downs=6, norm="instance", netD="pixel",
                                            n_layers_D=3, batch=1, gan_mode="lsgan"),
+    "resnet1-batch-pixel-b2": dict(n_blocks=1, size=12, norm="batch", netD="pixel",
+                                   n_layers_D=3, batch=2, gan_mode="vanilla"),
 }
 NGF = NDF = 4
 FORWARD_TOL = {np.float32: 1e-5, np.float64: 1e-12}
@@ -60,9 +68,10 @@ def via_checkpoint(module, path):
 
 def build_pair(cfg, tmp_path, dtype=np.float32, use_dropout=False, seed=0):
     """(torch G, D, opt_G, opt_D), (our G, D): the same weights in both frameworks."""
-    tG, tD, t_opt_G, t_opt_D = R.build(seed=seed, num_downs=cfg["num_downs"], ngf=NGF, ndf=NDF,
-                                       norm=cfg["norm"], netD=cfg["netD"],
-                                       n_layers_D=cfg["n_layers_D"], use_dropout=use_dropout)
+    tG, tD, t_opt_G, t_opt_D = R.build(seed=seed, num_downs=cfg.get("num_downs", 8), ngf=NGF,
+                                       ndf=NDF, norm=cfg["norm"], netD=cfg["netD"],
+                                       n_layers_D=cfg["n_layers_D"], use_dropout=use_dropout,
+                                       n_blocks=cfg.get("n_blocks"))
     G = names.build_generator(via_checkpoint(tG, tmp_path / "G.pth"), use_dropout)
     D = names.build_discriminator(via_checkpoint(tD, tmp_path / "D.pth"))
     if dtype == np.float64:
@@ -73,7 +82,7 @@ def build_pair(cfg, tmp_path, dtype=np.float32, use_dropout=False, seed=0):
 
 def batch(cfg, dtype=np.float32, seed=1):
     rng = np.random.default_rng(seed)
-    size = 2 ** cfg["num_downs"]
+    size = cfg["size"] if "n_blocks" in cfg else 2 ** cfg["num_downs"]
     A, B = (rng.uniform(-1, 1, (cfg["batch"], 3, size, size)).astype(dtype) for _ in "AB")
     return A, B
 
@@ -231,3 +240,31 @@ def test_dropout_iteration_matches_torch_given_our_masks(bk, tmp_path):
                      "G gradients with dropout", torch_side[0])
     assert_all_close(named_arrays(G, "data"), torch_arrays(torch_side[0], "data"),
                      ADAM_RTOL_F64, "G weights after a step with dropout", torch_side[0])
+
+
+@pytest.mark.parametrize("netG,norm", [("resnet_9blocks", "batch"), ("resnet_6blocks", "instance")])
+def test_resnet_parameter_count_and_names_equal_the_torch_oracle(netG, norm):
+    from p2p_cupy.models import define_G
+    ours = define_G(netG, norm=norm)
+    ref = R.ResnetGenerator(3, 3, 64, norm, True, int(netG[7]))
+    assert ours.num_parameters() == sum(p.numel() for p in ref.parameters())
+    ref_shapes = {k: tuple(v.shape) for k, v in ref.state_dict().items()
+                  if not k.endswith("num_batches_tracked")}
+    ours_shapes = {k: v.shape for k, v in ours.state_dict().items() if not k.endswith(".step")}
+    assert ours_shapes == ref_shapes
+
+
+@pytest.mark.parametrize("use_dropout", [True, False])
+def test_resnet_checkpoint_with_or_without_dropout_is_detected_and_runs_like_torch(
+        bk, use_dropout, tmp_path):
+    """The blocks' dropout shifts their second conv's index: detected from the names, and
+    the eval-mode output (dropout off) is PyTorch's."""
+    cfg = CONFIGS["resnet2-batch-basic-b1"]
+    tG = build_pair(cfg, tmp_path, use_dropout=use_dropout)[0][0]
+    state = via_checkpoint(tG, tmp_path / "G.pth")
+    assert names.detect_resnet_generator(state)["use_dropout"] == use_dropout
+    G = names.build_generator(state, use_dropout=not use_dropout).eval()   # the flag is moot
+    A, _ = batch(cfg)
+    with torch.no_grad():
+        expected = tG.eval()(torch.from_numpy(A)).numpy()
+    assert np.abs(bk.to_numpy(G.forward(bk.asarray(A))) - expected).max() <= FORWARD_TOL[np.float32]

@@ -6,7 +6,7 @@ from p2p_cupy.models import unet as unet_module
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
-@pytest.mark.parametrize("case", ["unet", "patchgan"])
+@pytest.mark.parametrize("case", ["unet", "resnet", "patchgan"])
 def test_whole_network_gradients_match_finite_differences_for_several_seeds(case, seed):
     rows = run_case(case, np.random.default_rng(seed))
     assert [r.what for r in rows] == ["all arrays (2), 3 random directions"]

@@ -82,7 +82,7 @@ def test_input_size_that_is_not_a_multiple_of_2_to_the_num_downs_is_refused():
 
 def test_unknown_options_are_refused_by_name():
     with pytest.raises(ValueError, match="netG"):
-        define_G("resnet_9blocks")
+        define_G("resnet_3blocks")
     with pytest.raises(ValueError, match="norm"):
         UNetGenerator(ngf=4, num_downs=5, norm="group")
     with pytest.raises(ValueError, match="num_downs"):

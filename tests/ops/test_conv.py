@@ -46,11 +46,12 @@ def naive_conv2d(x, w, b, stride, padding, dy=None):
     return y, dx, dw, dy.sum(axis=(0, 2, 3))
 
 
-def naive_conv_transpose2d(x, w, b, stride, padding, dy=None):
+def naive_conv_transpose2d(x, w, b, stride, padding, dy=None, output_padding=0):
     """Direct transposed conv as a scatter: x[s, c, i, j] * w[c, o, u, v] -> y[s, o, h, w]."""
     n, cin, H, W = x.shape
     _, cout, k, _ = w.shape
-    out_hw = ((H - 1) * stride - 2 * padding + k, (W - 1) * stride - 2 * padding + k)
+    out_hw = ((H - 1) * stride - 2 * padding + k + output_padding,
+              (W - 1) * stride - 2 * padding + k + output_padding)
     y = np.zeros((n, cout) + out_hw)
     dx, dw = np.zeros(x.shape), np.zeros(w.shape)
     # the same (i, j) <-> (h, w) pairs as a conv over the output, whose windows land on x
@@ -98,7 +99,13 @@ CONV_CASES = [
 ] + [(1, 1, 1, 1, 1, 1, 1, 0), (3, 2, 4, 6, 6, 4, 2, 1), (1, 5, 3, 9, 4, 3, 2, 2),
      (1, 2, 3, 8, 7, 3, 3, 1), (2, 2, 1, 5, 5, 5, 1, 2),
      # pix2pix's k=4, s=2, p=1 at 8x8 and more, with an odd last row (column) 17
-     (1, 2, 3, 17, 16, 4, 2, 1), (2, 3, 2, 16, 17, 4, 2, 1)]
+     (1, 2, 3, 17, 16, 4, 2, 1), (2, 3, 2, 16, 17, 4, 2, 1),
+     # the ResNet generator's 7x7 convs (after a reflection pad: padding 0) and 3x3 s2 p1
+     (2, 2, 3, 9, 8, 7, 1, 0), (1, 3, 2, 9, 8, 3, 2, 1)]
+# (n, cin, cout, h, w, k, stride, padding, output_padding): the ResNet generator's
+# up-sampling (k 3, s 2, p 1, op 1 doubles H x W exactly), and op up to stride - 1
+OUTPUT_PADDING_CASES = [(2, 3, 2, 4, 5, 3, 2, 1, 1), (1, 2, 3, 3, 3, 3, 2, 1, 1),
+                        (1, 2, 2, 4, 3, 4, 3, 1, 2), (2, 2, 3, 5, 4, 3, 3, 0, 1)]
 
 
 @pytest.mark.parametrize("n,cin,cout,h,w,k,stride,padding", CONV_CASES)
@@ -133,6 +140,30 @@ def test_conv_transpose2d_forward_and_backward_match_direct_loops(bk, rng, n, ci
     dx, dw, db = conv.conv_transpose2d_backward(_transposed_view(bk, dy), cache)
     for got, ref in ((y, y_ref), (dx, dx_ref), (dw, dw_ref), (db, db_ref)):
         _assert_matches(bk, got, ref)
+
+
+@pytest.mark.parametrize("n,cin,cout,h,w,k,stride,padding,output_padding", OUTPUT_PADDING_CASES)
+def test_conv_transpose2d_output_padding_matches_direct_loops(bk, rng, n, cin, cout, h, w, k,
+                                                              stride, padding, output_padding):
+    x = rng.standard_normal((n, cin, h, w))
+    wt = rng.standard_normal((cin, cout, k, k))
+    b = rng.standard_normal(cout)
+    out_hw = tuple((size - 1) * stride - 2 * padding + k + output_padding for size in (h, w))
+    dy = rng.standard_normal((n, cout) + out_hw)
+    y_ref, dx_ref, dw_ref, db_ref = naive_conv_transpose2d(x, wt, b, stride, padding, dy,
+                                                           output_padding)
+    assert y_ref.shape[2:] == out_hw and np.abs(y_ref[:, :, -1]).max() > 0   # rows filled
+    y, cache = conv.conv_transpose2d_forward(bk.asarray(x), bk.asarray(wt), bk.asarray(b),
+                                             stride, padding, output_padding)
+    dx, dw, db = conv.conv_transpose2d_backward(bk.asarray(dy), cache)
+    for got, ref in ((y, y_ref), (dx, dx_ref), (dw, dw_ref), (db, db_ref)):
+        _assert_matches(bk, got, ref)
+
+
+def test_conv_transpose2d_rejects_output_padding_of_stride_or_more(bk):
+    x, w = bk.asarray(np.zeros((1, 1, 3, 3))), bk.asarray(np.zeros((1, 1, 3, 3)))
+    with pytest.raises(ValueError, match=r"output_padding must be in \[0, stride 2\), got 2"):
+        conv.conv_transpose2d_forward(x, w, None, 2, 1, 2)
 
 
 @pytest.mark.parametrize("oracle,w_shape", [(naive_conv2d, (3, 2, 3, 3)),

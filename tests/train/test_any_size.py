@@ -13,7 +13,7 @@ class Pointwise:
     """A stand-in generator whose output at a pixel depends on that pixel only (and which
     accepts multiples of 8, like a 3-level U-Net): tiles and crops must not change it."""
     input_nc = output_nc = 3
-    num_downs = 3
+    size_multiple = 8
 
     def forward(self, x):
         assert x.shape[2] % 8 == 0 and x.shape[3] % 8 == 0, x.shape
@@ -84,3 +84,11 @@ def test_big_images_are_tiled_within_the_memory_budget(bk):
     tile = small_budget.tile_for(4096, 4096)
     assert tile % 32 == 0 and per_pixel * tile * tile <= small_budget.memory_budget / 2
     assert Translator(G).tile_for(256, 256) == 0           # surely fits: not even measured
+
+
+@pytest.mark.parametrize("mode", ["pad", "resize", "none"])
+def test_a_resnet_generator_takes_any_size_too(bk, mode):
+    G = define_G("resnet_6blocks", ngf=2, n_blocks=1, seed=0).eval()
+    assert G.size_multiple == 4
+    out = Translator(G, mode, tile=0)(_image(37, 50))
+    assert out.shape == (3, 37, 50) and np.isfinite(out).all()

@@ -7,7 +7,6 @@ import time
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from p2p_cupy.train import checkpoint, loop
 from p2p_cupy.train.options import TrainOptions
