@@ -10,6 +10,8 @@ import time
 
 import click
 
+from p2p_cupy.data.archive import ExtractLimits
+
 
 def _run(job):
     """Run job(); our ValueErrors (bad file, bad option) become one-line click errors."""
@@ -45,12 +47,34 @@ def synth_facades(out, n_train, n_val, n_test, size, seed):
 @data.command()
 @click.argument("name")
 @click.option("--root", default="datasets", show_default=True, type=click.Path(file_okay=False))
-@click.option("--url", default=None, help="Download from this URL instead (a mirror).")
-def download(name, root, url):
+@click.option("--url", default=None,
+              help="Download from this URL instead (a mirror); NAME is then any plain "
+                   "folder name.")
+@click.option("--sha256", default=None, metavar="HEX",
+              help="The archive's expected SHA-256; a mismatch deletes the download. Every "
+                   "download's SHA-256 is printed and recorded in ROOT/SHA256SUMS.")
+@click.option("--max-files", default=ExtractLimits.max_members, show_default=True,
+              type=click.IntRange(1), help="Refuse archives with more members.")
+@click.option("--max-size", default="32G", show_default=True,
+              help="Refuse archives that unpack to more bytes (e.g. 500M, 64G).")
+@click.option("--max-ratio", default=ExtractLimits.max_ratio, show_default=True,
+              type=click.FloatRange(min=1),
+              help="Refuse archives that unpack to more than this many times their size.")
+def download(name, root, url, sha256, max_files, max_size, max_ratio):
     """Download and unpack an official pix2pix data set: facades, maps, edges2shoes,
-    edges2handbags or night2day, into ROOT/NAME. An interrupted download resumes."""
+    edges2handbags or night2day, into ROOT/NAME. An interrupted download resumes. The
+    archive is unpacked safely: only files and folders, inside ROOT/NAME, within the
+    limits below."""
     from p2p_cupy.data.download import download as fetch_and_unpack
-    click.echo(f"data set in {_run(lambda: fetch_and_unpack(name, root, url))}")
+    from p2p_cupy.limits import parse_bytes
+    try:
+        max_bytes = parse_bytes(max_size)
+    except ValueError:
+        raise click.BadParameter(f"{max_size!r} is not a size such as 500M or 64G",
+                                 param_hint="--max-size") from None
+    limits = ExtractLimits(max_files, max_bytes, max_ratio)
+    target = fetch_and_unpack(name, root, url, sha256=sha256, limits=limits)
+    click.echo(f"data set in {target}")
 
 
 @data.command()

@@ -29,7 +29,10 @@ LR_POLICIES = ("linear", "step", "plateau", "cosine")
 class Schedule:
     """factor(epoch): the multiplier of --lr for that epoch; epoch_finished(metric) is
     called after every epoch with its mean G_L1; state_dict holds what is not a function
-    of the epoch (nothing, except for plateau)."""
+    of the epoch (nothing, except for plateau) and is what a checkpoint keeps when
+    `stateful`: the others are rebuilt from the options, which --resume may change."""
+
+    stateful = False
 
     def factor(self, epoch: int) -> float:
         raise NotImplementedError
@@ -117,6 +120,8 @@ class CosineSchedule(Schedule):
 class PlateauSchedule(Schedule):
     """--lr-policy plateau: torch's ReduceLROnPlateau(mode min, factor 0.2, threshold 0.01
     relative, patience 5) fed with each epoch's metric through epoch_finished()."""
+
+    stateful = True
 
     def __init__(self, cut: float = 0.2, threshold: float = 0.01, patience: int = 5):
         self.cut, self.threshold, self.patience = cut, threshold, patience

@@ -6,7 +6,8 @@
   loader       seeded shuffling, batching, background prefetch, exact resume
   synthetic    the offline synthetic-facades data set (`p2p data synth-facades`)
   tools        combine, edges, colorize, blank, split (`p2p data ...`)
-  download     the official pix2pix archives, resumable and safely extracted
+  download     the official pix2pix archives, resumable, checksummed
+  archive      unpacking an archive without trusting it (files and folders only, limits)
 """
 from p2p_cupy.data.aligned import AlignedDataset, BadImageWarning
 from p2p_cupy.data.images import ImageReadError, read_image

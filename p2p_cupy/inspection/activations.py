@@ -25,10 +25,8 @@ from p2p_cupy.data import transforms
 from p2p_cupy.data.images import read_image, to_chw
 from p2p_cupy.inspection import pictures, probes
 from p2p_cupy.ops.concat import concat_forward
-from p2p_cupy.optim import Adam
-from p2p_cupy.train import checkpoint
-from p2p_cupy.train.inference import discriminator_from_options, generator_from_options
-from p2p_cupy.train.options import TrainOptions
+from p2p_cupy.train import checkpoint, expected
+from p2p_cupy.train.build import adams, networks_from_options
 from p2p_cupy.train.report import to_uint8_image
 from p2p_cupy.train.step import train_step
 
@@ -38,12 +36,13 @@ MAX_MAPS = 64          # channels drawn per feature-map grid
 def load_run(run_dir):
     """(opts, G, D, opt_G, opt_D) of a run's latest checkpoint, on the current backend,
     built the way the training builds them (p2p_cupy/train/build.py)."""
-    state = checkpoint.load_checkpoint(checkpoint.latest_checkpoint(run_dir))
-    opts = TrainOptions.from_dict(state["options"])
-    G = generator_from_options(opts).load_state_dict(state["G"])
-    D = discriminator_from_options(opts).load_state_dict(state["D"])
-    opt_G = Adam(G.parameters(), lr=opts.lr, betas=(opts.beta1, 0.999))
-    opt_D = Adam(D.parameters(), lr=opts.lr, betas=(opts.beta1, 0.999))
+    ckpt = checkpoint.CheckpointFile(checkpoint.latest_checkpoint(run_dir))
+    opts = expected.saved_options(ckpt)
+    G, D = networks_from_options(opts)
+    opt_G, opt_D = adams(opts, G, D)
+    state = ckpt.load(expected.networks_spec(G, D))
+    G.load_state_dict(state["G"])
+    D.load_state_dict(state["D"])
     opt_G.load_state_dict(state["opt_G"])
     opt_D.load_state_dict(state["opt_D"])
     return opts, G, D, opt_G, opt_D

@@ -9,8 +9,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from p2p_cupy import backend
 from p2p_cupy.optim import Adam
 from p2p_cupy.schedules import make_schedule
+from p2p_cupy.train import expected
 from p2p_cupy.train.inference import discriminator_from_options, generator_from_options
 
 SYNTHETIC = "synthetic-facades"
@@ -38,17 +40,36 @@ def resolve_dataroot(dataroot: str, size: int) -> Path:
     return target
 
 
+def networks_from_options(opts):
+    """(G, D) as a run with these options builds them (fresh weights, on the current
+    backend)."""
+    return generator_from_options(opts), discriminator_from_options(opts)
+
+
+def adams(opts, G, D):
+    """The run's two optimizers (state as fresh)."""
+    betas = (opts.beta1, 0.999)
+    return (Adam(G.parameters(), lr=opts.lr, betas=betas),
+            Adam(D.parameters(), lr=opts.lr, betas=betas))
+
+
+def resume_spec(opts) -> dict:
+    """What a checkpoint must hold to resume a run with these options. The networks are
+    built on the host and thrown away, only to know their shapes (a second or so for
+    unet_256): a resume checks the file completely before reading any of it."""
+    with backend.using("numpy"):
+        return {**expected.run_spec(*networks_from_options(opts)),
+                **expected.schedule_spec(opts.lr_policy)}
+
+
 class Run:
     """The trained objects of a run: G, D, opt_G, opt_D, schedule, loader, dataroot."""
 
     def __init__(self, opts):
         from p2p_cupy.data import make_train_loader
         self.opts = opts
-        self.G = generator_from_options(opts)
-        self.D = discriminator_from_options(opts)
-        betas = (opts.beta1, 0.999)
-        self.opt_G = Adam(self.G.parameters(), lr=opts.lr, betas=betas)
-        self.opt_D = Adam(self.D.parameters(), lr=opts.lr, betas=betas)
+        self.G, self.D = networks_from_options(opts)
+        self.opt_G, self.opt_D = adams(opts, self.G, self.D)
         self.schedule = make_schedule(opts)
         self.dataroot = resolve_dataroot(opts.dataroot, opts.load_size)
         self.loader = make_train_loader(self.dataroot, opts, seed=opts.seed + 2)

@@ -16,7 +16,7 @@ from p2p_cupy.data.images import list_images, read_image, to_chw
 from p2p_cupy.errors import P2PError
 from p2p_cupy.models import define_D, define_G
 from p2p_cupy.models.init import DEFAULT_INIT, init_weights
-from p2p_cupy.train import checkpoint
+from p2p_cupy.train import checkpoint, expected
 from p2p_cupy.train.options import TrainOptions
 from p2p_cupy.train.report import to_uint8_image
 
@@ -58,12 +58,11 @@ def load_generator(source, eval_mode=False, epoch=None):
         raise P2PError(f"--epoch {epoch}: {source} is a single checkpoint; --epoch picks one "
                        f"of a run folder's")
     path = source if source.is_file() else checkpoint.run_checkpoint(source, epoch)
-    state = checkpoint.load_checkpoint(path)
-    if "G" not in state:
-        raise ValueError(f"{path}: holds no generator (keys: {', '.join(sorted(state))})")
-    opts = TrainOptions.from_dict(state["options"])
+    ckpt = checkpoint.CheckpointFile(path)        # checked; no weights read yet
+    ckpt.check({"options": dict, "G": dict})      # before building G for nothing
+    opts = expected.saved_options(ckpt)
     G = generator_from_options(opts)
-    G.load_state_dict(state["G"])
+    G.load_state_dict(ckpt.load(expected.generator_spec(G))["G"])
     G.train(not eval_mode)
     return G, opts
 

@@ -13,7 +13,9 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from p2p_cupy.train import checkpoint
+from p2p_cupy import backend
+from p2p_cupy.train import checkpoint, expected
+from p2p_cupy.train.build import networks_from_options
 
 G_ARCHITECTURE = ("netG", "n_blocks", "ngf", "norm", "no_dropout", "input_nc", "output_nc")
 D_ARCHITECTURE = ("netD", "ndf", "n_layers_D")
@@ -28,10 +30,15 @@ def read_source(source, epoch=None) -> dict:
         return {"options": opts.to_dict(), "G": dict(G.state_dict()), "D": None}
     if path.is_dir():
         path = checkpoint.run_checkpoint(path, epoch)
-    state = checkpoint.load_checkpoint(path)
-    if "G" not in state:
-        raise ValueError(f"{path}: holds no generator to start from "
-                         f"(keys: {', '.join(sorted(state))})")
+    ckpt = checkpoint.CheckpointFile(path)          # checked before anything is read
+    ckpt.check({"options": dict, "G": dict})
+    opts = expected.saved_options(ckpt)
+    with backend.using("numpy"):                    # built only for their shapes
+        G, D = networks_from_options(opts)
+    spec = expected.generator_spec(G)
+    if "D" in ckpt.tree:
+        spec["D"] = expected.module_spec(D)
+    state = ckpt.load(spec)
     return {"options": state["options"], "G": state["G"], "D": state.get("D")}
 
 

@@ -61,7 +61,8 @@ class Trainer:
                 "options": self.opts.to_dict(), "G": dict(r.G.state_dict()),
                 "D": dict(r.D.state_dict()), "opt_G": r.opt_G.state_dict(),
                 "opt_D": r.opt_D.state_dict(), "loader": r.loader.state_dict(),
-                "schedule": r.schedule.state_dict(), "epoch_l1": list(self.epoch_l1)}
+                "schedule": r.schedule.state_dict() if r.schedule.stateful else {},
+                "epoch_l1": list(self.epoch_l1)}
 
     def load_state(self, state):
         r = self.run
@@ -72,7 +73,8 @@ class Trainer:
         r.loader.load_state_dict(state["loader"])
         self.step, self.epoch = state["step"], state["epoch"]
         self.epoch_step, self.trained_s = state["epoch_step"], state["trained_s"]
-        r.schedule.load_state_dict(state.get("schedule", {}))
+        if r.schedule.stateful and "schedule" in state:
+            r.schedule.load_state_dict(state["schedule"])
         self.epoch_l1 = list(state.get("epoch_l1", [0.0, 0]))
 
     def save(self, name="latest"):

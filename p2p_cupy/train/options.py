@@ -9,6 +9,7 @@ half-trained run would not "continue" it.
 from __future__ import annotations
 
 import dataclasses
+import typing
 from dataclasses import dataclass
 from typing import Optional
 
@@ -69,7 +70,13 @@ class TrainOptions:
         unknown = sorted(set(values) - known)
         if unknown:
             raise ValueError(f"unknown training options {unknown}")
-        return cls(**values)     # options a run saved before they existed keep their defaults
+        for name, value in values.items():          # saved options come from a file
+            allowed = _allowed_types(cls, name)
+            if not isinstance(value, allowed) or (isinstance(value, bool)
+                                                  and bool not in allowed):
+                raise ValueError(f"option {name} is {repr(value)[:40]}, expected "
+                                 + " or ".join(t.__name__ for t in allowed))
+        return cls(**values)
 
     def resumed_with(self, overrides: dict) -> "TrainOptions":
         """These saved options with the command line's explicit changes applied."""
@@ -80,3 +87,10 @@ class TrainOptions:
                              + ", ".join("--" + k.replace("_", "-") for k in frozen)
                              + f" (only {', '.join(RESUME_OVERRIDABLE)} can)")
         return dataclasses.replace(self, **overrides)
+
+
+def _allowed_types(cls, name: str) -> tuple:
+    """The Python types an option's value may have (an int is a valid float)."""
+    hint = typing.get_type_hints(cls)[name]
+    allowed = typing.get_args(hint) or (hint,)
+    return allowed + (int,) if float in allowed else allowed

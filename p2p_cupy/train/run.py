@@ -9,8 +9,8 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from p2p_cupy.train import checkpoint, init_from
-from p2p_cupy.train.build import SYNTHETIC
+from p2p_cupy.train import checkpoint, expected, init_from
+from p2p_cupy.train.build import SYNTHETIC, resume_spec
 from p2p_cupy.train.loop import Trainer
 from p2p_cupy.train.options import TrainOptions
 
@@ -28,8 +28,10 @@ def start_or_resume(opts: TrainOptions, given: dict, resume=None, out=None, epoc
     if resume is not None:
         run_dir = Path(resume)
         checkpoint.remove_torn_files(checkpoint.checkpoint_dir(run_dir))
-        state = checkpoint.load_checkpoint(checkpoint.run_checkpoint(run_dir, epoch))
-        opts = TrainOptions.from_dict(state["options"]).resumed_with(given)
+        ckpt = checkpoint.CheckpointFile(checkpoint.run_checkpoint(run_dir, epoch))
+        saved = expected.saved_options(ckpt)
+        state = ckpt.load(expected.present_or_required(ckpt, resume_spec(saved)))
+        opts = saved.resumed_with(given)
     else:
         run_dir, state = Path(opts.out) / opts.name, None
         if (checkpoint.checkpoint_dir(run_dir) / "latest.npz").exists():

@@ -88,7 +88,8 @@ def test_translate_refuses_a_checkpoint_without_a_generator(tmp_path):
     Image.new("RGB", (256, 256)).save(tmp_path / "in.png")
     res = CliRunner().invoke(main, ["translate", "--checkpoint", str(tmp_path / "d.npz"),
                                     str(tmp_path / "in.png"), "--out", str(tmp_path / "o")])
-    assert res.exit_code != 0 and "d.npz: holds no generator" in res.output
+    assert res.exit_code != 0 and "d.npz: holds no G (it holds D, options)" in res.output
+
 
 
 def test_convert_keeps_the_channels_of_a_gray_to_color_generator_and_a_4_channel_d(tmp_path):

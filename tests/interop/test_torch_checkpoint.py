@@ -3,76 +3,14 @@ PyTorch's two formats (no torch needed); with torch installed, real torch.save f
 import io
 import os
 import pickle
-import struct
 import zipfile
-from collections import OrderedDict
 
 import numpy as np
 import pytest
+from pth_files import LEGACY_MAGIC, _global, example_state, state_dict_pickle, write_legacy, \
+    write_zip
 
-from p2p_cupy.interop.torch_checkpoint import LEGACY_MAGIC, load_state_dict
-
-STORAGE_NAMES = {np.dtype(np.float32): "FloatStorage", np.dtype(np.int64): "LongStorage",
-                 np.dtype(np.float64): "DoubleStorage"}
-
-
-def _global(module, name):
-    return f"c{module}\n{name}\n".encode()
-
-
-def _str(s):
-    raw = s.encode()
-    return b"X" + struct.pack("<I", len(raw)) + raw
-
-
-def _int(n):
-    return b"J" + struct.pack("<i", n)
-
-
-def _tuple(values):
-    return b"(" + b"".join(_int(v) for v in values) + b"t"
-
-
-def state_dict_pickle(state, legacy=False):
-    """The pickle torch.save writes for a dict of contiguous arrays (protocol 2): an
-    OrderedDict of _rebuild_tensor_v2(persistent storage id, offset, size, stride, ...)."""
-    out = b"\x80\x02" + _global("collections", "OrderedDict") + b")R("
-    for key, (name, array) in enumerate(state.items()):
-        strides = [s // array.itemsize for s in array.strides]
-        pid = (b"(" + _str("storage") + _global("torch", STORAGE_NAMES[array.dtype])
-               + _str(str(key)) + _str("cpu") + _int(array.size)
-               + (b"N" if legacy else b"") + b"t")
-        out += (_str(name) + _global("torch._utils", "_rebuild_tensor_v2") + b"(" + pid + b"Q"
-                + _int(0) + _tuple(array.shape) + _tuple(strides) + b"\x89"
-                + _global("collections", "OrderedDict") + b")Rt" + b"R")
-    return out + b"u."
-
-
-def write_zip(path, state, data_pkl=None):
-    with zipfile.ZipFile(path, "w") as z:
-        z.writestr("archive/data.pkl", data_pkl or state_dict_pickle(state))
-        z.writestr("archive/byteorder", "little")
-        for key, array in enumerate(state.values()):
-            z.writestr(f"archive/data/{key}", np.ascontiguousarray(array).tobytes())
-
-
-def write_legacy(path, state):
-    with open(path, "wb") as f:
-        for header in (LEGACY_MAGIC, 1001, {"protocol_version": 1001, "little_endian": True}):
-            pickle.dump(header, f, protocol=2)
-        f.write(state_dict_pickle(state, legacy=True))
-        keys = [str(k) for k in range(len(state))]
-        pickle.dump(keys, f, protocol=2)
-        for array in state.values():
-            f.write(struct.pack("<q", array.size) + np.ascontiguousarray(array).tobytes())
-
-
-def example_state():
-    rng = np.random.default_rng(0)
-    return OrderedDict([("model.0.weight", rng.standard_normal((4, 3, 2, 2), np.float32)),
-                        ("model.1.running_var", rng.uniform(size=4)),
-                        ("model.1.num_batches_tracked", np.array(7, np.int64))])
-
+from p2p_cupy.interop.torch_checkpoint import load_state_dict
 
 @pytest.mark.parametrize("writer", [write_zip, write_legacy], ids=["zip", "legacy"])
 def test_both_formats_give_back_the_arrays_exactly(tmp_path, writer):

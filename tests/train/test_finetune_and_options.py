@@ -107,3 +107,18 @@ def test_init_from_refuses_weights_that_do_not_fit(whole_run, facades, tmp_path)
                         **given)
     with pytest.raises(ValueError, match="does not fit this run's options"):
         start_or_resume(opts, given, out=io.StringIO())
+
+
+def test_plateau_state_is_checkpointed_and_resumed(facades, tmp_path):
+    out = io.StringIO()
+    opts = _options("plateau", tmp_path, dataroot=str(facades), lr_policy="plateau",
+                    max_steps=3)
+    assert start_or_resume(opts, {}, out=out) == 0
+    run = tmp_path / "plateau"
+    state = _state(run)
+    rows = (run / "loss_log.csv").read_text().splitlines()[1:]
+    epoch1_l1 = [float(r.split(",")[4]) for r in rows if r.split(",")[1] == "1"]
+    assert float(state["schedule"]["best"]) == sum(epoch1_l1) / len(epoch1_l1)
+    assert int(state["schedule"]["bad_epochs"]) == 0 and float(state["schedule"]["current"]) == 1
+    assert start_or_resume(None, {"max_steps": 4}, resume=run, out=out) == 0
+    assert float(_state(run)["schedule"]["best"]) == float(state["schedule"]["best"])
