@@ -4,7 +4,8 @@
                      [--compare torch] [--json OUT]
     p2p bench infer  generator forward, batch 1 and 16
     p2p bench layers every conv / transposed conv / batch-norm shape: fwd, dx, dx+dw
-    p2p bench kernels each CUDA kernel alone: time, GB/s, bandwidth floor (--device cuda|emu)
+    p2p bench kernels each CUDA kernel alone at batch-16 shapes: CUDA-event time, GB/s, % of peak
+    p2p bench model  a roofline prediction of the step on a GPU (--gpu h100|h200|a100), no GPU needed
     p2p bench report regenerate benchmarks/RESULTS.md from benchmarks/results/*.json
 
 Each run prints a summary and saves its record to benchmarks/results/ (or --json OUT).
@@ -129,23 +130,76 @@ def layers(device, batch_size, size, repeats, compare, json_out):
 
 @bench.command()
 @DEVICE
+@click.option("--batch-size", type=int, default=16, show_default=True,
+              help="images in the tensors (16: 67 MB per 64-channel 128x128 activation)")
 @click.option("--size", type=int, default=128, show_default=True,
               help="height and width of the 64-channel activation the kernels run on")
-@click.option("--repeats", type=int, default=10, show_default=True)
+@click.option("--repeats", type=int, default=50, show_default=True,
+              help="calls between the two CUDA events of each case")
 @JSON_OUT
-def kernels(device, size, repeats, json_out):
-    """Each CUDA kernel alone: time, GB/s and the bandwidth floor (emu: a smoke test)."""
+def kernels(device, batch_size, size, repeats, json_out):
+    """Each CUDA kernel alone at batch-16 shapes: GPU time from CUDA events around many
+    calls, GB/s moved and its fraction of the GPU's peak bandwidth (cuda; emu is a smoke
+    test with host timers, e.g. --batch-size 1 --size 8)."""
     from p2p_cupy.bench.kernels import bench_kernels
     if device not in ("cuda", "emu"):
-        raise click.BadParameter("kernels run on --device cuda or emu", param_hint="--device")
-    r = bench_kernels(device, size, repeats)
-    click.echo(f"{r['device']}, {r['dtype']}, copy bandwidth {r['copy_gb_per_s']:.1f} GB/s")
-    click.echo(f"{'kernel':22s} {'shape':32s} {'ms':>9s} {'GB/s':>8s} {'floor ms':>9s}")
+        raise click.BadParameter("kernels run on --device cuda (or emu, a smoke test)",
+                                 param_hint="--device")
+    if batch_size < 1 or size < 8 or size % 8 or repeats < 1:
+        raise click.BadParameter("need --batch-size >= 1, --size a multiple of 8, --repeats >= 1")
+    r = bench_kernels(device, batch_size, size, repeats)
+    click.echo(f"{r['device']} ({r['gpu'] or 'GPU not in the model'}), {r['dtype']}, "
+               f"{r['timer']}; device copy {r['copy_gb_per_s']:.0f} GB/s"
+               + (f", peak {r['peak_gb_per_s']:.0f} GB/s" if r["peak_gb_per_s"] else ""))
+    click.echo(f"{'case':36s} {'shape':24s} {'ms':>9s} {'GB/s':>8s} {'of peak':>8s} {'of copy':>8s}")
     for row in r["rows"]:
+        peak = f"{100 * row['of_peak']:7.0f}%" if row["of_peak"] is not None else f"{'-':>8s}"
         extra = f"  {row['gflop_per_s']:.0f} GFLOP/s" if row["gflop_per_s"] else ""
-        click.echo(f"{row['kernel']:22s} {row['shape']:32s} {row['ms']:9.3f} "
-                   f"{row['gb_per_s']:8.1f} {row['floor_ms']:9.3f}{extra}")
+        click.echo(f"{row['kernel']:36s} {row['shape']:24s} {row['ms']:9.3f} "
+                   f"{row['gb_per_s']:8.1f} {peak} {100 * row['of_copy']:7.0f}%{extra}")
     _save(r, json_out)
+
+
+@bench.command()
+@click.option("--gpu", type=click.Choice(["h100", "h200", "a100"]), default="h100",
+              show_default=True, help="published bandwidth and FP32/TF32 peaks of this GPU")
+@click.option("--batch-size", type=int, default=1, show_default=True)
+@SIZE
+@click.option("--tf32", is_flag=True, help="price the GEMMs at the TF32 tensor-core peak")
+@click.option("--top", type=int, default=12, show_default=True, help="rows to list")
+@click.option("--label", default=None,
+              help="what code was modelled, for the record [the git commit, if any]")
+@click.option("--save", is_flag=True,
+              help="save the prediction to benchmarks/results/ (or --json OUT) for RESULTS.md")
+@JSON_OUT
+def model(gpu, batch_size, size, tf32, top, label, save, json_out):
+    """Roofline model of one training iteration: each recorded kernel, GEMM and layout copy
+    at max(bytes / bandwidth, FLOPs / peak, 2 us), summed to the step's floor, beside the
+    last measured step on that GPU (benchmarks/results/). Runs the iteration on the CPU
+    with every launch only noted: about 10 s at batch 1, 256x256."""
+    from p2p_cupy.bench.model import code_label, step_model
+    if batch_size < 1:
+        raise click.BadParameter("need --batch-size >= 1")
+    m = step_model(gpu, batch_size, size, tf32)
+    m["label"] = label or code_label()
+    click.echo(f"{m['gpu']}, batch {batch_size}, {size}x{size}, GEMMs at the "
+               f"{'TF32' if tf32 else 'FP32'} peak; {m['launches']} launches, "
+               f"{m['bytes'] / 1e9:.2f} GB, {m['flops'] / 1e9:.1f} GFLOP")
+    click.echo(f"{'group':36s} {'launches':>8s} {'GB':>8s} {'GFLOP':>9s} {'floor ms':>9s}")
+    for row in m["rows"][:top]:
+        click.echo(f"{row['group']:36s} {row['launches']:8d} {row['bytes'] / 1e9:8.3f} "
+                   f"{row['flops'] / 1e9:9.1f} {row['seconds'] * 1e3:9.3f}")
+    if len(m["rows"]) > top:
+        rest = m["rows"][top:]
+        click.echo(f"{'(' + str(len(rest)) + ' more)':36s} {sum(r['launches'] for r in rest):8d} "
+                   f"{sum(r['bytes'] for r in rest) / 1e9:8.3f} "
+                   f"{sum(r['flops'] for r in rest) / 1e9:9.1f} "
+                   f"{sum(r['seconds'] for r in rest) * 1e3:9.3f}")
+    measured = (f"{m['measured'][0]:.1f} ms ({m['measured'][1]})" if m["measured"]
+                else "none recorded")
+    click.echo(f"predicted floor {m['floor_ms']:.2f} ms; last measured step: {measured}")
+    if save or json_out:
+        _save(m, json_out)
 
 
 @bench.command()

@@ -1,79 +1,99 @@
 // losses.cu: BCE with logits, MSE and L1 with mean reduction (p2p_cupy/ops/losses.py).
 //
-// Forward: ONE block (1-D, blockDim a multiple of 32) walks all n elements with a block
-// stride, each thread summing in double, then block_sum2 and thread 0 writes loss[0] =
-// sum / n: the value stays on the device (no host round trip) and the fixed reduction
-// order makes it deterministic. One block is enough here: pix2pix's losses see one image
-// or one PatchGAN map per step (10^4-10^5 elements), a tiny fraction of the step.
-// The forward also writes what the backward needs (MSE: diff = p - t; L1: sign(p - t)).
+// Forward, deterministic in two kernels (no atomics): <loss>_partial runs a grid of blocks
+// over the n elements (grid-stride), each thread summing its terms in double, block_sum2,
+// and thread 0 writes the block's sum to partial[blockIdx.x]; loss_total then sums the
+// partials in a fixed order in one block and writes loss[0] = sum / n. The value stays on
+// the device (no host round trip). The partial kernels also write what the backward needs
+// (MSE: diff = p - t; L1: sign(p - t)).
 // The target is an array (t_stride 1) or a scalar label passed as a 1-element array (t_stride 0).
-// Backward, grid-stride elementwise, scale = 1/n (2/n for MSE):
+// Backward, elementwise.cuh's map1 / map2, scale = 1/n (2/n for MSE):
 //   bce  dx = (sigmoid(x) - t) scale      mse  dp = diff scale      l1  dp = sign scale
 #include "common.cuh"
 #include "block_reduce.cuh"
+#include "elementwise.cuh"
 
 __device__ inline float exp_t(float x) { return expf(x); }
 __device__ inline double exp_t(double x) { return exp(x); }
 
-template <typename T>
-__device__ void bce_with_logits_fwd(const T* __restrict__ x, const T* __restrict__ t, int t_stride, T* __restrict__ loss, long long n) {
+// Each block's sum of term(i) over its grid-stride share of [0, n), to partial[blockIdx.x].
+template <typename Term>
+__device__ void block_partial_sum(long long n, double* __restrict__ partial, Term term) {
     double sum = 0.0, unused = 0.0;
-    for (long long i = threadIdx.x; i < n; i += blockDim.x) {
-        const double xi = (double)x[i];
-        const double ax = xi < 0.0 ? -xi : xi;
-        sum += (xi > 0.0 ? xi : 0.0) - xi * (double)t[i * t_stride] + log1p(exp(-ax));
-    }
+    for (long long i = first_thread(); i < n; i += grid_threads()) sum += term(i);
     block_sum2(sum, unused);
-    if (threadIdx.x == 0) loss[0] = (T)(sum / n);
-}
-template <typename T>
-__device__ void bce_with_logits_bwd(const T* __restrict__ x, const T* __restrict__ t, int t_stride, T* __restrict__ dx, long long n, T scale) {
-    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n;
-         i += (long long)gridDim.x * blockDim.x) {
-        const T e = exp_t(-(x[i] < T(0) ? -x[i] : x[i]));
-        const T s = (x[i] >= T(0) ? T(1) : e) / (T(1) + e);
-        dx[i] = (s - t[i * t_stride]) * scale;
-    }
-}
-template <typename T>
-__device__ void mse_fwd(const T* __restrict__ p, const T* __restrict__ t, int t_stride, T* __restrict__ diff, T* __restrict__ loss, long long n) {
-    double sum = 0.0, unused = 0.0;
-    for (long long i = threadIdx.x; i < n; i += blockDim.x) {
-        const T d = p[i] - t[i * t_stride];
-        diff[i] = d;
-        sum += (double)d * (double)d;
-    }
-    block_sum2(sum, unused);
-    if (threadIdx.x == 0) loss[0] = (T)(sum / n);
-}
-template <typename T>
-__device__ void l1_fwd(const T* __restrict__ p, const T* __restrict__ t, int t_stride, T* __restrict__ sign, T* __restrict__ loss, long long n) {
-    double sum = 0.0, unused = 0.0;
-    for (long long i = threadIdx.x; i < n; i += blockDim.x) {
-        const T d = p[i] - t[i * t_stride];
-        sign[i] = d > T(0) ? T(1) : (d < T(0) ? T(-1) : T(0));
-        sum += d < T(0) ? -(double)d : (double)d;
-    }
-    block_sum2(sum, unused);
-    if (threadIdx.x == 0) loss[0] = (T)(sum / n);
-}
-// MSE's and L1's backward alike: the cached diff or sign times a scalar.
-template <typename T>
-__device__ void scaled_copy(const T* __restrict__ a, T* __restrict__ out, long long n, T scale) {
-    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n;
-         i += (long long)gridDim.x * blockDim.x)
-        out[i] = a[i] * scale;
+    if (threadIdx.x == 0) partial[blockIdx.x] = sum;
 }
 
-extern "C" __global__ void __launch_bounds__(1024) bce_with_logits_fwd_f32(const float* __restrict__ x, const float* __restrict__ t, int t_stride, float* __restrict__ loss, long long n) { bce_with_logits_fwd(x, t, t_stride, loss, n); }
-extern "C" __global__ void __launch_bounds__(1024) bce_with_logits_fwd_f64(const double* __restrict__ x, const double* __restrict__ t, int t_stride, double* __restrict__ loss, long long n) { bce_with_logits_fwd(x, t, t_stride, loss, n); }
+template <typename T>
+__device__ void loss_total(const double* __restrict__ partial, int blocks, T* __restrict__ loss, long long n) {
+    double sum = 0.0, unused = 0.0;
+    for (int b = threadIdx.x; b < blocks; b += blockDim.x) sum += partial[b];
+    block_sum2(sum, unused);
+    if (threadIdx.x == 0) loss[0] = (T)(sum / n);
+}
+
+template <typename T>
+__device__ void bce_with_logits_partial(const T* __restrict__ x, const T* __restrict__ t, int t_stride, double* __restrict__ partial, long long n) {
+    block_partial_sum(n, partial, [&](long long i) {
+        const double xi = (double)x[i];
+        const double ax = xi < 0.0 ? -xi : xi;
+        return (xi > 0.0 ? xi : 0.0) - xi * (double)t[i * t_stride] + log1p(exp(-ax));
+    });
+}
+template <typename T>
+__device__ void mse_partial(const T* __restrict__ p, const T* __restrict__ t, int t_stride, T* __restrict__ diff, double* __restrict__ partial, long long n) {
+    block_partial_sum(n, partial, [&](long long i) {
+        const T d = p[i] - t[i * t_stride];
+        diff[i] = d;
+        return (double)d * (double)d;
+    });
+}
+template <typename T>
+__device__ void l1_partial(const T* __restrict__ p, const T* __restrict__ t, int t_stride, T* __restrict__ sign, double* __restrict__ partial, long long n) {
+    block_partial_sum(n, partial, [&](long long i) {
+        const T d = p[i] - t[i * t_stride];
+        sign[i] = d > T(0) ? T(1) : (d < T(0) ? T(-1) : T(0));
+        return d < T(0) ? -(double)d : (double)d;
+    });
+}
+
+template <typename T> struct Sigmoid {
+    __device__ T operator()(T x) const {
+        const T e = exp_t(-(x < T(0) ? -x : x));
+        return (x >= T(0) ? T(1) : e) / (T(1) + e);
+    }
+};
+template <typename T> struct BceGrad {        // (x, t)
+    T scale;
+    __device__ T operator()(T x, T t) const { return (Sigmoid<T>{}(x) - t) * scale; }
+};
+template <typename T> struct BceGradLabel {   // x, with one label t for all
+    T scale, t;
+    __device__ T operator()(T x) const { return (Sigmoid<T>{}(x) - t) * scale; }
+};
+template <typename T> struct Scale {
+    T scale;
+    __device__ T operator()(T a) const { return a * scale; }
+};
+
+template <typename T>
+__device__ void bce_with_logits_bwd(const T* __restrict__ x, const T* __restrict__ t, int t_stride, T* __restrict__ dx, long long n, T scale) {
+    if (t_stride) map2(x, t, dx, n, BceGrad<T>{scale});
+    else map1(x, dx, n, BceGradLabel<T>{scale, t[0]});
+}
+
+extern "C" __global__ void __launch_bounds__(1024) bce_with_logits_partial_f32(const float* __restrict__ x, const float* __restrict__ t, int t_stride, double* __restrict__ partial, long long n) { bce_with_logits_partial(x, t, t_stride, partial, n); }
+extern "C" __global__ void __launch_bounds__(1024) bce_with_logits_partial_f64(const double* __restrict__ x, const double* __restrict__ t, int t_stride, double* __restrict__ partial, long long n) { bce_with_logits_partial(x, t, t_stride, partial, n); }
+extern "C" __global__ void __launch_bounds__(1024) mse_partial_f32(const float* __restrict__ p, const float* __restrict__ t, int t_stride, float* __restrict__ diff, double* __restrict__ partial, long long n) { mse_partial(p, t, t_stride, diff, partial, n); }
+extern "C" __global__ void __launch_bounds__(1024) mse_partial_f64(const double* __restrict__ p, const double* __restrict__ t, int t_stride, double* __restrict__ diff, double* __restrict__ partial, long long n) { mse_partial(p, t, t_stride, diff, partial, n); }
+extern "C" __global__ void __launch_bounds__(1024) l1_partial_f32(const float* __restrict__ p, const float* __restrict__ t, int t_stride, float* __restrict__ sign, double* __restrict__ partial, long long n) { l1_partial(p, t, t_stride, sign, partial, n); }
+extern "C" __global__ void __launch_bounds__(1024) l1_partial_f64(const double* __restrict__ p, const double* __restrict__ t, int t_stride, double* __restrict__ sign, double* __restrict__ partial, long long n) { l1_partial(p, t, t_stride, sign, partial, n); }
+extern "C" __global__ void __launch_bounds__(1024) loss_total_f32(const double* __restrict__ partial, int blocks, float* __restrict__ loss, long long n) { loss_total(partial, blocks, loss, n); }
+extern "C" __global__ void __launch_bounds__(1024) loss_total_f64(const double* __restrict__ partial, int blocks, double* __restrict__ loss, long long n) { loss_total(partial, blocks, loss, n); }
 extern "C" __global__ void bce_with_logits_bwd_f32(const float* __restrict__ x, const float* __restrict__ t, int t_stride, float* __restrict__ dx, long long n, float scale) { bce_with_logits_bwd(x, t, t_stride, dx, n, scale); }
 extern "C" __global__ void bce_with_logits_bwd_f64(const double* __restrict__ x, const double* __restrict__ t, int t_stride, double* __restrict__ dx, long long n, double scale) { bce_with_logits_bwd(x, t, t_stride, dx, n, scale); }
-extern "C" __global__ void __launch_bounds__(1024) mse_fwd_f32(const float* __restrict__ p, const float* __restrict__ t, int t_stride, float* __restrict__ diff, float* __restrict__ loss, long long n) { mse_fwd(p, t, t_stride, diff, loss, n); }
-extern "C" __global__ void __launch_bounds__(1024) mse_fwd_f64(const double* __restrict__ p, const double* __restrict__ t, int t_stride, double* __restrict__ diff, double* __restrict__ loss, long long n) { mse_fwd(p, t, t_stride, diff, loss, n); }
-extern "C" __global__ void mse_bwd_f32(const float* __restrict__ diff, float* __restrict__ dp, long long n, float scale) { scaled_copy(diff, dp, n, scale); }
-extern "C" __global__ void mse_bwd_f64(const double* __restrict__ diff, double* __restrict__ dp, long long n, double scale) { scaled_copy(diff, dp, n, scale); }
-extern "C" __global__ void __launch_bounds__(1024) l1_fwd_f32(const float* __restrict__ p, const float* __restrict__ t, int t_stride, float* __restrict__ sign, float* __restrict__ loss, long long n) { l1_fwd(p, t, t_stride, sign, loss, n); }
-extern "C" __global__ void __launch_bounds__(1024) l1_fwd_f64(const double* __restrict__ p, const double* __restrict__ t, int t_stride, double* __restrict__ sign, double* __restrict__ loss, long long n) { l1_fwd(p, t, t_stride, sign, loss, n); }
-extern "C" __global__ void l1_bwd_f32(const float* __restrict__ sign, float* __restrict__ dp, long long n, float scale) { scaled_copy(sign, dp, n, scale); }
-extern "C" __global__ void l1_bwd_f64(const double* __restrict__ sign, double* __restrict__ dp, long long n, double scale) { scaled_copy(sign, dp, n, scale); }
+extern "C" __global__ void mse_bwd_f32(const float* __restrict__ diff, float* __restrict__ dp, long long n, float scale) { map1(diff, dp, n, Scale<float>{scale}); }
+extern "C" __global__ void mse_bwd_f64(const double* __restrict__ diff, double* __restrict__ dp, long long n, double scale) { map1(diff, dp, n, Scale<double>{scale}); }
+extern "C" __global__ void l1_bwd_f32(const float* __restrict__ sign, float* __restrict__ dp, long long n, float scale) { map1(sign, dp, n, Scale<float>{scale}); }
+extern "C" __global__ void l1_bwd_f64(const double* __restrict__ sign, double* __restrict__ dp, long long n, double scale) { map1(sign, dp, n, Scale<double>{scale}); }

@@ -34,6 +34,20 @@ def kernel_bk(request):
         yield b
 
 
+KERNEL_RUNS = (("emu", "forward"), ("emu", "reverse"), ("cuda", "forward"))
+
+
+@pytest.fixture(params=KERNEL_RUNS, ids=lambda run: "-".join(run))
+def ordered_kernel_bk(request):
+    """kernel_bk, with emu run twice: threads and blocks in forward, then reverse order
+    (a race or a dependence on block order gives different results, see kernels/README.md)."""
+    from p2p_cupy.kernels.loader import thread_order
+    name, order = request.param
+    b = _backend_or_skip(name)
+    with backend.using(b), thread_order(order):
+        yield b
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)

@@ -1,101 +1,148 @@
-"""`p2p bench kernels`: each of our CUDA kernels alone, on pix2pix-like shapes, against the
-memory-bandwidth floor (or, for the GEMM it feeds, the FLOP count).
+"""`p2p bench kernels`: each of our CUDA kernels alone, at pix2pix's batch-16 shapes,
+against the GPU's memory bandwidth.
 
-Every kernel here is memory-bound, so its figure of merit is the bytes it must move (each
-input read once, each output written once) over its time, next to the floor: those bytes
-at the machine's copy bandwidth, measured here with a large device-to-device copy. A kernel
-near its floor cannot get much faster; one far above it is worth work. The GEMM of the same
-conv layer is listed with GFLOP/s, to show what im2col/col2im cost next to it.
-On emu the timings say nothing about a GPU: it is a smoke test of every launch.
+Each case calls the op (ops/*), so it runs the launch configuration training runs. It is
+timed on the GPU: CUDA events around `repeats` back-to-back calls after a warm-up call,
+so the time per call is the device's, not the host's ~20 us per launch. The tensors are
+at least 64 MB (batch 16, 64 channels of 128x128 in float32 is 67 MB), beyond the L2
+cache, so every call reads HBM. (D's one-output conv runs at its own size: its input at
+batch 16 is 31 MB.)
+
+Bytes per call are those of the launch arguments, as the roofline model counts them
+(p2p_cupy/inspection/work.py): each input read once, each output written once. Achieved
+bandwidth is bytes / time, also as a fraction of the GPU's published peak (when the
+model knows the GPU, p2p_cupy/bench/model.py) and of a measured device copy.
+On emu the same cases run at a tiny size with host timers: a smoke test of every launch,
+whose timings say nothing about a GPU.
 """
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
-from p2p_cupy import backend, philox
-from p2p_cupy.bench.timing import best_of
-from p2p_cupy.ops.launch import grid_1d, reduction_block
+from p2p_cupy import backend
+from p2p_cupy.bench.model import GPUS
+from p2p_cupy.inspection.work import noting_work
+from p2p_cupy.nn.module import Parameter
+from p2p_cupy.ops import activations, batch_norm, concat, conv, conv_kernels, dropout, losses
+from p2p_cupy.optim import Adam
 
 
-def copy_bandwidth(bk, n_bytes=1 << 28):
+def device_seconds(bk, fn, repeats: int) -> float:
+    """Seconds per call of fn: CUDA events around `repeats` calls on cuda (after one
+    warm-up call), the host clock elsewhere."""
+    fn()
+    if bk.name == "cuda":
+        start, end = bk.xp.cuda.Event(), bk.xp.cuda.Event()
+        start.record()
+        for _ in range(repeats):
+            fn()
+        end.record()
+        end.synchronize()
+        return bk.xp.cuda.get_elapsed_time(start, end) / 1e3 / repeats
+    begin = time.perf_counter()
+    for _ in range(repeats):
+        fn()
+    return (time.perf_counter() - begin) / repeats
+
+
+def copy_bandwidth(bk, n_bytes: int, repeats: int) -> float:
     """Bytes per second of a device copy of n_bytes (read + write counted)."""
     a = bk.xp.ones(n_bytes // 4, np.float32)
     b = bk.xp.empty_like(a)
-    seconds = best_of(lambda: bk.xp.copyto(b, a), 3, bk.synchronize)
-    return 2 * a.nbytes / seconds
+    return 2 * a.nbytes / device_seconds(bk, lambda: bk.xp.copyto(b, a), repeats)
 
 
-def _cases(bk, size, dtype):
-    """(kernel name, shape text, launch callable, bytes it must move, flops or 0)."""
-    xp, it = bk.xp, np.dtype(dtype).itemsize
+def _cases(bk, n, size, dtype):
+    """(name, shape text, callable) per case; n images of 64 channels at size x size."""
     rng = np.random.default_rng(0)
-    n, c, h = 1, 64, size                         # a U-Net layer's activation at this size
-    x = bk.asarray(rng.standard_normal((n, c, h, h)).astype(dtype))
-    y, z = xp.empty_like(x), xp.empty_like(x)
-    count, shape = x.size, f"{n}x{c}x{h}x{h}"
-    k = lambda family, name: bk.kernel(family, name, dtype)   # noqa: E731
-    grid, block = grid_1d(count)
-    ln = np.int64(count)
-    per_c = [bk.asarray(np.ones(c, dtype)) for _ in range(6)]
-    per_channel_block = reduction_block(n * h * h)    # as the ops launch them
-    cases = []
-    for act in ("leaky_relu", "relu", "tanh", "sigmoid"):
-        slope = (dtype(0.2),) if act == "leaky_relu" else ()
-        cases.append((f"{act}_fwd", shape, lambda a=act, s=slope: k("activations", f"{a}_fwd")(
-            grid, block, (x, y, ln) + s), 2 * count * it, 0))
-        cases.append((f"{act}_bwd", shape, lambda a=act, s=slope: k("activations", f"{a}_bwd")(
-            grid, block, (x, y, z, ln) + s), 3 * count * it, 0))
-    geo = (np.int32(n), np.int32(c), np.int32(h * h))
-    cases.append(("batch_norm_train_fwd", shape, lambda: k("batch_norm", "batch_norm_train_fwd")(
-        (c,), per_channel_block, (x, per_c[0], per_c[1], y, per_c[2], per_c[3], per_c[4], per_c[5],
-                         *geo, np.float64(0.1), np.float64(1e-5))), 2 * count * it, 0))
-    cases.append(("batch_norm_bwd", shape, lambda: k("batch_norm", "batch_norm_bwd")(
-        (c,), per_channel_block, (x, y, per_c[0], per_c[1], per_c[2], z, per_c[3], per_c[4], *geo,
-                         np.int32(1))), 3 * count * it, 0))
-    # pix2pix's down conv on this activation: k 4, stride 2, padding 1 -> (h/2)^2 pixels
-    ho = h // 2
-    cols = xp.empty((c * 16, n * ho * ho), dtype)
-    conv_geo = tuple(np.int32(v) for v in (n, c, h, h, 4, 2, 1, ho, ho))
-    cases.append(("im2col_fwd", f"{shape} k4s2p1", lambda: k("conv", "im2col_fwd")(
-        *grid_1d(cols.size), (x, cols) + conv_geo), (count + cols.size) * it, 0))
-    cases.append(("im2col_bwd", f"{shape} k4s2p1", lambda: k("conv", "im2col_bwd")(
-        *grid_1d(count), (cols, y) + conv_geo), (count + cols.size) * it, 0))
-    w = bk.asarray(rng.standard_normal((2 * c, c * 16)).astype(dtype))
-    cases.append(("gemm (cuBLAS/numpy)", f"{2 * c}x{c * 16} @ {c * 16}x{ho * ho}",
-                  lambda: xp.matmul(w, cols), (w.size + cols.size + 2 * c * ho * ho) * it,
-                  2 * w.shape[0] * w.shape[1] * cols.shape[1]))
-    cases.append(("bias_fwd", shape, lambda: k("conv", "bias_fwd")(
-        grid, block, (y, per_c[0], ln, np.int32(c), np.int32(h * h))), 2 * count * it, 0))
-    cases.append(("bias_bwd", shape, lambda: k("conv", "bias_bwd")(
-        (c,), per_channel_block, (x, per_c[0], *geo)), count * it, 0))
-    cat = xp.empty((n, 2 * c, h, h), dtype)
-    cases.append(("concat_fwd", shape, lambda: k("concat", "concat_fwd")(
-        grid, block, (x, cat, ln, np.int64(c * h * h), np.int64(2 * c * h * h), np.int64(0))),
-        2 * count * it, 0))
-    step = bk.asarray(np.zeros(1, np.int64))
-    cases.append(("dropout_fwd", shape, lambda: k("dropout", "dropout_fwd")(
-        *grid_1d(-(-count // 4)), (x, y, z, ln, np.uint64(0), step,
-                                   np.uint32(philox.keep_threshold(0.5)), dtype(2))),
-        3 * count * it, 0))
-    loss = xp.empty((), dtype)
-    cases.append(("mse_fwd", shape, lambda: k("losses", "mse_fwd")(
-        (1,), reduction_block(count), (x, y, np.int32(1), z, loss, ln)), 3 * count * it, 0))
-    cases.append(("adam_fwd", f"{count} params", lambda: k("adam", "adam_fwd")(
-        grid, block, (x, y, z, cat.reshape(-1)[:count], ln, np.float64(0.5), np.float64(0.999),
-                      np.float64(1e-8), np.float64(2e-4), np.float64(1.0))), 7 * count * it, 0))
+    rand = lambda *shape: bk.asarray(rng.standard_normal(shape).astype(dtype))  # noqa: E731
+    c = 64
+    x, dy = rand(n, c, size, size), rand(n, c, size, size)
+    y = activations.leaky_relu_forward(x, 0.2)[0]
+    ones, zeros = bk.asarray(np.ones(c, dtype)), bk.asarray(np.zeros(c, dtype))
+    shape = f"{n}x{c}x{size}x{size}"
+    _, bn_cache = batch_norm.batch_norm2d_forward(x, ones, zeros, zeros.copy(), ones.copy(), True)
+    _, cat_cache = concat.concat_forward([x, x])
+    cat = bk.xp.concatenate([x, x], axis=1)
+    _, drop_cache = dropout.dropout_forward(x, 0.5, 0, 0)
+    _, l1_cache = losses.l1_forward(x, dy)
+    k4 = rand(2 * c, c, 4, 4)
+    down = (size // 2, size // 2)                # pix2pix's down conv: k 4, stride 2, pad 1
+    cols = conv_kernels._im2col(bk, x, 4, 2, 1, down)
+    d4 = max(5, size // 4)    # D's last conv (one output channel) on 512 x 31 x 31 at size 128
+    x_last, w_last = rand(n, 8 * c, d4 - 1, d4 - 1), rand(1, 8 * c, 4, 4)
+    _, last_cache = conv.conv2d_forward(x_last, w_last, rand(1), 1, 1)
+    dy_last = rand(n, 1, d4 - 2, d4 - 2)
+    param = Parameter(rand(n * c * size * size))
+    param.grad = rand(param.data.size)
+    adam = Adam([param])
+    cases = [
+        ("leaky_relu_fwd", shape, lambda: activations.leaky_relu_forward(x, 0.2)),
+        ("leaky_relu_bwd", shape, lambda: activations.leaky_relu_backward(dy, (y, 0.2))),
+        ("relu_fwd", shape, lambda: activations.relu_forward(x)),
+        ("tanh_fwd", shape, lambda: activations.tanh_forward(x)),
+        ("batch_norm train fwd (2 kernels)", shape, lambda: batch_norm.batch_norm2d_forward(
+            x, ones, zeros, zeros.copy(), ones.copy(), True)),
+        ("batch_norm bwd (2 kernels)", shape, lambda: batch_norm.batch_norm2d_backward(dy, bn_cache)),
+        ("bias_bwd", shape, lambda: conv_kernels._bias_grad(backend.current(), dy)),
+        ("concat_fwd (2 halves)", f"2 x {shape}", lambda: concat.concat_forward([x, x])),
+        ("concat_bwd (2 halves)", f"2 x {shape}", lambda: concat.concat_backward(cat, cat_cache)),
+        ("dropout_fwd", shape, lambda: dropout.dropout_forward(x, 0.5, 0, 0)),
+        ("dropout_bwd", shape, lambda: dropout.dropout_backward(dy, drop_cache)),
+        ("l1_fwd", shape, lambda: losses.l1_forward(x, dy)),
+        ("l1_bwd", shape, lambda: losses.l1_backward(l1_cache)),
+        ("im2col_fwd_k4s2", f"{shape} k4s2p1",
+         lambda: conv_kernels._im2col(backend.current(), x, 4, 2, 1, down)),
+        ("im2col_bwd_k4s2 (col2im)", f"{shape} k4s2p1",
+         lambda: conv_kernels._col2im(backend.current(), cols, x.shape, 4, 2, 1)),
+        ("conv k4s2 forward (im2col + GEMM)", f"{shape} -> {2 * c} ch",
+         lambda: conv.conv2d_forward(x, k4, None, 2, 1)),
+        ("conv_one_out fwd", f"{n}x{8 * c}x{d4 - 1}x{d4 - 1}",
+         lambda: conv.conv2d_forward(x_last, w_last, None, 1, 1)),
+        ("conv_one_out dx + dw (3 kernels)", f"{n}x{8 * c}x{d4 - 1}x{d4 - 1}",
+         lambda: conv.conv2d_backward(dy_last, last_cache)),
+        ("adam (fused)", f"{param.data.size} params", adam.step),
+    ]
     return cases
 
 
-def bench_kernels(device: str, size: int, repeats: int, dtype=np.float32) -> dict:
+def bench_kernels(device: str, batch_size: int, size: int, repeats: int, dtype=np.float32) -> dict:
+    """Time every case; returns the result record (rows with ms, GB/s and fractions)."""
     bk = backend.get_backend(device)
+    if not bk.uses_kernels:
+        raise ValueError(f"bench kernels: device {device!r} runs no CUDA kernels; use "
+                         "--device cuda (or emu for a smoke test)")
+    gpu = _known_gpu(bk)
     with backend.using(bk):
-        bandwidth = copy_bandwidth(bk, 1 << (28 if bk.name == "cuda" else 24))
+        bandwidth = copy_bandwidth(bk, 1 << (28 if bk.name == "cuda" else 20), repeats)
         rows = []
-        for name, shape, launch, n_bytes, flops in _cases(bk, size, dtype):
-            seconds = best_of(launch, repeats, bk.synchronize)
-            rows.append({"kernel": name, "shape": shape, "ms": seconds * 1e3,
-                         "gb_per_s": n_bytes / seconds / 1e9,
-                         "floor_ms": n_bytes / bandwidth * 1e3,
-                         "gflop_per_s": flops / seconds / 1e9 if flops else None})
-    return {"kind": "kernels", "device": bk.name, "size": size, "dtype": np.dtype(dtype).name,
+        for name, shape, call in _cases(bk, batch_size, size, dtype):
+            with noting_work(bk) as (noted, log):
+                with backend.using(noted):
+                    call()
+            n_bytes = sum(w.bytes for w in log)
+            flops = sum(w.flops for w in log)
+            seconds = device_seconds(bk, call, repeats)
+            rows.append({
+                "kernel": name, "shape": shape, "launches": sum(w.kind == "kernel" for w in log),
+                "gemms": sum(w.kind == "gemm" for w in log), "ms": seconds * 1e3,
+                "bytes": n_bytes, "gb_per_s": n_bytes / seconds / 1e9,
+                "of_copy": n_bytes / seconds / bandwidth,
+                "of_peak": n_bytes / seconds / gpu.bandwidth if gpu else None,
+                "gflop_per_s": flops / seconds / 1e9 if flops else None})
+    return {"kind": "kernels", "device": bk.name, "batch_size": batch_size, "size": size,
+            "dtype": np.dtype(dtype).name, "repeats": repeats, "timer": (
+                "cuda events" if bk.name == "cuda" else "host clock (emu: not a GPU figure)"),
+            "gpu": gpu.name if gpu else None, "peak_gb_per_s": gpu.bandwidth / 1e9 if gpu else None,
             "copy_gb_per_s": bandwidth / 1e9, "rows": rows}
+
+
+def _known_gpu(bk):
+    """The model's GPU entry for the device in use, or None (emu, or an unknown GPU)."""
+    if bk.name != "cuda":
+        return None
+    name = bk.xp.cuda.runtime.getDeviceProperties(bk.xp.cuda.Device().id)["name"]
+    name = name.decode() if isinstance(name, bytes) else str(name)
+    return next((g for g in GPUS.values() if g.match in name), None)

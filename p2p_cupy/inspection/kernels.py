@@ -11,9 +11,8 @@ kernel needs more than the architecture allows; it lives in (cached) global memo
 hot kernel should have none.
 
 Launch configurations are recorded, not predicted: one training iteration of the real
-models runs on a backend whose kernels do nothing but note (kernel, grid, block, shared
-memory). The arrays hold garbage then, but the shapes, and so every launch decision of the
-ops, are the real ones.
+models runs on inspection/work.py's recording backend, whose kernels do nothing but note
+(kernel, grid, block, shared memory, the bytes of their arguments).
 """
 from __future__ import annotations
 
@@ -24,9 +23,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
-
-from p2p_cupy import backend
+from p2p_cupy.inspection.work import Launch, record_work, training_iteration  # noqa: F401
 from p2p_cupy.kernels.loader import KERNELS_DIR, NVRTC_OPTIONS
 from p2p_cupy.kernels.signature import parse_signatures
 
@@ -108,51 +105,14 @@ def cupy_resources(path) -> list:
     return rows
 
 
-# --- launch configurations -----------------------------------------------------------
-@dataclass(frozen=True)
-class Launch:
-    kernel: str             # family/name
-    grid: tuple
-    block: tuple
-    shared_mem: int
-
-    @property
-    def threads(self) -> int:
-        return int(np.prod(self.grid) * np.prod(self.block))
-
-
-class _RecordingKernels:
-    """Stands in for kernels/loader.KernelModules: every launch is noted, none is run."""
-
-    def __init__(self):
-        self.launches = []
-
-    def get_function(self, family, name):
-        def launch(grid, block, args, shared_mem=0):
-            self.launches.append(Launch(f"{family}/{name}", tuple(grid), tuple(block),
-                                        int(shared_mem)))
-        return launch
-
+# --- launch configurations (recorded by inspection/work.py) ----------------------------
 
 def record_launches(work) -> Counter:
     """Counter of the Launch configurations that work() makes on a recording backend."""
-    kernels = _RecordingKernels()
-    with backend.using(backend.Backend("record", np, kernels)), np.errstate(all="ignore"):
-        work()
-    return Counter(kernels.launches)
+    return Counter(w.launch for w in record_work(work) if w.kind == "kernel")
 
 
 def training_launches(shape, netG="unet_256", netD="basic", ngf=64, ndf=64, norm="batch"):
     """The launches of one pix2pix training iteration on a batch of `shape` (N, C, H, W):
     a Counter of Launch -> how many times per iteration."""
-    from p2p_cupy.models import define_D, define_G
-    from p2p_cupy.optim import Adam
-    from p2p_cupy.train.step import train_step
-    n, c, h, w = shape
-
-    def one_iteration():
-        G = define_G(netG, input_nc=c, output_nc=c, ngf=ngf, norm=norm)
-        D = define_D(netD, input_nc=2 * c, ndf=ndf, norm=norm)
-        real = np.zeros(shape, np.float32)
-        train_step(G, D, Adam(G.parameters()), Adam(D.parameters()), real, real)
-    return record_launches(one_iteration)
+    return record_launches(training_iteration(shape, netG, netD, ngf, ndf, norm))

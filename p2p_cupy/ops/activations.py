@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 from p2p_cupy import backend
-from p2p_cupy.ops.launch import launch_1d, n_arg
+from p2p_cupy.ops.launch import PACK_ITEMS, launch_1d, n_arg
 
 
 def _kernel_unary(name, x, *scalars):
@@ -16,7 +16,7 @@ def _kernel_unary(name, x, *scalars):
     x = bk.xp.ascontiguousarray(x)
     y = bk.xp.empty_like(x)
     launch_1d(bk.kernel("activations", f"{name}_fwd", x.dtype), x.size,
-              (x, y, n_arg(x.size)) + tuple(x.dtype.type(s) for s in scalars))
+              (x, y, n_arg(x.size)) + tuple(x.dtype.type(s) for s in scalars), PACK_ITEMS)
     return y
 
 
@@ -26,7 +26,7 @@ def _kernel_grad(name, dy, y, *scalars):
     dy = bk.xp.ascontiguousarray(dy)
     dx = bk.xp.empty_like(dy)
     launch_1d(bk.kernel("activations", f"{name}_bwd", dy.dtype), dy.size,
-              (dy, y, dx, n_arg(dy.size)) + tuple(dy.dtype.type(s) for s in scalars))
+              (dy, y, dx, n_arg(dy.size)) + tuple(dy.dtype.type(s) for s in scalars), PACK_ITEMS)
     return dx
 
 

@@ -18,7 +18,8 @@ from __future__ import annotations
 import numpy as np
 
 from p2p_cupy import backend
-from p2p_cupy.ops.launch import launch_1d, n_arg, reduction_block
+from p2p_cupy.ops.launch import (check_int32, plane_chunks, plane_grid, reduction_grid,
+                                  warp_block)
 
 
 def _per_channel(v):
@@ -86,36 +87,70 @@ def batch_norm2d_backward(dy, cache):
 # --- kernel branch (kernels/batch_norm.cu) ----------------------------------------------
 
 def _kernel_forward(bk, x, gamma, beta, running_mean, running_var, training, momentum, eps):
-    """Training: one block per channel computes the statistics, updates the running ones
-    and writes y. Eval: an elementwise y = x scale + shift with per-channel coefficients."""
+    """Training: two kernels (per-slice partial sums, then statistics + y, see
+    kernel_train_forward). Eval: an elementwise y = x scale + shift per channel."""
     xp = bk.xp
     x = xp.ascontiguousarray(x)
-    n, c, h, w = x.shape
-    y = xp.empty_like(x)
     if training:
-        mean, inv_std = xp.empty(c, x.dtype), xp.empty(c, x.dtype)
-        bk.kernel("batch_norm", "batch_norm_train_fwd", x.dtype)(
-            (c,), reduction_block(n * h * w), (x, gamma, beta, y, mean, inv_std, running_mean, running_var,
-                             np.int32(n), np.int32(c), np.int32(h * w),
-                             np.float64(momentum), np.float64(eps)))
+        y, mean, inv_std = kernel_train_forward(bk, x, gamma, beta, running_mean, running_var,
+                                                momentum, eps)
     else:
+        n, c, h, w = x.shape
         mean = running_mean.copy()
         inv_std = 1.0 / xp.sqrt(running_var + eps)
         scale = inv_std * gamma
         shift = beta - mean * scale
-        launch_1d(bk.kernel("batch_norm", "batch_norm_eval_fwd", x.dtype), x.size,
-                  (x, scale, shift, y, n_arg(x.size), np.int32(c), np.int32(h * w)))
+        y = xp.empty_like(x)
+        grid, block = plane_grid(h * w, c, n)
+        bk.kernel("batch_norm", "batch_norm_eval_fwd", x.dtype)(
+            grid, block, (x, scale, shift, y, np.int32(n), np.int32(c), np.int32(h * w)))
     return y, (x, mean, inv_std, gamma, training)
 
 
 def _kernel_backward(bk, dy, x, mean, inv_std, gamma, training):
-    """One block per channel: reduces dbeta and dgamma, then writes dx."""
+    return kernel_backward(bk, x, bk.xp.ascontiguousarray(dy), mean, inv_std, gamma, training)
+
+
+def _reduction_launch(n, c, hw):
+    """(grid, block, chunk_len) of batch_norm.cu's two-kernel reductions: grid x the chunks
+    of a plane, y the channels, z the images; and the float64 partial sums' shape."""
+    check_int32("batch norm", plane=hw)
+    chunks, chunk_len = plane_chunks(n, c, hw)
+    grid = reduction_grid(chunks, c, n)
+    return grid, warp_block(chunk_len), chunk_len, (c, n * chunks, 2)
+
+
+def kernel_train_forward(bk, x, gamma, beta, running_mean, running_var, momentum, eps):
+    """(y, mean, inv_std) of contiguous x (N, C, H, W), running statistics updated in place:
+    batch_norm_stats_partial sums each (image, chunk) slice, batch_norm_train_apply reduces
+    the slices of its channel in a fixed order and writes y. Also instance norm's kernels."""
     xp = bk.xp
-    dy = xp.ascontiguousarray(dy)
     n, c, h, w = x.shape
+    grid, block, chunk_len, partial_shape = _reduction_launch(n, c, h * w)
+    geometry = (np.int32(n), np.int32(c), np.int32(h * w), np.int32(chunk_len))
+    partial = xp.empty(partial_shape, np.float64)
+    bk.kernel("batch_norm", "batch_norm_stats_partial", x.dtype)(grid, block, (x, partial) + geometry)
+    y = xp.empty_like(x)
+    mean, inv_std = xp.empty(c, x.dtype), xp.empty(c, x.dtype)
+    bk.kernel("batch_norm", "batch_norm_train_apply", x.dtype)(
+        grid, block, (x, gamma, beta, partial, y, mean, inv_std, running_mean, running_var)
+        + geometry + (np.float64(momentum), np.float64(eps)))
+    return y, mean, inv_std
+
+
+def kernel_backward(bk, x, dy, mean, inv_std, gamma, training):
+    """(dx, dgamma, dbeta) of contiguous x, dy: batch_norm_bwd_partial sums dy and
+    dy (x - mean) per slice, batch_norm_bwd_apply reduces them and writes dx."""
+    xp = bk.xp
+    n, c, h, w = x.shape
+    grid, block, chunk_len, partial_shape = _reduction_launch(n, c, h * w)
+    geometry = (np.int32(n), np.int32(c), np.int32(h * w), np.int32(chunk_len))
+    partial = xp.empty(partial_shape, np.float64)
+    bk.kernel("batch_norm", "batch_norm_bwd_partial", x.dtype)(grid, block,
+                                                               (x, dy, mean, partial) + geometry)
     dx = xp.empty_like(x)
     dgamma, dbeta = xp.empty(c, x.dtype), xp.empty(c, x.dtype)
-    bk.kernel("batch_norm", "batch_norm_bwd", x.dtype)(
-        (c,), reduction_block(n * h * w), (x, dy, mean, inv_std, gamma, dx, dgamma, dbeta,
-                         np.int32(n), np.int32(c), np.int32(h * w), np.int32(bool(training))))
+    bk.kernel("batch_norm", "batch_norm_bwd_apply", x.dtype)(
+        grid, block, (x, dy, mean, inv_std, gamma, partial, dx, dgamma, dbeta) + geometry
+        + (np.int32(bool(training)),))
     return dx, dgamma, dbeta

@@ -4,14 +4,19 @@
 """
 from __future__ import annotations
 
+import numpy as np
+
 from p2p_cupy import backend
-from p2p_cupy.ops.launch import launch_1d, n_arg
+from p2p_cupy.ops.launch import BLOCK, PACK_ITEMS, cap_yz, grid_1d, n_arg
 
 
-def _slice_args(part_channels, total_channels, start_channel, n, hw):
-    """kernels/concat.cu's (total, run, out_run, start) for one input's channel slice."""
-    return (n_arg(n * part_channels * hw), n_arg(part_channels * hw),
-            n_arg(total_channels * hw), n_arg(start_channel * hw))
+def _slice_launch(kernel, arrays, part_channels, total_channels, start_channel, n, hw):
+    """Launch kernels/concat.cu's `kernel` for one input's channel slice: grid x the run
+    of part_channels*hw elements of one image (PACK_ITEMS per thread), y the images."""
+    run = part_channels * hw
+    grid = (grid_1d(run, PACK_ITEMS)[0][0], cap_yz(n))
+    kernel(grid, (BLOCK,), arrays + (np.int32(n), n_arg(run), n_arg(total_channels * hw),
+                                     n_arg(start_channel * hw)))
 
 
 def concat_forward(arrays):
@@ -30,9 +35,8 @@ def concat_forward(arrays):
         y = xp.empty((n, sum(channels), h, w), first.dtype)
         start = 0
         for a in arrays:
-            launch_1d(bk.kernel("concat", "concat_fwd", a.dtype), a.size,
-                      (xp.ascontiguousarray(a), y)
-                      + _slice_args(a.shape[1], y.shape[1], start, n, h * w))
+            _slice_launch(bk.kernel("concat", "concat_fwd", a.dtype), (xp.ascontiguousarray(a), y),
+                          a.shape[1], y.shape[1], start, n, h * w)
             start += a.shape[1]
         return y, channels
     return xp.concatenate(arrays, axis=1), channels
@@ -49,8 +53,8 @@ def concat_backward(dy, cache):
         n, total, h, w = dy.shape
         for channels in cache:
             dx = xp.empty((n, channels, h, w), dy.dtype)
-            launch_1d(bk.kernel("concat", "concat_bwd", dy.dtype), dx.size,
-                      (dy, dx) + _slice_args(channels, total, start, n, h * w))
+            _slice_launch(bk.kernel("concat", "concat_bwd", dy.dtype), (dy, dx), channels, total,
+                          start, n, h * w)
             grads.append(dx)
             start += channels
         return tuple(grads)

@@ -12,7 +12,8 @@ They receive their taps like any other output row; everything else is unchanged,
 backward needs nothing new (its im2col of dy is laid out on x's grid, whatever dy's size).
 
 Each is a GEMM plus a rearrangement of the data (the batch's columns side by side; on the
-CPU the GEMM runs per image into its own output block, on the GPU once for the batch):
+CPU the GEMM runs per image into its own output block, on the GPU once for the batch: the
+kernel path, cuda and emu, is ops/conv_kernels.py; this file is the NumPy path):
 
     conv:        y = w (Cout, Cin*k*k) @ im2col(x) (Cin*k*k, N*Ho*Wo)
     transposed:  y = col2im(w^T (Cout*k*k, Cin) @ x (Cin, N*H*W))
@@ -36,26 +37,28 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from p2p_cupy import backend
-from p2p_cupy.ops.launch import launch_1d, n_arg, reduction_block
+from p2p_cupy.ops import conv_kernels
 
 
 def conv2d_forward(x, w, b, stride, padding):
     """y[n, o, i, j] = b[o] + sum_{c,u,v} w[o, c, u, v] * x_pad[n, c, i*s + u, j*s + v]."""
-    if backend.current().uses_kernels:
-        return _kernel_conv2d_forward(backend.current(), x, w, b, stride, padding)
     k = w.shape[2]
     out_hw = (_conv_out_size(x.shape[2], k, stride, padding),
               _conv_out_size(x.shape[3], k, stride, padding))
+    cache = (x, w, stride, padding, b is not None)
+    if backend.current().uses_kernels:
+        return conv_kernels.conv2d_forward(backend.current(), x, w, b, stride, padding,
+                                           out_hw), cache
     y = _conv_of_cols(_im2col(x, k, stride, padding, out_hw), w, x.shape[0], out_hw)
     _add_bias(y, b)
-    return y, (x, w, stride, padding, b is not None)
+    return y, cache
 
 
 def conv2d_backward(dy, cache, need_weight_grad=True, need_input_grad=True):
     """(dx, dw, db) of conv2d; dx, dw and db are None when not needed (or no bias)."""
     if backend.current().uses_kernels:
-        return _kernel_conv2d_backward(backend.current(), dy, cache, need_weight_grad,
-                                       need_input_grad)
+        return conv_kernels.conv2d_backward(backend.current(), dy, cache, need_weight_grad,
+                                            need_input_grad)
     x, w, stride, padding, has_bias = cache
     # dx = col2im(w^T @ dy): the transposed conv of dy with the same w, at x's size
     dx = _transposed_conv(dy, w, stride, padding, x.shape) if need_input_grad else None
@@ -69,12 +72,13 @@ def conv2d_backward(dy, cache, need_weight_grad=True, need_input_grad=True):
 def conv_transpose2d_forward(x, w, b, stride, padding, output_padding=0):
     """y = col2im(w^T @ x): x[n, c, i, j] * w[c, o, u, v] lands on y_pad[n, o, i*s + u, j*s + v]."""
     out_shape = _transposed_out_shape(x.shape, w.shape, stride, padding, output_padding)
+    cache = (x, w, stride, padding, b is not None)
     if backend.current().uses_kernels:
-        return _kernel_conv_transpose2d_forward(backend.current(), x, w, b, stride, padding,
-                                                out_shape)
+        return conv_kernels.conv_transpose2d_forward(backend.current(), x, w, b, stride,
+                                                     padding, out_shape), cache
     y = _transposed_conv(x, w, stride, padding, out_shape)
     _add_bias(y, b)
-    return y, (x, w, stride, padding, b is not None)
+    return y, cache
 
 
 def _transposed_out_shape(x_shape, w_shape, stride, padding, output_padding):
@@ -91,8 +95,8 @@ def _transposed_out_shape(x_shape, w_shape, stride, padding, output_padding):
 def conv_transpose2d_backward(dy, cache, need_weight_grad=True, need_input_grad=True):
     """(dx, dw, db) of conv_transpose2d; dx, dw and db are None when not needed (or no bias)."""
     if backend.current().uses_kernels:
-        return _kernel_conv_transpose2d_backward(backend.current(), dy, cache, need_weight_grad,
-                                                 need_input_grad)
+        return conv_kernels.conv_transpose2d_backward(backend.current(), dy, cache,
+                                                      need_weight_grad, need_input_grad)
     x, w, stride, padding, has_bias = cache
     # im2col(dy) serves both gradients; its output grid is exactly x's (H, W)
     cols = _im2col(dy, w.shape[2], stride, padding, x.shape[2:])
@@ -280,107 +284,3 @@ def _scratch(name, shape, dtype):
     if buffer is None or buffer.size < size:
         buffer = _scratch_buffers[key] = np.empty(size, dtype)
     return buffer[:size].reshape(shape)
-
-
-# --- kernel branch (cuda, emu): kernels/conv.cu rearranges, bk.xp.matmul multiplies -------
-# The same three GEMMs as above, with the batch folded in; on cuda xp.matmul is cuBLAS.
-# im2col and col2im (conv.cu's im2col_fwd/_bwd) are gathers: deterministic, no atomics.
-
-def _kernel_conv2d_forward(bk, x, w, b, stride, padding):
-    k = w.shape[2]
-    out_hw = (_conv_out_size(x.shape[2], k, stride, padding),
-              _conv_out_size(x.shape[3], k, stride, padding))
-    cols = _kernel_im2col(bk, x, k, stride, padding, out_hw)
-    y = _kernel_from_rows(bk, bk.xp.matmul(w.reshape(w.shape[0], -1), cols), x.shape[0], out_hw)
-    _kernel_add_bias(bk, y, b)
-    return y, (x, w, stride, padding, b is not None)
-
-
-def _kernel_conv2d_backward(bk, dy, cache, need_weight_grad, need_input_grad):
-    x, w, stride, padding, has_bias = cache
-    k = w.shape[2]
-    dy_rows = _kernel_rows(dy)
-    dx = None
-    if need_input_grad:   # dx = col2im(w^T @ dy)
-        dx = _kernel_col2im(bk, bk.xp.matmul(w.reshape(w.shape[0], -1).T, dy_rows), x.shape,
-                            k, stride, padding)
-    if not need_weight_grad:
-        return dx, None, None
-    cols = _kernel_im2col(bk, x, k, stride, padding, dy.shape[2:])
-    dw = bk.xp.matmul(dy_rows, cols.T).reshape(w.shape)       # dw = dy @ im2col(x)^T
-    return dx, dw, (_kernel_bias_grad(bk, dy) if has_bias else None)
-
-
-def _kernel_conv_transpose2d_forward(bk, x, w, b, stride, padding, out_shape):
-    cols = bk.xp.matmul(w.reshape(w.shape[0], -1).T, _kernel_rows(x))   # w^T @ x
-    y = _kernel_col2im(bk, cols, out_shape, w.shape[2], stride, padding)
-    _kernel_add_bias(bk, y, b)
-    return y, (x, w, stride, padding, b is not None)
-
-
-def _kernel_conv_transpose2d_backward(bk, dy, cache, need_weight_grad, need_input_grad):
-    x, w, stride, padding, has_bias = cache
-    cols = _kernel_im2col(bk, dy, w.shape[2], stride, padding, x.shape[2:])
-    dx = None
-    if need_input_grad:   # dx = w @ im2col(dy)
-        dx = _kernel_from_rows(bk, bk.xp.matmul(w.reshape(w.shape[0], -1), cols), x.shape[0],
-                               x.shape[2:])
-    if not need_weight_grad:
-        return dx, None, None
-    dw = bk.xp.matmul(_kernel_rows(x), cols.T).reshape(w.shape)   # dw = x @ im2col(dy)^T
-    return dx, dw, (_kernel_bias_grad(bk, dy) if has_bias else None)
-
-
-def _conv_geometry(n, c, h, w, k, stride, padding, out_hw):
-    """kernels/conv.cu's (n, channels, h, w, k, stride, pad, ho, wo) arguments."""
-    return tuple(np.int32(v) for v in (n, c, h, w, k, stride, padding, out_hw[0], out_hw[1]))
-
-
-def _kernel_im2col(bk, x, k, stride, padding, out_hw):
-    """cols (C*k*k, N*Ho*Wo), as _im2col, by conv.cu's im2col_fwd."""
-    x = bk.xp.ascontiguousarray(x)
-    n, c, h, w = x.shape
-    cols = bk.xp.empty((c * k * k, n * out_hw[0] * out_hw[1]), x.dtype)
-    launch_1d(bk.kernel("conv", "im2col_fwd", x.dtype), cols.size,
-              (x, cols) + _conv_geometry(n, c, h, w, k, stride, padding, out_hw))
-    return cols
-
-
-def _kernel_col2im(bk, cols, x_shape, k, stride, padding):
-    """x of x_shape, as _col2im (each pixel gathers its column entries), by im2col_bwd."""
-    n, c, h, w = x_shape
-    grid_hw = ((h + 2 * padding - k) // stride + 1, (w + 2 * padding - k) // stride + 1)
-    x = bk.xp.empty(x_shape, cols.dtype)
-    launch_1d(bk.kernel("conv", "im2col_bwd", cols.dtype), x.size,
-              (bk.xp.ascontiguousarray(cols), x)
-              + _conv_geometry(n, c, h, w, k, stride, padding, grid_hw))
-    return x
-
-
-def _kernel_rows(a):
-    """(N, C, H, W) -> (C, N*H*W) (a view when N == 1)."""
-    n, c, h, w = a.shape
-    return a.transpose(1, 0, 2, 3).reshape(c, n * h * w)
-
-
-def _kernel_from_rows(bk, rows, n, hw):
-    """(C, N*H*W) -> contiguous (N, C, H, W)."""
-    return bk.xp.ascontiguousarray(rows.reshape(rows.shape[0], n, hw[0], hw[1])
-                                   .transpose(1, 0, 2, 3))
-
-
-def _kernel_add_bias(bk, y, b):
-    if b is not None:
-        n, c, h, w = y.shape
-        launch_1d(bk.kernel("conv", "bias_fwd", y.dtype), y.size,
-                  (y, b, n_arg(y.size), np.int32(c), np.int32(h * w)))
-
-
-def _kernel_bias_grad(bk, dy):
-    """db[o] = sum over n, h, w of dy: one block per channel (conv.cu's bias_bwd)."""
-    dy = bk.xp.ascontiguousarray(dy)
-    n, c, h, w = dy.shape
-    db = bk.xp.empty(c, dy.dtype)
-    bk.kernel("conv", "bias_bwd", dy.dtype)((c,), reduction_block(n * h * w),
-                                            (dy, db, np.int32(n), np.int32(c), np.int32(h * w)))
-    return db

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from p2p_cupy import backend, philox
-from p2p_cupy.ops.launch import launch_1d, n_arg
+from p2p_cupy.ops.launch import PACK_ITEMS, launch_1d, n_arg
 
 
 def dropout_forward(x, p, seed, step):
@@ -35,6 +35,6 @@ def dropout_backward(dy, cache):
         dy = bk.xp.ascontiguousarray(dy)
         dx = bk.xp.empty_like(dy)
         launch_1d(bk.kernel("dropout", "dropout_bwd", dy.dtype), dy.size,
-                  (dy, cache, dx, n_arg(dy.size)))
+                  (dy, cache, dx, n_arg(dy.size)), PACK_ITEMS)
         return dx
     return dy * cache

@@ -10,15 +10,13 @@ The cache keeps x, mean and inv_std, as batch_norm.py does.
 
 Kernel branch: instance norm of x (N, C, H, W) IS batch norm of the view (1, N*C, H, W),
 with gamma and beta repeated per image, so it runs kernels/batch_norm.cu's training
-kernels (one block per (n, c) plane; their running statistics go to a scratch array).
+kernels (each (n, c) plane one channel; their running statistics go to a scratch array).
 Their dgamma, dbeta per plane are then summed over n.
 """
 from __future__ import annotations
 
-import numpy as np
-
 from p2p_cupy import backend
-from p2p_cupy.ops.launch import reduction_block
+from p2p_cupy.ops.batch_norm import kernel_backward, kernel_train_forward
 
 
 def _dot_hw(xp, a, b):
@@ -84,31 +82,22 @@ def _kernel_forward(bk, x, gamma, beta, eps):
     xp = bk.xp
     x = xp.ascontiguousarray(x)
     n, c, h, w = x.shape
-    planes = n * c
     gamma_p, beta_p = _plane_affine(xp, n, c, gamma, beta, x.dtype)
-    y = xp.empty_like(x)
-    mean, inv_std = xp.empty(planes, x.dtype), xp.empty(planes, x.dtype)
-    unused_running = xp.zeros((2, planes), x.dtype)
-    bk.kernel("batch_norm", "batch_norm_train_fwd", x.dtype)(
-        (planes,), reduction_block(h * w), (x, gamma_p, beta_p, y, mean, inv_std, unused_running[0],
-                              unused_running[1], np.int32(1), np.int32(planes),
-                              np.int32(h * w), np.float64(0.0), np.float64(eps)))
-    return y, (x, mean.reshape(n, c, 1, 1), inv_std.reshape(n, c, 1, 1), gamma)
+    unused_running = xp.zeros((2, n * c), x.dtype)
+    y, mean, inv_std = kernel_train_forward(bk, x.reshape(1, n * c, h, w), gamma_p, beta_p,
+                                            unused_running[0], unused_running[1], 0.0, eps)
+    return y.reshape(x.shape), (x, mean.reshape(n, c, 1, 1), inv_std.reshape(n, c, 1, 1), gamma)
 
 
 def _kernel_backward(bk, dy, cache):
     xp = bk.xp
     x, mean, inv_std, gamma = cache
-    dy = xp.ascontiguousarray(dy)
     n, c, h, w = x.shape
-    planes = n * c
     gamma_p, _ = _plane_affine(xp, n, c, gamma, gamma, x.dtype)
-    dx = xp.empty_like(x)
-    dgamma_p, dbeta_p = xp.empty(planes, x.dtype), xp.empty(planes, x.dtype)
-    bk.kernel("batch_norm", "batch_norm_bwd", x.dtype)(
-        (planes,), reduction_block(h * w), (x, dy, mean.reshape(-1), inv_std.reshape(-1), gamma_p, dx,
-                              dgamma_p, dbeta_p, np.int32(1), np.int32(planes),
-                              np.int32(h * w), np.int32(1)))
+    planes = (1, n * c, h, w)
+    dx, dgamma_p, dbeta_p = kernel_backward(
+        bk, x.reshape(planes), xp.ascontiguousarray(dy).reshape(planes), mean.reshape(-1),
+        inv_std.reshape(-1), gamma_p, True)
     if gamma is None:
-        return dx, None, None
-    return dx, dgamma_p.reshape(n, c).sum(axis=0), dbeta_p.reshape(n, c).sum(axis=0)
+        return dx.reshape(x.shape), None, None
+    return dx.reshape(x.shape), dgamma_p.reshape(n, c).sum(axis=0), dbeta_p.reshape(n, c).sum(axis=0)

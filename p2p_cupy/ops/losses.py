@@ -14,7 +14,7 @@ import numpy as np
 
 from p2p_cupy import backend
 from p2p_cupy.ops.activations import sigmoid_forward
-from p2p_cupy.ops.launch import launch_1d, n_arg, reduction_block
+from p2p_cupy.ops.launch import PACK_ITEMS, grid_1d, launch_1d, n_arg, reduction_block
 
 
 def _check(name, pred, target):
@@ -35,16 +35,21 @@ def _kernel_target(xp, target, like):
 
 
 def _kernel_forward(name, pred, target, with_cache):
-    """One block reduces the loss on the device (kernels/losses.cu); returns (loss, cache)
-    with the cache the kernel wrote next to the loss (None for BCE)."""
+    """The loss reduced on the device in two kernels (kernels/losses.cu): per-block partial
+    sums over a full grid, then one block adds them in order. Returns (loss, cache) with
+    the cache the first kernel wrote (None for BCE)."""
     bk = backend.current()
     xp = bk.xp
     pred = xp.ascontiguousarray(pred)
     t, t_stride = _kernel_target(xp, target, pred)
-    loss = xp.empty((), pred.dtype)
     cache = (xp.empty_like(pred),) if with_cache else ()
-    bk.kernel("losses", f"{name}_fwd", pred.dtype)(
-        (1,), reduction_block(pred.size), (pred, t, t_stride) + cache + (loss, n_arg(pred.size)))
+    grid, block = grid_1d(pred.size)
+    partial = xp.empty(grid[0], np.float64)
+    bk.kernel("losses", f"{name}_partial", pred.dtype)(
+        grid, block, (pred, t, t_stride) + cache + (partial, n_arg(pred.size)))
+    loss = xp.empty((), pred.dtype)
+    bk.kernel("losses", "loss_total", pred.dtype)(
+        (1,), reduction_block(grid[0]), (partial, np.int32(grid[0]), loss, n_arg(pred.size)))
     return loss, (cache[0] if with_cache else None)
 
 
@@ -53,7 +58,7 @@ def _kernel_backward(name, args, like, scale, dloss):
     bk = backend.current()
     grad = bk.xp.empty_like(like)
     launch_1d(bk.kernel("losses", f"{name}_bwd", like.dtype), like.size,
-              args + (grad, n_arg(like.size), like.dtype.type(scale)))
+              args + (grad, n_arg(like.size), like.dtype.type(scale)), PACK_ITEMS)
     if not (isinstance(dloss, (int, float)) and dloss == 1.0):
         grad *= dloss
     return grad

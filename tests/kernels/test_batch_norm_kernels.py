@@ -1,34 +1,42 @@
-"""kernels/batch_norm.cu launched directly, against NumPy formulas, on emu (and cuda)."""
+"""kernels/batch_norm.cu launched as ops/batch_norm.py launches it (two kernels per
+reduction), against NumPy formulas; emu in both block orders (and cuda). Planes are cut
+into several chunks here (small MIN_CHUNK), so the slice sums meet across blocks."""
 import numpy as np
 import pytest
 
-from p2p_cupy.kernels.loader import thread_order
+from p2p_cupy.ops import batch_norm, launch
 
 TOL = {np.float32: 1e-5, np.float64: 1e-12}
 
 
+@pytest.fixture(params=["one chunk", "chunks"])
+def chunking(request, monkeypatch):
+    """As the ops cut planes for a large GPU, or into many 32-element chunks (with a
+    partly filled last one) so that every reduction crosses blocks."""
+    if request.param == "chunks":
+        monkeypatch.setattr(launch, "MIN_CHUNK", 32)
+        monkeypatch.setattr(launch, "TARGET_BLOCKS", 10**6)
+    return request.param
+
+
 def _train_forward(bk, x, gamma, beta, momentum=0.1, eps=1e-5):
-    n, c, h, w = x.shape
-    dt = x.dtype.type
-    args = [bk.asarray(a) for a in (x, gamma, beta)]
-    y = bk.xp.empty_like(args[0])
-    mean, inv_std = bk.xp.empty(c, x.dtype), bk.xp.empty(c, x.dtype)
+    c = x.shape[1]
     run_mean, run_var = bk.asarray(np.zeros(c, x.dtype)), bk.asarray(np.ones(c, x.dtype))
-    bk.kernel("batch_norm", "batch_norm_train_fwd", dt)(
-        (c,), (128,), (*args, y, mean, inv_std, run_mean, run_var, np.int32(n), np.int32(c),
-                       np.int32(h * w), np.float64(momentum), np.float64(eps)))
+    y, mean, inv_std = batch_norm.kernel_train_forward(
+        bk, *(bk.asarray(a) for a in (x, gamma, beta)), run_mean, run_var, momentum, eps)
     return [bk.to_numpy(a) for a in (y, mean, inv_std, run_mean, run_var)]
 
 
-# (2, 3, 17, 19): 646 values per channel, more than the block; (3, 5, 1, 1): fewer than a warp
+# (2, 3, 17, 19): 646 values per channel, 323 per plane (11 chunks of 32, the last one
+# partly filled); (3, 5, 1, 1): fewer values than a warp
 @pytest.mark.parametrize("shape", [(2, 3, 17, 19), (3, 5, 1, 1)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_batch_norm_train_forward_matches_numpy(kernel_bk, shape, dtype, rng):
+def test_batch_norm_train_forward_matches_numpy(ordered_kernel_bk, chunking, shape, dtype, rng):
     # an offset of 1000 >> std: one-pass sums without the shift would lose float32 digits
     x = (rng.standard_normal(shape) * 2 + 1000).astype(dtype)
     c = shape[1]
     gamma, beta = rng.standard_normal(c).astype(dtype), rng.standard_normal(c).astype(dtype)
-    y, mean, inv_std, run_mean, run_var = _train_forward(kernel_bk, x, gamma, beta)
+    y, mean, inv_std, run_mean, run_var = _train_forward(ordered_kernel_bk, x, gamma, beta)
     x64 = x.astype(np.float64)
     ref_mean, ref_var = x64.mean(axis=(0, 2, 3)), x64.var(axis=(0, 2, 3))
     m = x.size // c
@@ -45,18 +53,16 @@ def test_batch_norm_train_forward_matches_numpy(kernel_bk, shape, dtype, rng):
 
 @pytest.mark.parametrize("training", [1, 0])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_batch_norm_backward_matches_numpy(kernel_bk, training, dtype, rng):
+def test_batch_norm_backward_matches_numpy(ordered_kernel_bk, chunking, training, dtype, rng):
     shape = (2, 3, 11, 13)
     x, dy = (rng.standard_normal(shape).astype(dtype) for _ in range(2))
     c = shape[1]
     mean = x.mean(axis=(0, 2, 3)).astype(dtype)
     inv_std = (1 / np.sqrt(x.var(axis=(0, 2, 3)) + 1e-5)).astype(dtype)
     gamma = rng.standard_normal(c).astype(dtype)
-    bk = kernel_bk
-    dx, dgamma, dbeta = bk.xp.empty(shape, dtype), bk.xp.empty(c, dtype), bk.xp.empty(c, dtype)
-    bk.kernel("batch_norm", "batch_norm_bwd", dtype)(
-        (c,), (96,), (*(bk.asarray(a) for a in (x, dy, mean, inv_std, gamma)), dx, dgamma, dbeta,
-                      np.int32(2), np.int32(c), np.int32(11 * 13), np.int32(training)))
+    bk = ordered_kernel_bk
+    dx, dgamma, dbeta = (bk.to_numpy(a) for a in batch_norm.kernel_backward(
+        bk, *(bk.asarray(a) for a in (x, dy, mean, inv_std, gamma)), training))
     per = lambda v: v[:, None, None]  # noqa: E731
     xhat = (x - per(mean)) * per(inv_std)
     ref_dbeta, ref_dgamma = dy.sum(axis=(0, 2, 3)), (dy * xhat).sum(axis=(0, 2, 3))
@@ -65,32 +71,25 @@ def test_batch_norm_backward_matches_numpy(kernel_bk, training, dtype, rng):
         m = x.size // c
         ref_dx = per(gamma * inv_std) * (dy - per(ref_dbeta) / m - xhat * per(ref_dgamma) / m)
     tol = TOL[dtype] * 10
-    np.testing.assert_allclose(bk.to_numpy(dbeta), ref_dbeta, rtol=tol, atol=tol)
-    np.testing.assert_allclose(bk.to_numpy(dgamma), ref_dgamma, rtol=tol, atol=tol)
-    np.testing.assert_allclose(bk.to_numpy(dx), ref_dx, rtol=tol, atol=tol)
+    np.testing.assert_allclose(dbeta, ref_dbeta, rtol=tol, atol=tol)
+    np.testing.assert_allclose(dgamma, ref_dgamma, rtol=tol, atol=tol)
+    np.testing.assert_allclose(dx, ref_dx, rtol=tol, atol=tol)
 
 
-def test_batch_norm_eval_forward_is_a_per_channel_affine_map(kernel_bk, rng):
+def test_batch_norm_eval_forward_is_a_per_channel_affine_map(ordered_kernel_bk, rng):
+    bk = ordered_kernel_bk
     x = rng.standard_normal((2, 3, 5, 7))
-    scale, shift = rng.standard_normal(3), rng.standard_normal(3)
-    y = kernel_bk.xp.empty(x.shape)
-    kernel_bk.kernel("batch_norm", "batch_norm_eval_fwd", np.float64)(
-        (1,), (64,), (*(kernel_bk.asarray(a) for a in (x, scale, shift)), y, np.int64(x.size),
-                      np.int32(3), np.int32(35)))
-    np.testing.assert_allclose(kernel_bk.to_numpy(y),
-                               x * scale[:, None, None] + shift[:, None, None], rtol=1e-12)
+    gamma, beta = rng.standard_normal(3), rng.standard_normal(3)
+    run_mean, run_var = rng.standard_normal(3), rng.random(3) + 0.5
+    y, _ = batch_norm.batch_norm2d_forward(*(bk.asarray(a) for a in (x, gamma, beta, run_mean,
+                                                                    run_var)), training=False)
+    scale = gamma / np.sqrt(run_var + 1e-5)
+    np.testing.assert_allclose(bk.to_numpy(y), (x - run_mean[:, None, None]) * scale[:, None, None]
+                               + beta[:, None, None], rtol=1e-12, atol=1e-12)
 
 
-def test_batch_norm_reduction_is_independent_of_thread_order(rng):
-    from p2p_cupy import backend
-    try:
-        emu = backend.get_backend("emu")
-    except backend.BackendUnavailable as e:
-        pytest.skip(str(e))
-    x = rng.standard_normal((2, 3, 9, 9)).astype(np.float32)
-    gamma, beta = np.ones(3, np.float32), np.zeros(3, np.float32)
-    forward, = [_train_forward(emu, x, gamma, beta)]
-    with thread_order("reverse"):
-        reverse = _train_forward(emu, x, gamma, beta)
-    for a, b in zip(forward, reverse):
-        np.testing.assert_array_equal(a, b)
+def test_chunks_cover_each_plane_exactly_once():
+    for n, c, hw in [(1, 64, 128 * 128), (16, 64, 128 * 128), (1, 512, 1), (1, 3, 1000)]:
+        chunks, chunk_len = launch.plane_chunks(n, c, hw)
+        assert (chunks - 1) * chunk_len < hw <= chunks * chunk_len
+    assert launch.plane_chunks(1, 64, 128 * 128)[0] == 16   # 1024 blocks at batch 1

@@ -1,0 +1,206 @@
+"""The work that code asks of a GPU, recorded on the CPU with nothing run on a device.
+
+`record_work(fn)` runs fn on a recording backend: its kernels only note each launch, and
+its array module is NumPy except that
+  * matmul notes the GEMM (m, n, k) and returns an uninitialised result of the right shape
+    without computing it (what cuBLAS would be asked for);
+  * ascontiguousarray notes the copy it makes of a non-contiguous array (the transposing
+    copies between NCHW and the GEMMs' (C, N*H*W) layout).
+The arrays hold garbage then, but every shape, and so every launch decision of the ops,
+is the real one.
+
+Bytes of a launch come from its arguments and the kernel's signature (kernels/signature.py):
+a `const T*` array is read once, a `T*` array written once, and the arrays in
+READ_AND_WRITTEN are both. That is the least traffic the launch can cause (each byte
+touched once): the floor the roofline model (p2p_cupy/bench/model.py) divides by the
+bandwidth. FLOPs are counted for the GEMMs and for the direct conv kernels (KERNEL_FLOPS);
+the other kernels do a few operations per byte and are memory-bound.
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from p2p_cupy import backend
+from p2p_cupy.kernels.loader import KERNELS_DIR
+from p2p_cupy.kernels.signature import parse_signatures
+
+# Output arrays a kernel also reads (in-place updates): kernel name -> parameter names.
+READ_AND_WRITTEN = {
+    "bias_fwd": ("y",),
+    "adam_fwd": ("p", "m", "v"),
+    "batch_norm_train_apply": ("running_mean", "running_var"),
+    "batch_norm_train_fwd": ("running_mean", "running_var"),
+}
+
+
+def _one_out_conv_flops(a):
+    """2 per multiply-add of a 4x4 conv with one output channel (each of its 3 passes)."""
+    return 2 * int(a["n"]) * int(a["channels"]) * 16 * int(a["ho"]) * int(a["wo"])
+
+
+KERNEL_FLOPS = {
+    "conv_one_out_fwd": _one_out_conv_flops,
+    "conv_one_out_dx": _one_out_conv_flops,
+    "conv_one_out_dw_partial": _one_out_conv_flops,
+}
+
+
+@dataclass(frozen=True)
+class Launch:
+    kernel: str             # family/name
+    grid: tuple
+    block: tuple
+    shared_mem: int
+
+    @property
+    def threads(self) -> int:
+        return int(np.prod(self.grid) * np.prod(self.block))
+
+
+@dataclass(frozen=True)
+class Work:
+    kind: str               # "kernel", "gemm" or "copy"
+    name: str               # kernel name without its dtype suffix, "gemm" or "copy"
+    family: str             # kernels/<family>.cu, or "cublas" / "copy"
+    bytes_read: int
+    bytes_written: int
+    flops: int = 0
+    launch: Optional[Launch] = None
+
+    @property
+    def bytes(self) -> int:
+        return self.bytes_read + self.bytes_written
+
+
+def kernel_work(family: str, name: str, args, launch: Launch, kernels_dir=KERNELS_DIR) -> Work:
+    """The Work of one launch of kernels/<family>.cu's `name` with `args`."""
+    params = _signatures(str(kernels_dir), family)[name].params
+    read = written = 0
+    base = name.rsplit("_", 1)[0]            # without _f32 / _f64
+    both = READ_AND_WRITTEN.get(base, ())
+    values = {}
+    for p, a in zip(params, args):
+        values[p.name] = a
+        if not p.pointer:
+            continue
+        if p.const or p.name in both:
+            read += a.nbytes
+        if not p.const:
+            written += a.nbytes
+    flops = KERNEL_FLOPS[base](values) if base in KERNEL_FLOPS else 0
+    return Work("kernel", base, family, read, written, flops, launch)
+
+
+@functools.lru_cache(maxsize=None)
+def _signatures(kernels_dir: str, family: str) -> dict:
+    path = Path(kernels_dir) / f"{family}.cu"
+    return parse_signatures(path.read_text(), path)
+
+
+class _RecordingKernels:
+    """Stands in for kernels/loader.KernelModules: every launch is noted, none is run."""
+
+    def __init__(self, log):
+        self.log = log
+
+    def get_function(self, family, name):
+        def launch(grid, block, args, shared_mem=0):
+            grid = tuple(grid) if isinstance(grid, (tuple, list)) else (grid,)
+            block = tuple(block) if isinstance(block, (tuple, list)) else (block,)
+            self.log.append(kernel_work(family, name, args, Launch(
+                f"{family}/{name}", grid, block, int(shared_mem))))
+        return launch
+
+
+class _NotingArrays:
+    """An array module (numpy or cupy) whose matmul and ascontiguousarray also note their
+    Work; everything else is the module's own."""
+
+    def __init__(self, xp, log):
+        self.xp, self.log = xp, log
+
+    def __getattr__(self, name):
+        return getattr(self.xp, name)
+
+    def _gemm(self, a, b, result):
+        m, k = a.shape[-2:]
+        batch = math.prod(result.shape[:-2])
+        self.log.append(Work("gemm", "gemm", "cublas", a.nbytes + b.nbytes, result.nbytes,
+                             2 * batch * m * result.shape[-1] * k))
+        return result
+
+    def matmul(self, a, b, out=None):
+        return self._gemm(a, b, self.xp.matmul(a, b, out=out))
+
+    def ascontiguousarray(self, a, dtype=None):
+        out = self.xp.ascontiguousarray(a, dtype=dtype)
+        if out is not a:     # numpy and cupy return `a` itself when no copy is needed
+            self.log.append(Work("copy", "copy", "copy", a.nbytes, out.nbytes))
+        return out
+
+
+class _RecordingArrays(_NotingArrays):
+    """NumPy whose GEMMs are noted and NOT computed: an uninitialised result of the shape."""
+
+    def __init__(self, log):
+        super().__init__(np, log)
+
+    def matmul(self, a, b, out=None):
+        shape = np.broadcast_shapes(a.shape[:-2], b.shape[:-2]) + (a.shape[-2], b.shape[-1])
+        return self._gemm(a, b, np.empty(shape, np.result_type(a, b)) if out is None else out)
+
+
+class _NotingKernels:
+    """A backend's kernel modules that also note each launch's Work (and still run it)."""
+
+    def __init__(self, modules, log):
+        self.modules, self.log = modules, log
+
+    def get_function(self, family, name):
+        kernel = self.modules.get_function(family, name)
+
+        def launch(grid, block, args, shared_mem=0):
+            self.log.append(kernel_work(family, name, args, Launch(
+                f"{family}/{name}", tuple(grid), tuple(block), int(shared_mem))))
+            kernel(grid, block, args, shared_mem=shared_mem)
+        return launch
+
+
+@contextlib.contextmanager
+def noting_work(bk):
+    """(a copy of backend bk that notes the Work of its kernel launches and GEMMs while
+    running them, the list they are noted in)."""
+    log = []
+    noted = backend.Backend(bk.name, _NotingArrays(bk.xp, log), _NotingKernels(bk.modules, log))
+    yield noted, log
+
+
+def record_work(fn) -> list:
+    """The Work list, in order, of everything fn() asks of the device (see the module doc)."""
+    log = []
+    recording = backend.Backend("record", _RecordingArrays(log), _RecordingKernels(log))
+    with backend.using(recording), np.errstate(all="ignore"):
+        fn()
+    return log
+
+
+def training_iteration(shape, netG="unet_256", netD="basic", ngf=64, ndf=64, norm="batch"):
+    """A function running one pix2pix training iteration (train_step) on a batch of
+    `shape` (N, C, H, W), networks built inside it (on the current backend)."""
+    def one_iteration():
+        from p2p_cupy.models import define_D, define_G
+        from p2p_cupy.optim import Adam
+        from p2p_cupy.train.step import train_step
+        n, c, h, w = shape
+        G = define_G(netG, input_nc=c, output_nc=c, ngf=ngf, norm=norm)
+        D = define_D(netD, input_nc=2 * c, ndf=ndf, norm=norm)
+        real = np.zeros(shape, np.float32)
+        train_step(G, D, Adam(G.parameters()), Adam(D.parameters()), real, real)
+    return one_iteration
