@@ -23,6 +23,7 @@ setup(
         "p2p_cupy.inspection",
         "p2p_cupy.interop",
         "p2p_cupy.bench",
+        "p2p_cupy.parallel",
         "p2p_cupy.kernels",
         "p2p_cupy.kernels.emu",
         "p2p_cupy.cli",
@@ -39,8 +40,13 @@ setup(
     install_requires=["numpy>=1.22", "pillow>=9", "click>=8"],
     extras_require={
         # onnx + onnxruntime: the ONNX export tests run the exported file (wheels, ~5 s)
-        "test": ["pytest>=7", "hypothesis>=6", "onnx>=1.14", "onnxruntime>=1.16"],
+        # mpi4py + mpich: the data-parallel tests run `mpiexec -n 2` (wheels, ~7 s)
+        "test": ["pytest>=7", "hypothesis>=6", "onnx>=1.14", "onnxruntime>=1.16",
+                 "mpi4py>=3.1", "mpich"],
         "export": ["onnx>=1.14", "onnxruntime>=1.16"],
+        # data-parallel training: mpiexec -n N p2p train (docs/SCALING.md); on a cluster,
+        # leave out mpich and build mpi4py against the cluster's MPI
+        "mpi": ["mpi4py>=3.1", "mpich"],
         "cuda12": ["cupy-cuda12x>=13"],
         "cuda13": ["cupy-cuda13x>=13"],
     },

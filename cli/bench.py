@@ -2,6 +2,7 @@
 
     p2p bench step   [--device cpu] [--batch-size 1] [--size 256] [--iters 5] [--warmup 2]
                      [--compare torch] [--json OUT]
+    mpiexec -n N p2p bench step --distributed   data parallel: step, compute, all-reduce
     p2p bench infer  generator forward, batch 1 and 16
     p2p bench layers every conv / transposed conv / batch-norm shape: fwd, dx, dx+dw
     p2p bench kernels each CUDA kernel alone at batch-16 shapes: CUDA-event time, GB/s, % of peak
@@ -50,8 +51,13 @@ def bench():
 @click.option("--keep-freed-memory", is_flag=True,
               help="set glibc's malloc to keep freed blocks, as `p2p train` does "
                    "(p2p_cupy/host_memory.py); process-wide, so PyTorch runs with it too")
+@click.option("--distributed", is_flag=True,
+              help="under `mpiexec -n N`: a data-parallel iteration (--batch-size per "
+                   "process), timed whole, without its gradient all-reduces and the "
+                   "all-reduces alone")
 @JSON_OUT
-def step(device, batch_size, size, iters, warmup, compare, keep_freed_memory, json_out):
+def step(device, batch_size, size, iters, warmup, compare, keep_freed_memory, distributed,
+         json_out):
     """Full training iterations (G forward, three D passes, both backwards, both Adams)."""
     from p2p_cupy import host_memory
     from p2p_cupy.bench.step import bench_step
@@ -59,6 +65,10 @@ def step(device, batch_size, size, iters, warmup, compare, keep_freed_memory, js
         raise click.BadParameter("need --iters >= 1, --warmup >= 0 and --batch-size >= 1")
     if keep_freed_memory and not host_memory.keep_freed_memory():
         raise click.ClickException("--keep-freed-memory: this system has no glibc malloc")
+    if distributed:
+        if compare:
+            raise click.BadParameter("--distributed times ours only (no --compare)")
+        return _distributed_step(device, batch_size, size, iters, warmup, json_out)
     r = bench_step(device, batch_size, size, iters, warmup, compare)
     click.echo(f"training iteration, batch {batch_size}, {size}x{size}, {r['device']}, "
                f"malloc {r['config']['malloc']}, {iters} timed after {warmup} warm-up; "
@@ -73,6 +83,24 @@ def step(device, batch_size, size, iters, warmup, compare, keep_freed_memory, js
         per = r["ratio_per_round"]
         click.echo(f"  ratio ours/torch {r['ratio']:.3f} (per round: median {per['median']:.3f},"
                    f" min {per['min']:.3f}, max {per['max']:.3f})")
+    _save(r, json_out)
+
+
+def _distributed_step(device, batch_size, size, iters, warmup, json_out):
+    from p2p_cupy.bench.distributed import PARTS, bench_distributed_step
+    r = bench_distributed_step(device, batch_size, size, iters, warmup)
+    if r.pop("rank") != 0:
+        return
+    click.echo(f"data-parallel training iteration, {r['ranks']} processes x batch "
+               f"{batch_size} = global batch {r['config']['global_batch']}, {size}x{size}, "
+               f"{r['device']}, {iters} timed after {warmup} warm-up; "
+               f"{r['allreduce_bytes'] / 1e6:.1f} MB all-reduced per step")
+    for name in PARTS:
+        click.echo(f"  {name:10s} {_fmt(r[name])}")
+    click.echo(f"  {r['images_per_s']:.2f} img/s; scaling efficiency (compute / step) "
+               f"{100 * r['scaling_efficiency']:.0f}%; all-reduce alone "
+               f"{100 * r['allreduce_share']:.0f}% of a step; bus bandwidth "
+               f"{r['allreduce_bus_gb_per_s']:.2f} GB/s")
     _save(r, json_out)
 
 

@@ -13,14 +13,6 @@ import click
 from p2p_cupy.data.archive import ExtractLimits
 
 
-def _run(job):
-    """Run job(); our ValueErrors (bad file, bad option) become one-line click errors."""
-    try:
-        return job()
-    except ValueError as e:
-        raise click.ClickException(str(e)) from None
-
-
 @click.group()
 def data():
     """Make, convert and download pix2pix data sets (AB images side by side)."""
@@ -39,7 +31,7 @@ def synth_facades(out, n_train, n_val, n_test, size, seed):
     | photo-like rendering (B, right); trains AtoB. Class colors: OUT/classes.txt."""
     from p2p_cupy.data import synthetic
     started = time.perf_counter()
-    _run(lambda: synthetic.generate(out, size, seed, n_train, n_val, n_test))
+    synthetic.generate(out, size, seed, n_train, n_val, n_test)
     click.echo(f"wrote {n_train + n_val + n_test} pairs of {size}x{2 * size} to {out} in "
                f"{time.perf_counter() - started:.1f} s")
 
@@ -85,7 +77,7 @@ def combine(a_dir, b_dir, out):
     """Put A_DIR/NAME and B_DIR/NAME side by side into OUT/NAME.png (per train/val/test
     folder if A_DIR has them). Sizes must match."""
     from p2p_cupy.data import tools
-    click.echo(f"wrote {_run(lambda: tools.combine(a_dir, b_dir, out))} pairs to {out}")
+    click.echo(f"wrote {tools.combine(a_dir, b_dir, out)} pairs to {out}")
 
 
 def _report(summary, out):
@@ -99,7 +91,7 @@ def _report(summary, out):
 def edges(src, out):
     """Edges -> photo pairs from a folder of photos (our NumPy edge detector)."""
     from p2p_cupy.data import tools
-    _report(_run(lambda: tools.edges(src, out)), out)
+    _report(tools.edges(src, out), out)
 
 
 @data.command()
@@ -108,7 +100,7 @@ def edges(src, out):
 def colorize(src, out):
     """Grayscale -> color pairs from a folder of photos."""
     from p2p_cupy.data import tools
-    _report(_run(lambda: tools.colorize(src, out)), out)
+    _report(tools.colorize(src, out), out)
 
 
 @data.command()
@@ -118,7 +110,7 @@ def colorize(src, out):
 def blank(src, out, seed):
     """Inpainting pairs: photo with a gray rectangle -> photo."""
     from p2p_cupy.data import tools
-    _report(_run(lambda: tools.blank(src, out, seed)), out)
+    _report(tools.blank(src, out, seed), out)
 
 
 @data.command()
@@ -130,5 +122,5 @@ def blank(src, out, seed):
 def split(src, out, val_fraction, test_fraction, seed):
     """Copy the images of SRC into OUT/train, OUT/val (and OUT/test), shuffled (seeded)."""
     from p2p_cupy.data import tools
-    counts = _run(lambda: tools.split(src, out, val_fraction, test_fraction, seed))
+    counts = tools.split(src, out, val_fraction, test_fraction, seed)
     click.echo(", ".join(f"{phase}: {n}" for phase, n in counts.items()))

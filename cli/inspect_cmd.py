@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from p2p_cupy.backend import DEVICES, BackendUnavailable
+from p2p_cupy.backend import DEVICES
 from p2p_cupy.cli.common import fmt_count, fmt_shape
 
 
@@ -35,12 +35,9 @@ def model(netG, netD, n_layers_d, ngf, ndf, norm, size, batch_size, as_json):
     from p2p_cupy.models import define_D, define_G
 
     with backend.using("numpy"):
-        try:
-            G = define_G(netG, ngf=ngf, norm=norm)
-            D = define_D(netD, ndf=ndf, n_layers_D=n_layers_d, norm=norm)
-            g_rows, d_rows, totals = model_cost(G, D, size, batch_size)
-        except ValueError as e:
-            raise click.ClickException(str(e))
+        G = define_G(netG, ngf=ngf, norm=norm)
+        D = define_D(netD, ndf=ndf, n_layers_D=n_layers_d, norm=norm)
+        g_rows, d_rows, totals = model_cost(G, D, size, batch_size)
     if as_json:
         click.echo(json.dumps({"G": [r.as_dict() for r in g_rows],
                                "D": [r.as_dict() for r in d_rows], "totals": totals}, indent=1))
@@ -80,11 +77,8 @@ def activations(run_dir, image, out_dir, layers, device):
     from p2p_cupy import backend
     from p2p_cupy.inspection.activations import inspect_pair
 
-    try:
-        with backend.using(device):
-            stats = inspect_pair(run_dir, image, out_dir, layers.split(",") if layers else None)
-    except (ValueError, BackendUnavailable) as e:
-        raise click.ClickException(str(e)) from None
+    with backend.using(device):
+        stats = inspect_pair(run_dir, image, out_dir, layers.split(",") if layers else None)
     pm = stats["patch_map"]
     click.echo(f"D's mean P(real): {pm['mean_real']:.3f} on (A, B), {pm['mean_fake']:.3f} on "
                f"(A, G(A)); wrote {Path(out_dir) / 'index.html'}")
@@ -119,13 +113,10 @@ def kernels(source, arch, kernels_dir, shape, netG, netD, ngf, ndf, no_launches,
             raise ValueError
     except ValueError:
         raise click.ClickException(f"--shape: expected NxCxHxW, e.g. 1x3x256x256, got {shape!r}")
-    try:
-        files = kinfo.kernel_files(kernels_dir or kinfo.KERNELS_DIR)
-        measure = kinfo.nvcc_resources if source == "nvcc" else kinfo.cupy_resources
-        rows = [r for f in files for r in (measure(f, arch) if source == "nvcc" else measure(f))]
-        launches = {} if no_launches else kinfo.training_launches(dims, netG, netD, ngf, ndf)
-    except (ValueError, BackendUnavailable) as e:
-        raise click.ClickException(str(e)) from None
+    files = kinfo.kernel_files(kernels_dir or kinfo.KERNELS_DIR)
+    measure = kinfo.nvcc_resources if source == "nvcc" else kinfo.cupy_resources
+    rows = [r for f in files for r in (measure(f, arch) if source == "nvcc" else measure(f))]
+    launches = {} if no_launches else kinfo.training_launches(dims, netG, netD, ngf, ndf)
     if as_json:
         click.echo(json.dumps({"resources": [r.as_dict() for r in rows], "launches": [
             {**vars(k), "threads": k.threads, "count": n} for k, n in launches.items()]}, indent=1))

@@ -11,6 +11,7 @@ Set P2P_DEBUG=1 to get the traceback instead.
 """
 import importlib
 import os
+import warnings
 
 import click
 
@@ -68,6 +69,13 @@ def main():
     Train with `p2p train`, check gradients with `p2p gradcheck --all`, benchmark with
     `p2p bench`. Every command has --help.
     """
+    warnings.formatwarning = one_line_warning
+
+
+def one_line_warning(message, category, filename, lineno, line=None) -> str:
+    """Warnings meant for the user (a skipped image, a torn log line) as one line, without
+    the source line Python would print under them."""
+    return f"warning: {message}\n"
 
 
 if __name__ == "__main__":

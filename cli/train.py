@@ -5,12 +5,13 @@
     p2p train --resume runs/facades --n-epochs 150
     p2p train --resume runs/facades --epoch 20        # go back to a kept epoch checkpoint
     p2p train --init-from runs/facades --dataroot datasets/mine --name mine   # fine-tune
+    mpiexec -n 4 p2p train ...                  # data parallel: 4 processes (docs/SCALING.md)
 """
 import sys
 
 import click
 
-from p2p_cupy.backend import DEVICES, BackendUnavailable
+from p2p_cupy.backend import DEVICES
 from p2p_cupy.models import generator_names
 from p2p_cupy.train.options import TrainOptions
 
@@ -88,6 +89,8 @@ def _opt(name, help, **kw):
 @_opt("--save-epoch-freq", "Epochs between kept epoch checkpoints.", type=click.IntRange(1))
 @_opt("--inspect-freq", "Steps between looks inside the networks for the report (per-layer "
       "gradient norms, D's accuracy and patch map); 0: never.", type=click.IntRange(0))
+@_opt("--sync-bn", "Under mpiexec: batch norm statistics over the global batch (all "
+      "processes) instead of each process's own batch.")
 @click.option("--resume", type=click.Path(exists=True, file_okay=False), default=None,
               help="Continue the run in this folder with its saved options; only how long "
                    "to train, the frequencies and --device may change.")
@@ -102,17 +105,16 @@ def _opt(name, help, **kw):
               help="With --init-from: load only the generator; D starts fresh.")
 @click.pass_context
 def train(ctx, resume, epoch, init_g_only, **values):
-    """Train pix2pix; the run folder gets checkpoints, loss_log.csv, samples and index.html."""
+    """Train pix2pix; the run folder gets checkpoints, loss_log.csv, samples and index.html.
+
+    Started by `mpiexec -n N`, N processes train one model (data parallel): --batch-size
+    is per process, the global batch N x batch-size; rank 0 writes the run folder."""
     from p2p_cupy.host_memory import keep_freed_memory
     from p2p_cupy.train.run import start_or_resume
 
     keep_freed_memory()   # freed arrays serve the next ones: no page faults (host_memory.py)
     given = {k: v for k, v in values.items()
              if ctx.get_parameter_source(k) == click.core.ParameterSource.COMMANDLINE}
-    try:
-        code = start_or_resume(TrainOptions(**values), given, resume, epoch=epoch,
-                               init_g_only=init_g_only)
-    except (ValueError, BackendUnavailable) as e:
-        raise click.ClickException(str(e)) from None
-    sys.exit(code)
+    sys.exit(start_or_resume(TrainOptions(**values), given, resume, epoch=epoch,
+                             init_g_only=init_g_only))
 

@@ -19,7 +19,9 @@ from p2p_cupy.cli.common import device_option
 @click.option("--epoch", default=None, metavar="N|latest",
               help="With a run folder: the checkpoint kept after epoch N [default: latest].")
 @click.argument("images", nargs=-1, required=True, type=click.Path(exists=True))
-@click.option("--out", "out_dir", required=True, help="Folder for the outputs (NAME.png).")
+@click.option("--out", "out_dir", required=True,
+              help="Folder for the outputs, NAME.png (NAME_EXT.png for inputs that share a "
+                   "name, e.g. a.png and a.jpg); an output may never replace an input.")
 @click.option("--eval", "eval_mode", is_flag=True,
               help="Use BN running statistics and no dropout.")
 @click.option("--fit", "fit_mode", type=click.Choice(["pad", "resize", "none"]), default="pad",
@@ -49,18 +51,22 @@ def translate(run_dir, epoch, images, out_dir, eval_mode, fit_mode, size, tile, 
     from pathlib import Path
 
     from p2p_cupy import backend
+    from p2p_cupy.data.images import image_size
+    from p2p_cupy.output_paths import plan_outputs
     from p2p_cupy.train import inference
     from p2p_cupy.train.any_size import Translator
 
+    files = inference.expand_inputs(images)
+    targets = [t for (t,) in plan_outputs(files, out_dir, other_inputs=[run_dir])]
+    for path in files:                    # every header checked before anything is written
+        image_size(path)
+    size = inference.parse_size(size)
     backend.set_backend(device)
     G, _ = inference.load_generator(run_dir, eval_mode=eval_mode, epoch=epoch)
     inference.check_channels(G, input_nc, output_nc, run_dir)
-    size = inference.parse_size(size)
-    files = inference.expand_inputs(images)
     run = Translator(G, fit_mode, tile, tile_overlap, int(max_memory * (1 << 30)))
     Path(out_dir).mkdir(parents=True, exist_ok=True)
-    for path in files:
+    for path, target in zip(files, targets):
         x = inference.read_input(path, G.input_nc, size)
-        target = Path(out_dir) / f"{path.stem}.png"
         inference.save_image(run(x, name=str(path)), target)
         click.echo(f"{path} -> {target}")

@@ -20,6 +20,9 @@ How dropout uses it (the mapping the CUDA kernel reproduces exactly):
                   (the same as u >= p for u = (word >> 8) * 2**-24, exactly, with no
                   float rounding to disagree on)
     y[i]        = x[i] * (1 / (1 - p)) if kept else 0, the scale rounded to x's dtype
+A batch that is one rank's share of a larger one maps its element i of sample n to
+    i' = (offset + n * stride) * per_sample + i % per_sample   (placed_keep_mask below)
+and uses i' in place of i.
 `seed` and `step` are read as unsigned 64-bit integers; Dropout advances `step` once per
 training forward, so every step draws a fresh mask and any step can be replayed.
 """
@@ -62,16 +65,17 @@ def philox4x32_10(counter, key):
     return np.stack([c0, c1, c2, c3]).astype(np.uint32)
 
 
-def dropout_words(size: int, seed: int, step: int) -> np.ndarray:
-    """The uint32 word of every element 0..size-1 under the dropout mapping above."""
+def dropout_words(size: int, seed: int, step: int, start: int = 0) -> np.ndarray:
+    """The uint32 word of every element start..start+size-1 under the dropout mapping."""
     seed, step = int(seed) % 2**64, int(step) % 2**64
-    blocks = np.arange((size + 3) // 4, dtype=np.uint64)
+    first = start // 4
+    blocks = np.arange(first, (start + size + 3) // 4, dtype=np.uint64)
     counter = ((blocks & _LOW32).astype(np.uint32), (blocks >> _SHIFT32).astype(np.uint32),
                np.full(blocks.shape, step & 0xFFFFFFFF, np.uint32),
                np.full(blocks.shape, step >> 32, np.uint32))
     words = philox4x32_10(counter, (seed & 0xFFFFFFFF, seed >> 32))
     # words[j, b] belongs to element 4*b + j: transpose so the flat order is the element order
-    return words.T.reshape(-1)[:size]
+    return words.T.reshape(-1)[start - 4 * first:start - 4 * first + size]
 
 
 def keep_threshold(p: float) -> int:
@@ -79,6 +83,19 @@ def keep_threshold(p: float) -> int:
     return math.ceil(p * 2**24)
 
 
-def dropout_keep_mask(size: int, p: float, seed: int, step: int) -> np.ndarray:
-    """Boolean keep mask of `size` elements (flat C order) for drop probability p."""
-    return (dropout_words(size, seed, step) >> np.uint32(8)) >= np.uint32(keep_threshold(p))
+def dropout_keep_mask(size: int, p: float, seed: int, step: int, start: int = 0) -> np.ndarray:
+    """Boolean keep mask of elements start..start+size-1 (flat C order), drop probability p."""
+    return (dropout_words(size, seed, step, start) >> np.uint32(8)) >= \
+        np.uint32(keep_threshold(p))
+
+
+def placed_keep_mask(shape, p: float, seed: int, step: int, placement=(0, 1)) -> np.ndarray:
+    """The keep mask of a batch whose sample n is sample offset + n * stride of a larger
+    batch (placement = (offset, stride)): each sample gets the elements, hence the mask,
+    it has in the larger batch. Data parallelism uses it with (rank, world size), so a
+    rank's samples are dropped out as in a single process holding the global batch."""
+    offset, stride = placement
+    per_sample = int(np.prod(shape[1:]))
+    return np.concatenate([
+        dropout_keep_mask(per_sample, p, seed, step, (offset + n * stride) * per_sample)
+        for n in range(shape[0])]).reshape(shape)

@@ -41,3 +41,16 @@ def test_keep_threshold_is_the_exact_ceiling():
     assert philox.keep_threshold(0.0) == 0
     assert philox.keep_threshold(0.5) == 2**23
     assert philox.keep_threshold(1e-9) == 1               # any p > 0 drops something
+
+
+def test_a_placed_mask_is_the_slice_of_the_larger_batchs_mask():
+    """Rank r of N with a local batch of 2 holds samples r and r + N of the global batch of
+    2N; its masks are those samples' masks in the global batch (per sample 9: blocks of 4
+    straddle samples)."""
+    world, local, per_sample, p = 3, 2, 9, 0.5
+    whole = philox.dropout_keep_mask(world * local * per_sample, p, 7, 11).reshape(
+        world * local, 3, 3, 1)
+    for rank in range(world):
+        placed = philox.placed_keep_mask((local, 3, 3, 1), p, 7, 11, (rank, world))
+        np.testing.assert_array_equal(placed, whole[rank::world])
+    np.testing.assert_array_equal(philox.placed_keep_mask((6, 3, 3, 1), p, 7, 11), whole)

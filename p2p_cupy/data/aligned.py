@@ -100,6 +100,10 @@ class AlignedDataset:
     def name(self, index: int) -> str:
         return self.pairs[index][0]
 
+    def files(self) -> list:
+        """Every file the data set reads: the A (or AB) file of each pair, then the B files."""
+        return [a for _, a, _ in self.pairs] + [b for _, _, b in self.pairs if b is not None]
+
     def read_pair(self, index: int):
         """(A, B) as Pillow images, before preprocessing; ImageReadError if unreadable."""
         _, path, path_b = self.pairs[index]

@@ -10,9 +10,19 @@ Mode conversions (what `convert("RGB")` alone gets wrong):
   255), not by clipping at 255 as convert() does; float ("F") is taken as [0, 1];
   transparency (RGBA, LA, palette with a transparent index) is composited onto white,
   so transparent pixels do not reveal whatever color happens to be stored under them.
+
+Size cap: an image file can declare any size in a few bytes (a 130-byte PNG declaring
+26000x6800 16-bit pixels decodes to gigabytes). Every read checks the declared width x
+height against max_pixels() from the header alone, before a pixel is decoded, and refuses
+a larger image with an ImageReadError naming the file and the cap. The cap is 100 million
+pixels (a 10000x10000 photo); the environment variable P2P_MAX_IMAGE_PIXELS changes it
+for every command (0: no cap). It replaces Pillow's own decompression-bomb limit, which
+would otherwise refuse images between its limit and ours with a traceback-style message.
 """
 from __future__ import annotations
 
+import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -20,11 +30,51 @@ from PIL import Image
 
 from p2p_cupy.errors import P2PError
 
+MAX_PIXELS_ENV = "P2P_MAX_IMAGE_PIXELS"
+DEFAULT_MAX_PIXELS = 100_000_000
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".tif", ".tiff", ".webp")
+Image.MAX_IMAGE_PIXELS = None     # our cap (max_pixels) is checked instead, on every read
+# A file is an image or an ImageReadError: Pillow's remarks about damaged files it still
+# reads ("Tag data larger than file") would only be noise on the user's terminal.
+warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
 
 
 class ImageReadError(P2PError, ValueError):
     """A file that is not a readable image; the message is one line naming it."""
+
+
+def max_pixels() -> int | None:
+    """The cap on declared width x height (None: no cap), from P2P_MAX_IMAGE_PIXELS."""
+    text = os.environ.get(MAX_PIXELS_ENV, "").strip()
+    if not text:
+        return DEFAULT_MAX_PIXELS
+    try:
+        cap = int(text.replace("_", ""))
+    except ValueError:
+        raise P2PError(f"{MAX_PIXELS_ENV}={text!r}: expected a whole number of pixels "
+                       f"(0: no cap)") from None
+    if cap < 0:
+        raise P2PError(f"{MAX_PIXELS_ENV}={text!r}: must be >= 0 (0: no cap)")
+    return cap or None
+
+
+def _reason(error: BaseException) -> str:
+    text = str(error).splitlines()[0] if str(error) else ""
+    return text or type(error).__name__
+
+
+def _open_checked(path) -> Image.Image:
+    """Image.open (which reads the header only) with the declared size checked against
+    the cap before anything is decoded."""
+    img = Image.open(path)
+    cap = max_pixels()
+    width, height = img.size
+    if cap is not None and width * height > cap:
+        img.close()
+        raise ImageReadError(f"{path}: declares {width}x{height} = {width * height:,} pixels, "
+                             f"more than the cap of {cap:,} (set {MAX_PIXELS_ENV} to raise "
+                             f"it, 0 for no cap)")
+    return img
 
 
 def list_images(folder) -> list:
@@ -37,7 +87,7 @@ def list_images(folder) -> list:
 
 
 def _to_8bit_gray(img: Image.Image) -> Image.Image:
-    values = np.asarray(img, dtype=np.float64)
+    values = np.asarray(img, dtype=np.float32)
     scale = 1.0 if img.mode == "F" else 65535.0       # Pillow opens 16-bit files as I or I;16
     return Image.fromarray(np.clip(np.rint(values / scale * 255), 0, 255).astype(np.uint8))
 
@@ -76,28 +126,31 @@ def read_image(path, channels: int = 3) -> Image.Image:
     if channels not in CHANNEL_MODES:
         raise ValueError(f"{path}: channels must be 1, 3 or 4, got {channels}")
     try:
-        with Image.open(path) as img:
+        with _open_checked(path) as img:
             img.load()               # decode now: a truncated file fails here, not later
             flat = with_channels(img, channels)
             flat.load()
     except ImageReadError:
         raise
+    except MemoryError:
+        raise ImageReadError(f"{path}: not enough memory to decode this image") from None
     except Exception as e:           # Pillow raises a dozen types for bad bytes
-        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise ImageReadError(f"{path}: unreadable image ({reason})") from None
+        raise ImageReadError(f"{path}: unreadable image ({_reason(e)})") from None
     if flat.width == 0 or flat.height == 0:
         raise ImageReadError(f"{path}: empty image ({flat.width}x{flat.height})")
     return flat
 
 
 def image_size(path) -> tuple:
-    """(width, height) from the header only (fast: nothing is decoded)."""
+    """(width, height) from the header only (fast: nothing is decoded); an image over the
+    pixel cap is refused here already, so a data set scan reports it up front."""
     try:
-        with Image.open(path) as img:
+        with _open_checked(path) as img:
             return img.size
+    except ImageReadError:
+        raise
     except Exception as e:
-        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise ImageReadError(f"{path}: unreadable image ({reason})") from None
+        raise ImageReadError(f"{path}: unreadable image ({_reason(e)})") from None
 
 
 def to_chw(img: Image.Image) -> np.ndarray:

@@ -22,6 +22,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from p2p_cupy.safe_files import naming, write_text_atomically
+
 # (name, color in the label map, base color in the rendering), class index = position.
 CLASSES = (
     ("background", (0, 0, 170), (150, 190, 230)),     # sky
@@ -132,7 +134,8 @@ def labels_from_colors(label_rgb: np.ndarray) -> np.ndarray:
 def _write_pair(job):
     size, seed, phase, index, path = job
     _, label_rgb, photo = make_pair(size, seed, phase, index)
-    Image.fromarray(np.concatenate([label_rgb, photo], axis=1)).save(path, compress_level=1)
+    with naming(path):            # a full disk: the error names the file
+        Image.fromarray(np.concatenate([label_rgb, photo], axis=1)).save(path, compress_level=1)
 
 
 def generate(out, size: int = 256, seed: int = 0, n_train: int = 400, n_val: int = 100,
@@ -158,6 +161,6 @@ def generate(out, size: int = 256, seed: int = 0, n_train: int = 400, n_val: int
         for job in jobs:
             _write_pair(job)
     lines = [f"{i} {name} {r} {g} {b}" for i, (name, (r, g, b), _) in enumerate(CLASSES)]
-    (out / "classes.txt").write_text("# index name label-color (R G B); A = label map (left), "
-                                     "B = photo (right)\n" + "\n".join(lines) + "\n")
+    write_text_atomically(out / "classes.txt", "# index name label-color (R G B); A = label "
+                          "map (left), B = photo (right)\n" + "\n".join(lines) + "\n")
     return out

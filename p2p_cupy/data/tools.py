@@ -6,7 +6,9 @@
   blank SRC OUT             inpainting: photo with a blanked rectangle -> photo
   split SRC OUT             shuffle files into OUT/{train,val[,test]}
 
-Pairs are written as PNG (lossless) named after their source. combine checks every pair
+Pairs are written as PNG (lossless) named after their source; sources that share a name
+(a.png, a.jpg) get distinct names, and no output may land on a source or in the source
+folder (p2p_cupy/output_paths.py). combine checks every pair
 before writing anything: a mismatch is an error naming the file, never a silent skip. The
 one-input tools skip an unreadable photo with a warning (counted in the returned summary).
 """
@@ -21,6 +23,8 @@ from PIL import Image
 from p2p_cupy.data.aligned import check_ab_pair, warn_skipped
 from p2p_cupy.data.edges import edge_map
 from p2p_cupy.data.images import ImageReadError, list_images, read_image
+from p2p_cupy.output_paths import plan_outputs
+from p2p_cupy.safe_files import replace_atomically
 
 PHASES = ("train", "val", "test")
 
@@ -38,10 +42,16 @@ def _combine_folder(a_dir: Path, b_dir: Path, out: Path) -> int:
         pairs.append((path_a, check_ab_pair(path_a, b_dir)[0]))
     if not pairs:
         raise ValueError(f"{a_dir}: no images")
+    targets = plan_outputs([a for a, _ in pairs], out, other_inputs=[b for _, b in pairs],
+                           away_from_inputs=True)
     out.mkdir(parents=True, exist_ok=True)
-    for path_a, path_b in pairs:
-        _side_by_side(read_image(path_a), read_image(path_b)).save(out / f"{path_a.stem}.png")
+    for (path_a, path_b), (target,) in zip(pairs, targets):
+        _save_png(_side_by_side(read_image(path_a), read_image(path_b)), target)
     return len(pairs)
+
+
+def _save_png(image: Image.Image, path: Path):
+    replace_atomically(path, lambda f: image.save(f, format="PNG"))
 
 
 def combine(a_dir, b_dir, out) -> int:
@@ -59,16 +69,17 @@ def _pairs_from_photos(src, out, make_a) -> dict:
     files = list_images(src)
     if not files:
         raise ValueError(f"{src}: no images")
+    targets = plan_outputs(files, out, away_from_inputs=True)
     out.mkdir(parents=True, exist_ok=True)
     written = skipped = 0
-    for i, path in enumerate(files):
+    for i, (path, (target,)) in enumerate(zip(files, targets)):
         try:
             photo = read_image(path)
         except ImageReadError as e:
             warn_skipped(str(e))
             skipped += 1
             continue
-        _side_by_side(make_a(photo, i), photo).save(out / f"{path.stem}.png")
+        _save_png(_side_by_side(make_a(photo, i), photo), target)
         written += 1
     return {"written": written, "skipped": skipped}
 
@@ -110,6 +121,8 @@ def split(src, out, val_fraction: float = 0.2, test_fraction: float = 0.0,
     files = list_images(src)
     if not files:
         raise ValueError(f"{src}: no images")
+    for phase in ("train", "val", "test"):      # every file might land in any phase
+        plan_outputs(files, Path(out) / phase, ("{name}",), away_from_inputs=True)
     order = np.random.default_rng(seed).permutation(len(files))
     n_val, n_test = round(val_fraction * len(files)), round(test_fraction * len(files))
     groups = {"train": order[n_val + n_test:], "val": order[:n_val],

@@ -25,6 +25,7 @@ from PIL import Image
 
 from p2p_cupy.inspection import pictures, probes
 from p2p_cupy.inspection.cost import watching_leaves
+from p2p_cupy.safe_files import naming, replace_atomically
 from p2p_cupy.train.report import loss_chart, to_uint8_image
 
 CHARTED = ("D_acc_real", "D_acc_fake", "patch_mean_fake")
@@ -65,24 +66,30 @@ class InspectionLog:
         """Append the record of `step`; draw its patch map over the first sample of the
         host batch fake_B."""
         self.dir.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a") as f:
+        with naming(self.path), open(self.path, "a") as f:
             f.write(json.dumps({"step": step, **record}) + "\n")
         sample, patch_map = to_uint8_image(fake_B[0]), np.array(record["patch_map"])
         panel = pictures.labelled_row([
             (sample, f"G(A), step {step}"),
             (pictures.heat_overlay(sample, patch_map),
              f"D's patch map: mean {patch_map.mean():.2f}")])
-        Image.fromarray(panel).save(self.dir / f"patchmap_{step:07d}.png")
+        image = Image.fromarray(panel)
+        replace_atomically(self.dir / f"patchmap_{step:07d}.png",
+                           lambda f: image.save(f, format="PNG"))
 
     def records(self) -> list:
         """The records in step order. A run resumed from an earlier checkpoint inspects its
-        steps again: a record replaces those of the same or later steps before it."""
+        steps again: a record replaces those of the same or later steps before it. A line
+        that does not parse (torn by a kill mid-append) is skipped."""
         if not self.path.exists():
             return []
         kept = []
         for line in self.path.read_text().splitlines():
-            if line.strip():
+            try:
                 record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict) and isinstance(record.get("step"), int):
                 while kept and kept[-1]["step"] >= record["step"]:
                     kept.pop()
                 kept.append(record)

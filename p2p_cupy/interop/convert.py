@@ -67,6 +67,10 @@ def convert_checkpoint(src, out, use_dropout=True, input_nc=None, output_nc=None
     src, out = Path(src), Path(out)
     if out.suffix != ".npz":
         raise ValueError(f"{out}: the output must be a .npz file")
+    if out.is_dir():
+        raise ValueError(f"{out}: is a folder; --out must name the .npz file to write")
+    if out.resolve() == src.resolve():
+        raise ValueError(f"{out}: is the input; choose another --out")
     state = load_state_dict(src)
     if names.is_generator_state(state):
         check_channels(detect_any_generator(state, src),

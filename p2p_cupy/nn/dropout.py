@@ -2,7 +2,9 @@
 
 `step` is a 0-d int64 buffer advanced by every training-mode forward: each step draws a new
 mask, a checkpoint resumes the sequence exactly, and every backend draws the same masks.
-Eval mode is the identity.
+Eval mode is the identity. `placement` = (offset, stride) says which samples of a larger
+batch this module's batch holds (data parallelism: (rank, world size)), so each sample is
+dropped out as it would be in the larger batch; (0, 1), the default, is the batch itself.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ class Dropout(Module):
         if not 0 <= p < 1:
             raise ValueError(f"Dropout: expected 0 <= p < 1, got {p}")
         self.p, self.seed = p, int(seed)
+        self.placement = (0, 1)
         self.register_buffer("step", backend.current().asarray(np.zeros((), np.int64)))
         self._cache = None
 
@@ -28,7 +31,7 @@ class Dropout(Module):
         if not self.training:
             self._cache = None               # identity: backward passes dy through
             return x
-        y, self._cache = dropout_forward(x, self.p, self.seed, self.step)
+        y, self._cache = dropout_forward(x, self.p, self.seed, self.step, self.placement)
         self.step[...] += 1
         return y
 

@@ -30,7 +30,9 @@ def _affine_parameters(num_features, rng):
 
 
 class BatchNorm2d(Module):
-    """Batch statistics in training (running stats updated, unbiased var); running in eval."""
+    """Batch statistics in training (running stats updated, unbiased var); running in eval.
+    `sync` (None: this process's batch) set to a data-parallel communicator makes them the
+    statistics of the global batch (--sync-bn; see p2p_cupy/ops/batch_norm.py)."""
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, rng=None):
         super().__init__()
@@ -39,16 +41,18 @@ class BatchNorm2d(Module):
         bk = backend.current()
         self.register_buffer("running_mean", bk.asarray(np.zeros(num_features, np.float32)))
         self.register_buffer("running_var", bk.asarray(np.ones(num_features, np.float32)))
+        self.sync = None
         self._cache = None
 
     def forward(self, x):
         check_image_input(self, x, self.num_features, self.weight.data.dtype)
-        if self.training and x.shape[0] * x.shape[2] * x.shape[3] < 2:
+        ranks = self.sync.size if self.sync is not None else 1
+        if self.training and ranks * x.shape[0] * x.shape[2] * x.shape[3] < 2:
             raise ValueError(f"{self!r}: training needs more than 1 value per channel, "
                              f"got input shape {tuple(x.shape)}")
         y, self._cache = batch_norm2d_forward(
             x, self.weight.data, self.bias.data, self.running_mean, self.running_var,
-            self.training, self.momentum, self.eps)
+            self.training, self.momentum, self.eps, self.sync)
         return y
 
     def backward(self, dy):

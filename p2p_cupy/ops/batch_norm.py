@@ -12,6 +12,12 @@ Backward, with xhat = (x - mean) inv_std and sums over (N, H, W):
     eval:  dx = gamma inv_std * dy            (the statistics are constants)
 The cache keeps x, mean and inv_std (as Chainer does), not x-hat: backward folds xhat into
 per-channel coefficients, dx = a * dy + b * x + c, so it never materialises xhat.
+
+Synchronized batch norm (data parallelism, `sync` given): the batch is split over
+sync.size processes with equal shares, and the statistics are those of the whole batch:
+the per-channel sums sum(x) and sum((x - mean)^2) are all-reduced in the forward, and
+sum(dy) and sum(dy * xhat) in the backward (M is then the global count). dgamma and dbeta
+stay this process's own sums: the data-parallel gradient average combines them.
 """
 from __future__ import annotations
 
@@ -34,18 +40,25 @@ def _dot_nhw(xp, a, b):
 
 
 def batch_norm2d_forward(x, gamma, beta, running_mean, running_var, training,
-                         momentum=0.1, eps=1e-5):
-    """(y, cache); in training mode running_mean/running_var are updated IN PLACE."""
+                         momentum=0.1, eps=1e-5, sync=None):
+    """(y, cache); in training mode running_mean/running_var are updated IN PLACE. `sync`
+    (anything with allreduce_sum(array) and size) makes the statistics the global batch's;
+    it runs as array operations on every backend."""
     bk = backend.current()
     xp = bk.xp
-    if bk.uses_kernels:
+    sync = sync if training else None
+    if bk.uses_kernels and sync is None:
         return _kernel_forward(bk, x, gamma, beta, running_mean, running_var, training,
                                momentum, eps)
-    count = x.shape[0] * x.shape[2] * x.shape[3]
+    count = x.shape[0] * x.shape[2] * x.shape[3] * (sync.size if sync else 1)
     if training:
-        mean = x.mean(axis=(0, 2, 3))
+        if sync is None:
+            mean = x.mean(axis=(0, 2, 3))
+        else:
+            mean = sync.allreduce_sum(x.sum(axis=(0, 2, 3))) / count
         y = x - _per_channel(mean)                       # x - mean, reused as y's buffer
-        var = _dot_nhw(xp, y, y) / count
+        squares = _dot_nhw(xp, y, y)
+        var = (sync.allreduce_sum(squares) if sync else squares) / count
         inv_std = 1.0 / xp.sqrt(var + eps)
         running_mean *= 1.0 - momentum
         running_mean += momentum * mean
@@ -59,25 +72,28 @@ def batch_norm2d_forward(x, gamma, beta, running_mean, running_var, training,
         scale = inv_std * gamma
         y = x * _per_channel(scale)
         y += _per_channel(beta - mean * scale)
-    return y, (x, mean, inv_std, gamma, training)
+    return y, (x, mean, inv_std, gamma, training, sync)
 
 
 def batch_norm2d_backward(dy, cache):
     """(dx, dgamma, dbeta)."""
     bk = backend.current()
     xp = bk.xp
-    x, mean, inv_std, gamma, training = cache
-    if bk.uses_kernels:
+    x, mean, inv_std, gamma, training, sync = cache
+    if bk.uses_kernels and sync is None:
         return _kernel_backward(bk, dy, x, mean, inv_std, gamma, training)
-    count = x.shape[0] * x.shape[2] * x.shape[3]
+    count = x.shape[0] * x.shape[2] * x.shape[3] * (sync.size if sync else 1)
     dbeta = dy.sum(axis=(0, 2, 3))
     dgamma = inv_std * (_dot_nhw(xp, dy, x) - mean * dbeta)
     a = gamma * inv_std
     dx = dy * _per_channel(a)
     if training:
+        sum_dy, sum_dy_xhat = dbeta, dgamma        # over the global batch when synchronized
+        if sync is not None:
+            sum_dy, sum_dy_xhat = sync.allreduce_sum(xp.stack([dbeta, dgamma]))
         # gamma inv_std (-dbeta/M - (x - mean) inv_std dgamma/M) = b * x + c
-        b = -a * inv_std * dgamma / count
-        c = -a * dbeta / count - b * mean
+        b = -a * inv_std * sum_dy_xhat / count
+        c = -a * sum_dy / count - b * mean
         bx = x * _per_channel(b)
         dx += bx
         dx += _per_channel(c)
@@ -104,7 +120,7 @@ def _kernel_forward(bk, x, gamma, beta, running_mean, running_var, training, mom
         grid, block = plane_grid(h * w, c, n)
         bk.kernel("batch_norm", "batch_norm_eval_fwd", x.dtype)(
             grid, block, (x, scale, shift, y, np.int32(n), np.int32(c), np.int32(h * w)))
-    return y, (x, mean, inv_std, gamma, training)
+    return y, (x, mean, inv_std, gamma, training, None)
 
 
 def _kernel_backward(bk, dy, x, mean, inv_std, gamma, training):

@@ -11,19 +11,27 @@ from p2p_cupy import backend, philox
 from p2p_cupy.ops.launch import PACK_ITEMS, launch_1d, n_arg
 
 
-def dropout_forward(x, p, seed, step):
-    """(y, mask); step may be an int or the 0-d integer array that Dropout keeps."""
+def dropout_forward(x, p, seed, step, placement=(0, 1)):
+    """(y, mask); step may be an int or the 0-d integer array that Dropout keeps.
+    placement = (offset, stride): x's sample n is sample offset + n * stride of the batch
+    whose masks it takes (philox.placed_keep_mask); (0, 1) is x itself."""
     bk = backend.current()
+    offset, stride = placement
     if bk.uses_kernels:   # kernels/dropout.cu: the same Philox words, computed per element
         x = bk.xp.ascontiguousarray(x)
         y, mask = bk.xp.empty_like(x), bk.xp.empty_like(x)
+        per_sample = x.size // x.shape[0] if x.ndim and x.shape[0] else max(x.size, 1)
         launch_1d(bk.kernel("dropout", "dropout_fwd", x.dtype), -(-x.size // 4),
                   (x, y, mask, n_arg(x.size), np.uint64(int(seed) % 2**64),
                    bk.xp.asarray(step, dtype=np.int64).reshape(1),   # read on the device
                    np.uint32(philox.keep_threshold(p)),
-                   x.dtype.type(1.0 / (1.0 - p))))
+                   x.dtype.type(1.0 / (1.0 - p)),
+                   np.int64(per_sample), np.int64(offset), np.int64(stride)))
         return y, mask
-    keep = philox.dropout_keep_mask(x.size, p, int(seed), int(step)).reshape(x.shape)
+    if (offset, stride) == (0, 1):
+        keep = philox.dropout_keep_mask(x.size, p, int(seed), int(step)).reshape(x.shape)
+    else:
+        keep = philox.placed_keep_mask(x.shape, p, int(seed), int(step), placement)
     mask = bk.asarray(keep, dtype=x.dtype)
     mask *= x.dtype.type(1.0 / (1.0 - p))
     return x * mask, mask

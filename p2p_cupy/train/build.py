@@ -7,6 +7,7 @@ order and augmentation from `seed + 2`: one --seed fixes the whole run, on every
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 from p2p_cupy import backend
@@ -35,6 +36,7 @@ def resolve_dataroot(dataroot: str, size: int) -> Path:
         try:
             os.replace(tmp, target)
         except OSError:                       # another process generated it meanwhile
+            shutil.rmtree(tmp, ignore_errors=True)
             if not target.exists():
                 raise
     return target
@@ -53,26 +55,28 @@ def adams(opts, G, D):
             Adam(D.parameters(), lr=opts.lr, betas=betas))
 
 
-def resume_spec(opts) -> dict:
-    """What a checkpoint must hold to resume a run with these options. The networks are
-    built on the host and thrown away, only to know their shapes (a second or so for
-    unet_256): a resume checks the file completely before reading any of it."""
+def resume_spec(opts, ranks: int = 1) -> dict:
+    """What a checkpoint must hold to resume a run with these options (trained by `ranks`
+    data-parallel processes). The networks are built on the host and thrown away, only to
+    know their shapes (a second or so for unet_256): a resume checks the file completely
+    before reading any of it."""
     with backend.using("numpy"):
-        return {**expected.run_spec(*networks_from_options(opts)),
+        return {**expected.run_spec(*networks_from_options(opts), ranks),
                 **expected.schedule_spec(opts.lr_policy)}
 
 
 class Run:
     """The trained objects of a run: G, D, opt_G, opt_D, schedule, loader, dataroot."""
 
-    def __init__(self, opts):
+    def __init__(self, opts, rank=0, ranks=1):
         from p2p_cupy.data import make_train_loader
         self.opts = opts
         self.G, self.D = networks_from_options(opts)
         self.opt_G, self.opt_D = adams(opts, self.G, self.D)
         self.schedule = make_schedule(opts)
         self.dataroot = resolve_dataroot(opts.dataroot, opts.load_size)
-        self.loader = make_train_loader(self.dataroot, opts, seed=opts.seed + 2)
+        self.loader = make_train_loader(self.dataroot, opts, seed=opts.seed + 2, rank=rank,
+                                        ranks=ranks)
 
     def set_epoch_lr(self, epoch: int):
         """The reference schedule: lr * factor(epoch), the same for G and D."""
@@ -80,13 +84,13 @@ class Run:
         self.opt_G.lr = self.opt_D.lr = lr
 
 
-def build_run(opts) -> Run:
-    return Run(opts)
+def build_run(opts, rank=0, ranks=1) -> Run:
+    """The run's objects, for rank `rank` of `ranks` data-parallel processes."""
+    return Run(opts, rank, ranks)
 
 
-def phase_pairs(opts, data_root, phase, limit=None, only=None):
-    """(name, A, B) host arrays of a phase at the run's test preprocessing, no jitter;
-    only: just the pair of that name."""
-    from p2p_cupy.data import iter_test_pairs
-    root = resolve_dataroot(data_root, opts.load_size)
-    return iter_test_pairs(root, phase, opts, limit, only)
+def phase_dataset(opts, data_root, phase):
+    """A phase of a data set (the built-in one generated if needed) at the run's test
+    settings: resized to its crop size, no jitter (p2p_cupy.data.test_dataset)."""
+    from p2p_cupy.data.loader import test_dataset
+    return test_dataset(resolve_dataroot(data_root, opts.load_size), phase, opts)

@@ -9,8 +9,9 @@ becomes a JSON document in which each array is {"__array__": key}. That JSON is 
 self-consistent checkpoint; `NAME.json` next to it is a copy for people and tools.
 
 Atomic: each file is written to a temporary name, flushed to disk and renamed over the
-old one (os.replace), so a run killed at any moment leaves either the previous or the new
-checkpoint, never a torn one.
+old one (os.replace), and the folder is fsynced after the rename (p2p_cupy/safe_files.py),
+so a run killed at any moment leaves either the previous or the new checkpoint, never a
+torn one.
 
 Loading never trusts the file (a checkpoint may come from anywhere, e.g. `p2p convert` of
 a downloaded model). CheckpointFile reads the JSON tree and only the *headers* of the
@@ -37,6 +38,7 @@ import numpy as np
 
 from p2p_cupy.errors import P2PError
 from p2p_cupy.limits import ByteBudget
+from p2p_cupy.safe_files import TEMP_PREFIX, replace_atomically
 
 TREE_KEY = "__tree__"
 MAX_TREE_BYTES = 64 << 20          # the JSON part; a unet_256 run's is ~100 kB
@@ -85,15 +87,6 @@ def join_tree(tree, arrays):
     return tree
 
 
-def _replace_atomically(path: Path, write):
-    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
-    with open(tmp, "wb") as f:
-        write(f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def save_checkpoint(directory, name: str, state: dict) -> Path:
     """Write directory/name.npz (+ name.json); returns the .npz path."""
     directory = Path(directory)
@@ -102,8 +95,8 @@ def save_checkpoint(directory, name: str, state: dict) -> Path:
     doc = json.dumps(split_tree(state, arrays), indent=1, allow_nan=True)
     arrays[TREE_KEY] = np.array(doc)
     npz = directory / f"{name}.npz"
-    _replace_atomically(npz, lambda f: np.savez(f, **arrays))
-    _replace_atomically(directory / f"{name}.json", lambda f: f.write(doc.encode()))
+    replace_atomically(npz, lambda f: np.savez(f, **arrays))
+    replace_atomically(directory / f"{name}.json", lambda f: f.write(doc.encode()))
     return npz
 
 
@@ -294,9 +287,11 @@ def load_checkpoint(path, expected: dict | None = None) -> dict:
 
 
 def remove_torn_files(directory):
-    """Delete the temporary files of saves that a killed run never finished."""
-    for tmp in Path(directory).glob(".tmp-*"):
-        tmp.unlink()
+    """Delete the temporary files of saves that a killed run never finished. Only call it
+    while holding the run's lock (p2p_cupy/train/run_lock.py): then no live process is
+    writing one of them."""
+    for tmp in Path(directory).glob(f"{TEMP_PREFIX}*"):
+        tmp.unlink(missing_ok=True)
 
 
 def checkpoint_dir(run_dir) -> Path:

@@ -1,6 +1,7 @@
 """`p2p test`: translate a phase of a data set with a trained generator and score it.
 
-Writes to OUT_DIR: images/NAME_{input,output,target}.png, index.html (one row per image)
+Writes to OUT_DIR: images/NAME_{input,output,target}.png (NAME_EXT_... where two inputs
+share a name, p2p_cupy/output_paths.py), index.html (one row per image)
 and metrics.json with the mean L1, PSNR and SSIM of output vs target, computed on images
 scaled to [0, 1] (per image, then averaged).
 
@@ -18,11 +19,15 @@ from pathlib import Path
 
 import numpy as np
 
+from p2p_cupy.data.loader import iter_test_pairs
+from p2p_cupy.output_paths import plan_outputs
+from p2p_cupy.safe_files import write_text_atomically
 from p2p_cupy.train import metrics
-from p2p_cupy.train.build import phase_pairs
 from p2p_cupy.train.any_size import Translator
+from p2p_cupy.train.build import phase_dataset
 from p2p_cupy.train.inference import check_channels, load_generator, save_image
-from p2p_cupy.train.report import write_atomic
+
+KINDS = ("input", "output", "target")
 
 
 def data_location(data, phase):
@@ -47,16 +52,25 @@ def run_test(run_dir, data_root, out_dir, phase="test", eval_mode=False, num_tes
     translator = Translator(G, fit_mode, tile)
     root, phase, only = data_location(data_root, phase)
     out_dir = Path(out_dir)
+    dataset = phase_dataset(opts, root, phase)
+    pairs = range(len(dataset))[:num_test] if only is None else \
+        [i for i in range(len(dataset)) if dataset.name(i) == only]
+    planned = plan_outputs([dataset.pairs[i][1] for i in pairs], out_dir / "images",
+                           [f"{{stem}}_{kind}.png" for kind in KINDS],
+                           other_inputs=dataset.files(), away_from_inputs=True)
+    outputs = dict(zip(pairs, planned))       # dataset index -> its output files
     (out_dir / "images").mkdir(parents=True, exist_ok=True)
-    scores, names = [], []
-    for name, real_A, real_B in phase_pairs(opts, root, phase, num_test, only):
-        fake_B = translator(real_A, name=name)
-        for kind, img in (("input", real_A), ("output", fake_B), ("target", real_B)):
-            save_image(img, out_dir / "images" / f"{name}_{kind}.png")
+    scores, names, files = [], [], []     # per translated pair: input file, output files
+    for index, real_A, real_B in iter_test_pairs(None, phase, opts, dataset=dataset,
+                                                 indices=pairs):
+        fake_B = translator(real_A, name=dataset.name(index))
+        for path, img in zip(outputs[index], (real_A, fake_B, real_B)):
+            save_image(img, path)
         out01, target01 = (fake_B + 1) / 2, (real_B + 1) / 2
         scores.append((metrics.l1(out01, target01), metrics.psnr(out01, target01),
                        metrics.ssim(out01, target01)))
-        names.append(name)
+        names.append(dataset.pairs[index][1].name)
+        files.append([p.name for p in outputs[index]])
     if not names:
         raise ValueError(f"{data_root}: no image pairs in phase {phase!r}")
     mean = np.mean(np.array(scores), axis=0)
@@ -65,18 +79,18 @@ def run_test(run_dir, data_root, out_dir, phase="test", eval_mode=False, num_tes
               "l1": float(mean[0]), "psnr": float(mean[1]), "ssim": float(mean[2]),
               "per_image": {n: {"l1": s[0], "psnr": s[1], "ssim": s[2]}
                             for n, s in zip(names, scores)}}
-    write_atomic(out_dir / "metrics.json", json.dumps(result, indent=1))
-    write_atomic(out_dir / "index.html", _page(result, names))
+    write_text_atomically(out_dir / "metrics.json", json.dumps(result, indent=1))
+    write_text_atomically(out_dir / "index.html", _page(result, names, files))
     return result
 
 
-def _page(result, names) -> str:
+def _page(result, names, files) -> str:
     rows = "\n".join(
         f"<tr><td>{html.escape(n)}</td>" + "".join(
-            f'<td><img src="images/{html.escape(n)}_{k}.png" alt="{k}"></td>'
-            for k in ("input", "output", "target"))
+            f'<td><img src="images/{html.escape(f)}" alt="{k}"></td>'
+            for k, f in zip(KINDS, row_files))
         + f"<td>L1 {s['l1']:.3f}<br>PSNR {s['psnr']:.2f}<br>SSIM {s['ssim']:.3f}</td></tr>"
-        for n, s in ((n, result["per_image"][n]) for n in names))
+        for n, row_files, s in ((n, f, result["per_image"][n]) for n, f in zip(names, files)))
     mode = "eval mode (running statistics, no dropout)" if result["eval_mode"] else \
         "train mode (batch statistics and dropout, as in the paper)"
     return f"""<!doctype html>

@@ -57,10 +57,22 @@ def networks_spec(G, D) -> dict:
             "opt_D": adam_spec(D.parameters())}
 
 
-def run_spec(G, D) -> dict:
-    """Everything Trainer.state_dict saves, so that --resume can continue from it."""
+def run_spec(G, D, ranks: int = 1) -> dict:
+    """Everything Trainer.state_dict saves, so that --resume can continue from it; a run
+    of several data-parallel processes also saves their number in the loader's state."""
+    loader = {**LOADER_SPEC, "ranks": int} if ranks > 1 else LOADER_SPEC
     return {"version": int, "step": int, "epoch": int, "epoch_step": int,
-            "trained_s": NUMBER, **networks_spec(G, D), "loader": LOADER_SPEC}
+            "trained_s": NUMBER, **networks_spec(G, D), "loader": loader}
+
+
+def saved_ranks(ckpt: CheckpointFile) -> int:
+    """The number of data-parallel processes that wrote a run's checkpoint (1 when the
+    loader state names none, as every single-process checkpoint)."""
+    loader = ckpt.tree.get("loader")
+    ranks = loader.get("ranks", 1) if isinstance(loader, dict) else 1
+    if not isinstance(ranks, int) or isinstance(ranks, bool) or ranks < 1:
+        raise CheckpointError(f"{ckpt.path}: loader.ranks should be a positive int")
+    return ranks
 
 
 # What the schedule keeps in a checkpoint (schedules.py): plateau's state, nothing else's.

@@ -16,6 +16,7 @@ from p2p_cupy.data.images import list_images, read_image, to_chw
 from p2p_cupy.errors import P2PError
 from p2p_cupy.models import define_D, define_G
 from p2p_cupy.models.init import DEFAULT_INIT, init_weights
+from p2p_cupy.safe_files import replace_atomically
 from p2p_cupy.train import checkpoint, expected
 from p2p_cupy.train.options import TrainOptions
 from p2p_cupy.train.report import to_uint8_image
@@ -114,8 +115,8 @@ def read_input(path, channels: int, size=None) -> np.ndarray:
 
 
 def expand_inputs(paths) -> list:
-    """Files as given, folders replaced by the images directly inside them (sorted); an
-    error when two would write the same output name."""
+    """Files as given, folders replaced by the images directly inside them (sorted); the
+    output names are chosen by p2p_cupy/output_paths.py."""
     files = []
     for path in map(Path, paths):
         if path.is_dir():
@@ -125,15 +126,14 @@ def expand_inputs(paths) -> list:
             files += found
         else:
             files.append(path)
-    seen = {}
-    for f in files:
-        if f.stem in seen:
-            raise P2PError(f"{f} and {seen[f.stem]} would both be written as {f.stem}.png")
-        seen[f.stem] = f
     return files
 
 
 def save_image(chw, path):
-    """A (C, H, W) image in [-1, 1] as a PNG: one channel as grayscale, else RGB."""
+    """A (C, H, W) array in [-1, 1] as an image file (format from the suffix), atomically:
+    one channel as grayscale, else RGB."""
+    path = Path(path)
     rgb = to_uint8_image(chw)
-    Image.fromarray(rgb[:, :, 0] if chw.shape[0] == 1 else rgb).save(Path(path))
+    image = Image.fromarray(rgb[:, :, 0] if chw.shape[0] == 1 else rgb)
+    fmt = Image.registered_extensions().get(path.suffix.lower(), "PNG")
+    replace_atomically(path, lambda f: image.save(f, format=fmt))

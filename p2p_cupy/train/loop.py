@@ -8,7 +8,8 @@ anything is saved, so the last checkpoint on disk is a good one.
 Stopping: --max-steps N (global step, counted across resumes), the last epoch, or Ctrl-C.
 Ctrl-C only sets a flag that is checked between iterations, so the checkpoint written on
 the way out holds a consistent state (never D updated but G not); a second Ctrl-C aborts
-at once, leaving the previous checkpoint.
+at once without saving, leaving the previous checkpoint (a save it interrupts leaves no
+partial file: p2p_cupy/safe_files.py).
 """
 from __future__ import annotations
 
@@ -16,12 +17,14 @@ import signal
 import sys
 import threading
 import time
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
 
 from p2p_cupy import backend
 from p2p_cupy.inspection.training_probe import InspectionLog, inspect_step
+from p2p_cupy.parallel import comm
 from p2p_cupy.train import checkpoint
 from p2p_cupy.train.progress import ProgressBar
 from p2p_cupy.train.report import RunReport, loss_names
@@ -34,19 +37,31 @@ class TrainingDiverged(RuntimeError):
 
 
 class Trainer:
-    """One run: models, optimizers, data, report; `run()` trains until a stop condition."""
+    """One run: models, optimizers, data, report; `run()` trains until a stop condition.
 
-    def __init__(self, opts, run_dir, resume_state=None, out=None):
+    Under data parallelism (`world` of N > 1 processes, p2p_cupy/parallel/) every rank runs
+    this same loop in lockstep; rank 0 alone writes the run folder."""
+
+    def __init__(self, opts, run_dir, resume_state=None, out=None, world=comm.SINGLE):
         self.opts, self.run_dir, self.out = opts, Path(run_dir), out or sys.stderr
+        self.world, self.writes = world, world.rank == 0
+        if world.size > 1 and backend.get_backend(opts.device).name == "cuda":
+            from p2p_cupy.parallel.nccl import select_local_gpu
+            select_local_gpu(world)    # one GPU per process, before any array is made
         self.bk = backend.set_backend(opts.device)
-        self.run = build_run(opts)     # G, D, opt_G, opt_D, schedule, loader
+        self.run = build_run(opts, world.rank, world.size)   # G, D, opt_G, opt_D, schedule, loader
         self.report = RunReport(self.run_dir, loss_names(opts.gan_mode))
         self.inspection = InspectionLog(self.run_dir)     # --inspect-freq records
         self.step, self.epoch, self.epoch_step, self.trained_s = 0, 1, 0, 0.0
         self.epoch_l1 = [0.0, 0]       # sum and count of this epoch's G_L1 (--lr-policy plateau)
         if resume_state is not None:
             self.load_state(resume_state)
-        self.report.truncate_log(self.step)
+        self.parallel = None
+        if world.size > 1:
+            from p2p_cupy.parallel.training import DataParallel
+            self.parallel = DataParallel(world, self.run, self.bk, opts.sync_bn)
+        if self.writes:
+            self.report.truncate_log(self.step)
         self.pending = []              # (step, epoch, lr, {name: 0-d backend array})
         self.latest_losses = {}        # the last host-read losses (progress bar)
         self.clock = time.perf_counter()   # trained_s is accounted up to this moment
@@ -80,32 +95,42 @@ class Trainer:
     def save(self, name="latest"):
         self.flush_losses()            # raises TrainingDiverged before a bad state is saved
         self.account_time()
-        checkpoint.save_checkpoint(checkpoint.checkpoint_dir(self.run_dir), name,
-                                   self.state_dict())
+        if self.writes:
+            checkpoint.save_checkpoint(checkpoint.checkpoint_dir(self.run_dir), name,
+                                       self.state_dict())
         self.last_checkpoint_step = self.step
 
     # --- losses -----------------------------------------------------------------------
     def flush_losses(self):
-        """Read the pending losses to the host in one transfer, check and log them."""
+        """Read the pending losses to the host in one transfer, check and log them. Under
+        data parallelism every rank's losses are gathered (the logged loss is their mean:
+        the global batch's) and the ranks' parameters are compared."""
         if not self.pending:
             return
         xp = self.bk.xp
         names = self.report.loss_names
         table = self.bk.to_numpy(xp.stack([xp.stack([losses[k] for k in names])
                                            for *_, losses in self.pending]))
+        ranks = np.stack(self.world.allgather(table))     # (ranks, steps, losses)
         rows = [(step, epoch, lr, dict(zip(names, map(float, values))))
-                for (step, epoch, lr, _), values in zip(self.pending, table)]
+                for (step, epoch, lr, _), values in zip(self.pending, ranks.mean(axis=0))]
         self.pending = []
-        bad = [(row, k) for row in rows for k, v in row[3].items() if not np.isfinite(v)]
-        good_rows = rows[:rows.index(bad[0][0])] if bad else rows
-        self.report.log_losses(good_rows)
-        for *_, losses in good_rows:
+        bad = [(i, r, k) for i, row in enumerate(rows) for r in range(len(ranks))
+               for k in range(len(names)) if not np.isfinite(ranks[r, i, k])]
+        good_rows = rows[:bad[0][0]] if bad else rows
+        if self.writes:
+            self.report.log_losses(good_rows)
+        for *_, losses in good_rows:   # every rank: the plateau schedule must agree
             self.epoch_l1 = [self.epoch_l1[0] + losses["G_L1"], self.epoch_l1[1] + 1]
         if good_rows:
             self.latest_losses = good_rows[-1][3]
         if bad:
-            (step, *_, losses), name = bad[0]
-            raise TrainingDiverged(f"loss {name} is {losses[name]} at step {step}")
+            i, r, k = bad[0]
+            where = f" on rank {r} of {len(ranks)}" if len(ranks) > 1 else ""
+            raise TrainingDiverged(f"loss {names[k]} is {ranks[r, i, k]} at step "
+                                   f"{rows[i][0]}{where}")
+        if self.parallel is not None:
+            self.parallel.check_in_sync(self.step)
 
     # --- the loop -----------------------------------------------------------------------
     def lr(self) -> float:
@@ -139,27 +164,12 @@ class Trainer:
             r.set_epoch_lr(self.epoch)
             bar = ProgressBar(self.epoch, self.total_epochs(), len(r.loader), self.out)
             started, steps_before = time.perf_counter(), self.step
-            for real_A, real_B in r.loader.iter_from(self.epoch, self.epoch_step):
-                losses, fake_B = self.train_batch(self.bk.asarray(real_A),
-                                                  self.bk.asarray(real_B))
-                self.step += 1
-                self.epoch_step += 1
-                self.pending.append((self.step, self.epoch, self.lr(), losses))
-                if self.step % opts.print_freq == 0:
-                    self.flush_losses()
-                    bar.update(self.epoch_step, self._speed(started, steps_before),
-                               self.latest_losses)
-                if self.step % opts.sample_freq == 0:
-                    self.report.save_sample(self.step, real_A, self.bk.to_numpy(fake_B), real_B)
-                    self.write_index("running")
-                if self.step % opts.save_latest_freq == 0:
-                    self.save()
-                if self.stop_requested:
-                    return "interrupted"
-                # Checked before the loader is asked for the next batch, whose random crop
-                # and flip would otherwise be drawn and lost.
-                if opts.max_steps is not None and self.step >= opts.max_steps:
-                    return "max-steps"
+            # closing(): leaving the loop by return or exception stops the prefetch thread
+            # here and now, so an error there is raised here, not printed by the collector.
+            with closing(r.loader.iter_from(self.epoch, self.epoch_step)) as batches:
+                reason = self._epoch(batches, bar, started, steps_before)
+            if reason:
+                return reason
             elapsed = time.perf_counter() - started
             self.flush_losses()
             bar.finish(self.epoch_step, self._speed(started, steps_before), self.latest_losses,
@@ -173,6 +183,31 @@ class Trainer:
             self.write_index("running")
         return "finished"
 
+    def _epoch(self, batches, bar, started, steps_before):
+        """Train on the batches of one epoch; the reason to stop early, or None."""
+        opts = self.opts
+        for real_A, real_B in batches:
+            losses, fake_B = self.train_batch(self.bk.asarray(real_A), self.bk.asarray(real_B))
+            self.step += 1
+            self.epoch_step += 1
+            self.pending.append((self.step, self.epoch, self.lr(), losses))
+            if self.step % opts.print_freq == 0:
+                self.flush_losses()
+                bar.update(self.epoch_step, self._speed(started, steps_before),
+                           self.latest_losses)
+            if self.step % opts.sample_freq == 0 and self.writes:
+                self.report.save_sample(self.step, real_A, self.bk.to_numpy(fake_B), real_B)
+                self.write_index("running")
+            if self.step % opts.save_latest_freq == 0:
+                self.save()
+            if self.world.any(self.stop_requested):   # every rank stops at one step
+                return "interrupted"
+            # Checked before the loader is asked for the next batch, whose random crop
+            # and flip would otherwise be drawn and lost.
+            if opts.max_steps is not None and self.step >= opts.max_steps:
+                return "max-steps"
+        return None
+
     def train_batch(self, real_A, real_B):
         """train_step on one batch; every --inspect-freq steps it is watched from inside
         (p2p_cupy/inspection/training_probe.py) and the record goes to the report."""
@@ -180,14 +215,16 @@ class Trainer:
 
         # wgangp's interpolation weights: keyed by the step, so a resumed run draws the same
         alpha = np.random.default_rng([opts.seed + 3, self.step + 1]).random(real_A.shape[0])
+        average = self.parallel.average_gradients if self.parallel else None
 
         def step():
             return train_step(r.G, r.D, r.opt_G, r.opt_D, real_A, real_B, opts.gan_mode,
-                              opts.lambda_l1, alpha, opts.lambda_gp)
+                              opts.lambda_l1, alpha, opts.lambda_gp, average)
         if not opts.inspect_freq or (self.step + 1) % opts.inspect_freq:
             return step()
         (losses, fake_B), record = inspect_step(r.G, r.D, step, opts.gan_mode)
-        self.inspection.add(self.step + 1, record, self.bk.to_numpy(fake_B))
+        if self.writes:
+            self.inspection.add(self.step + 1, record, self.bk.to_numpy(fake_B))
         return losses, fake_B
 
     def _speed(self, started, steps_before) -> float:
@@ -200,6 +237,8 @@ class Trainer:
 
     def write_index(self, state: str):
         self.account_time()
+        if not self.writes:
+            return
         speed = self.step / self.trained_s if self.trained_s > 0 else float("nan")
         epoch = min(self.epoch, self.total_epochs())
         status = {"state": state, "step": self.step, "epoch": f"{epoch} / {self.total_epochs()}",
@@ -207,7 +246,14 @@ class Trainer:
                   "speed": f"{speed:.2f} it/s ({self.trained_s:.0f} s of training)",
                   "generator parameters": f"{self.run.G.num_parameters():,}",
                   "discriminator parameters": f"{self.run.D.num_parameters():,}"}
+        if self.world.size > 1:
+            status["data parallel"] = global_batch_line(self.world, self.opts)
         self.report.write_index(self.opts.to_dict(), status, self.inspection.html_section())
+
+
+def global_batch_line(world, opts) -> str:
+    return (f"{world.name} x batch {opts.batch_size} = global batch "
+            f"{world.size * opts.batch_size}{', synchronized batch norm' if opts.sync_bn else ''}")
 
 
 class _sigint_sets_flag:
@@ -222,11 +268,15 @@ class _sigint_sets_flag:
             self.previous = signal.signal(signal.SIGINT, self._handle)
 
     def _handle(self, signum, frame):
-        if self.trainer.stop_requested:
-            raise KeyboardInterrupt
-        self.trainer.stop_requested = True
-        print("\nCtrl-C: stopping after this step and saving a checkpoint "
-              "(press again to abort without saving)", file=self.trainer.out)
+        trainer = self.trainer
+        if trainer.stop_requested:
+            raise KeyboardInterrupt    # run.py says which checkpoint is kept; nothing is saved
+        trainer.stop_requested = True
+        kept = (f"step {trainer.last_checkpoint_step}" if trainer.last_checkpoint_step is not None
+                else "none yet")
+        print(f"\nCtrl-C: stopping after this step and saving a checkpoint (Ctrl-C again: "
+              f"stop at once without saving; the last checkpoint, {kept}, stays)",
+              file=trainer.out)
 
     def __exit__(self, *exc):
         if self.previous is not None:

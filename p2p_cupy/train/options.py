@@ -9,9 +9,20 @@ half-trained run would not "continue" it.
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 import typing
+import warnings
 from dataclasses import dataclass
 from typing import Optional
+
+from p2p_cupy.errors import P2PError
+
+GIB = 2 ** 30
+# A run name is one folder under --out: a letter or digit, then letters, digits, . _ - +
+# and inner spaces
+RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+ -]{0,126}[A-Za-z0-9._+-]|[A-Za-z0-9]")
+PREPROCESS_MODES = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none")
 
 RESUME_OVERRIDABLE = ("max_steps", "n_epochs", "n_epochs_decay", "print_freq", "sample_freq",
                       "save_epoch_freq", "save_latest_freq", "device", "inspect_freq")
@@ -60,6 +71,75 @@ class TrainOptions:
     save_epoch_freq: int = 5              # epochs between kept epoch checkpoints
     inspect_freq: int = 0                 # steps between looks inside the networks (0: never)
     init_from: Optional[str] = None       # weights this run started from (p2p train --init-from)
+    sync_bn: bool = False                 # data parallel: batch norm over the global batch
+
+    def __post_init__(self):
+        self.validate()
+
+    def validate(self):
+        """Refuse options that make no sense (P2PError naming the option and its range);
+        every entry point builds TrainOptions, so the command line, --resume (saved
+        options) and the Python API all pass here."""
+        def need(ok, option, what):
+            if not ok:
+                raise InvalidOption(f"--{option.replace('_', '-')} {getattr(self, option)!r}: "
+                                    f"{what}")
+        need(_finite(self.lr) and self.lr > 0, "lr", "the learning rate must be > 0")
+        need(_finite(self.beta1) and 0 <= self.beta1 < 1, "beta1",
+             "Adam's beta1 must be in [0, 1)")
+        need(_finite(self.lambda_l1) and self.lambda_l1 >= 0, "lambda_l1",
+             "the L1 weight must be >= 0")
+        for option in ("batch_size", "ngf", "ndf", "load_size", "crop_size", "print_freq",
+                       "sample_freq", "save_latest_freq", "save_epoch_freq"):
+            need(_int(getattr(self, option)) and getattr(self, option) >= 1, option,
+                 "must be a whole number >= 1")
+        for option in ("n_epochs", "n_epochs_decay", "inspect_freq", "seed"):
+            need(_int(getattr(self, option)) and getattr(self, option) >= 0, option,
+                 "must be a whole number >= 0")
+        need(self.n_epochs + self.n_epochs_decay >= 1, "n_epochs",
+             "--n-epochs plus --n-epochs-decay must be at least 1 (nothing to train)")
+        need(self.max_steps is None or (_int(self.max_steps) and self.max_steps >= 1),
+             "max_steps", "must be a whole number >= 1")
+        # ngf, ndf, n_layers_D and n_blocks also have upper limits for a file's options
+        # (p2p_cupy/train/expected.py); n_layers_D's range is the command line's.
+        need(self.n_blocks is None or (_int(self.n_blocks) and self.n_blocks >= 0), "n_blocks",
+             "must be a whole number >= 0")
+        need(self.direction in ("AtoB", "BtoA"), "direction", "must be AtoB or BtoA")
+        need(self.preprocess in PREPROCESS_MODES, "preprocess",
+             f"must be one of {', '.join(PREPROCESS_MODES)}")
+        if self.preprocess in ("resize_and_crop", "scale_width_and_crop"):
+            need(self.crop_size <= self.load_size, "crop_size",
+                 f"larger than --load-size {self.load_size}, nothing to crop it from")
+        need(isinstance(self.name, str) and RUN_NAME.fullmatch(self.name) is not None, "name",
+             "a run name is one folder name: a letter or digit, then letters, digits, "
+             "'.', '_', '-', '+' or inner spaces (no path separators, no '..', at most 128 "
+             "characters)")
+        # issue 18's options (the lazy imports keep this module free of the frameworks)
+        from p2p_cupy.models.init import INIT_TYPES
+        from p2p_cupy.schedules import LR_POLICIES
+        from p2p_cupy.train.step import GAN_MODES
+        need(self.input_nc in (1, 3, 4), "input_nc", "must be 1, 3 or 4 (RGBA)")
+        need(self.output_nc in (1, 3), "output_nc", "must be 1 or 3")
+        need(self.max_dataset_size is None or (_int(self.max_dataset_size)
+                                               and self.max_dataset_size >= 1),
+             "max_dataset_size", "must be a whole number >= 1")
+        need(self.gan_mode in GAN_MODES, "gan_mode", f"must be one of {', '.join(GAN_MODES)}")
+        need(_finite(self.lambda_gp) and self.lambda_gp >= 0, "lambda_gp",
+             "the gradient penalty's weight must be >= 0")
+        need(self.lr_policy in LR_POLICIES, "lr_policy",
+             f"must be one of {', '.join(LR_POLICIES)}")
+        need(_int(self.lr_decay_iters) and self.lr_decay_iters >= 1, "lr_decay_iters",
+             "must be a whole number >= 1")
+        need(self.init_type in INIT_TYPES, "init_type",
+             f"must be one of {', '.join(INIT_TYPES)}")
+        need(_finite(self.init_gain) and self.init_gain > 0, "init_gain", "must be > 0")
+        side = max(self.load_size, self.crop_size)
+        # A and B, float32
+        sample_bytes = side * side * (self.input_nc + self.output_nc) * 4
+        if sample_bytes > GIB:
+            warnings.warn(f"--load-size {self.load_size}: one training sample takes "
+                          f"{sample_bytes / GIB:.1f} GB of memory before the batch is even formed",
+                          LargeSampleWarning, stacklevel=3)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -87,6 +167,22 @@ class TrainOptions:
                              + ", ".join("--" + k.replace("_", "-") for k in frozen)
                              + f" (only {', '.join(RESUME_OVERRIDABLE)} can)")
         return dataclasses.replace(self, **overrides)
+
+
+class LargeSampleWarning(UserWarning):
+    """Options under which one training sample alone takes more than a GB."""
+
+
+class InvalidOption(P2PError, ValueError):
+    """An option outside its range; the message names the option, its value and the range."""
+
+
+def _finite(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _allowed_types(cls, name: str) -> tuple:

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import csv
 import html
+import io
 import math
-import os
+import warnings
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from p2p_cupy.safe_files import naming, replace_atomically, write_text_atomically
 
 LOSS_NAMES = ("G_GAN", "G_L1", "D_real", "D_fake")
 
@@ -48,11 +51,20 @@ def triplet_grid(real_A, fake_B, real_B, max_rows=4) -> np.ndarray:
     return np.concatenate(rows, axis=0)
 
 
-def write_atomic(path: Path, text: str):
-    """Write a text file through a temporary name, so a reader never sees half of it."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+class TornLogWarning(UserWarning):
+    """A loss_log.csv line left incomplete by a killed run, dropped on reading."""
+
+
+def _parse_row(fields, header):
+    """{column: value} of one CSV row (step and epoch int, the rest float), or None if it
+    is not a whole row."""
+    if len(fields) != len(header):
+        return None
+    try:
+        return {k: (int(v) if k in ("step", "epoch") else float(v))
+                for k, v in zip(header, fields)}
+    except ValueError:
+        return None
 
 
 class RunReport:
@@ -60,6 +72,7 @@ class RunReport:
 
     def __init__(self, run_dir, loss_names=LOSS_NAMES):
         self.run_dir, self.loss_names = Path(run_dir), tuple(loss_names)
+        self.header = ("step", "epoch", "lr", *self.loss_names)    # the loss log's columns
         self.samples_dir = self.run_dir / "samples"
         self.samples_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = self.run_dir / "loss_log.csv"
@@ -67,42 +80,56 @@ class RunReport:
     # --- loss log -----------------------------------------------------------------
     def truncate_log(self, step: int):
         """Drop rows after `step`: a run killed after its last checkpoint logged steps
-        that the resumed run will redo."""
-        rows = self.read_log()
-        header = ["step", "epoch", "lr", *self.loss_names]
-        with open(self.log_path, "w", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow(header)
-            for row in rows:
-                if row["step"] <= step:
-                    writer.writerow([int(row["step"]), int(row["epoch"])]
-                                    + [repr(row[k]) for k in header[2:]])
+        that the resumed run will redo. The log is rewritten through a temporary file, so
+        a kill during the rewrite leaves the old log, never a part of it."""
+        rows = [[row[k] for k in self.header] for row in self.read_log(warn=True)
+                if row["step"] <= step]
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(self.header)
+        writer.writerows(rows)
+        write_text_atomically(self.log_path, buffer.getvalue())
 
     def log_losses(self, rows):
         """rows: (step, epoch, lr, {loss name: float}) tuples, appended in order."""
         new = not self.log_path.exists()
-        with open(self.log_path, "a", newline="") as f:
+        with naming(self.log_path), open(self.log_path, "a", newline="") as f:
             writer = csv.writer(f)
             if new:
-                writer.writerow(["step", "epoch", "lr", *self.loss_names])
+                writer.writerow(self.header)
             for step, epoch, lr, losses in rows:
                 writer.writerow([step, epoch, repr(float(lr))]
                                 + [repr(float(losses[k])) for k in self.loss_names])
 
-    def read_log(self) -> list:
+    def read_log(self, warn: bool = False) -> list:
+        """The logged rows as {column: value}. A last line without its newline was torn by a kill mid-append: it is
+        dropped (with a warning if `warn`), as is any other row that does not parse."""
         if not self.log_path.exists():
             return []
-        with open(self.log_path, newline="") as f:
-            return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+        text = self.log_path.read_text(encoding="utf-8", errors="replace")
+        lines = text.splitlines()
+        if lines and not text.endswith("\n"):
+            if warn:
+                warnings.warn(f"{self.log_path}: dropped its torn last line {lines[-1]!r} "
+                              f"(the run was killed while writing it)", TornLogWarning)
+            lines = lines[:-1]
+        rows = []
+        for number, fields in enumerate(csv.reader(lines[1:]), start=2):
+            row = _parse_row(fields, self.header)
+            if row is None:
+                if warn:
+                    warnings.warn(f"{self.log_path}: dropped unreadable line {number}",
+                                  TornLogWarning)
+                continue
+            rows.append(row)
+        return rows
 
     # --- samples ------------------------------------------------------------------
     def save_sample(self, step: int, real_A, fake_B, real_B) -> Path:
         """Save host batches as one PNG of input | output | target rows."""
         path = self.samples_dir / f"step_{step:07d}.png"
-        tmp = path.with_name("tmp_" + path.name)
-        Image.fromarray(triplet_grid(real_A, fake_B, real_B)).save(tmp, format="PNG")
-        os.replace(tmp, path)
-        return path
+        grid = Image.fromarray(triplet_grid(real_A, fake_B, real_B))
+        return replace_atomically(path, lambda f: grid.save(f, format="PNG"))
 
     def sample_paths(self) -> list:
         return sorted(self.samples_dir.glob("step_*.png"))
@@ -122,7 +149,7 @@ class RunReport:
                         for k, v in status.items())
         opts = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
                        for k, v in sorted(options.items()))
-        write_atomic(self.run_dir / "index.html", PAGE.format(
+        write_text_atomically(self.run_dir / "index.html", PAGE.format(
             title=html.escape(str(options.get("name", self.run_dir.name))), facts=facts,
             charts=charts or "<p>no losses logged yet</p>",
             samples=samples or "<p>no samples yet</p>", extra=extra, options=opts))

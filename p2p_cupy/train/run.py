@@ -2,17 +2,24 @@
 
 Exit codes: 0 when the run stopped as asked (--max-steps or the last epoch), 130 after
 Ctrl-C (the checkpoint is saved), 1 when a loss diverged (the last good checkpoint stays).
+
+Under `mpiexec -n N` every process runs this; rank 0 alone prints and writes, and an error
+on any rank ends them all with one line naming the rank (p2p_cupy/parallel/comm.py).
 """
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 from pathlib import Path
 
+from p2p_cupy.data.loader import ranks_mismatch
+from p2p_cupy.parallel import comm
 from p2p_cupy.train import checkpoint, expected, init_from
 from p2p_cupy.train.build import SYNTHETIC, resume_spec
-from p2p_cupy.train.loop import Trainer
+from p2p_cupy.train.loop import Trainer, global_batch_line
 from p2p_cupy.train.options import TrainOptions
+from p2p_cupy.train.run_lock import RunLock
 
 EXIT_CODES = {"max-steps": 0, "finished": 0, "interrupted": 130, "diverged": 1}
 
@@ -23,17 +30,34 @@ def start_or_resume(opts: TrainOptions, given: dict, resume=None, out=None, epoc
     or the one kept after `epoch`) with the options in `given` (those set on the command
     line) changed; returns the exit code. A new run with opts.init_from starts from those
     weights (init_from.py). Messages go to `out` (default: sys.stderr)."""
-    out = out or sys.stderr
+    world = comm.world()
+    run_dir = Path(resume) if resume is not None else Path(opts.out) / opts.name
+    how = dict(resume=resume is not None, epoch=epoch, init_g_only=init_g_only, world=world)
+    with comm.failures_end_every_rank(world):
+        if world.rank != 0:         # rank 0 alone writes, so rank 0 alone holds the lock
+            with open(os.devnull, "w") as quiet:
+                return _train_locked(opts, given, run_dir, quiet, **how)
+        with RunLock(run_dir):
+            return _train_locked(opts, given, run_dir, out or sys.stderr, **how)
+
+
+def _train_locked(opts, given, run_dir: Path, out, resume: bool, epoch, init_g_only,
+                  world) -> int:
     source = None
-    if resume is not None:
-        run_dir = Path(resume)
-        checkpoint.remove_torn_files(checkpoint.checkpoint_dir(run_dir))
+    if resume:
+        if world.rank == 0:             # no one else's torn files: rank 0 holds the lock
+            for folder in (run_dir, checkpoint.checkpoint_dir(run_dir), run_dir / "samples",
+                           run_dir / "inspect"):
+                checkpoint.remove_torn_files(folder)
         ckpt = checkpoint.CheckpointFile(checkpoint.run_checkpoint(run_dir, epoch))
         saved = expected.saved_options(ckpt)
-        state = ckpt.load(expected.present_or_required(ckpt, resume_spec(saved)))
+        ranks = expected.saved_ranks(ckpt)
+        if ranks != world.size:
+            raise ValueError(f"{run_dir}: {ranks_mismatch(ranks, world.size)}")
+        state = ckpt.load(expected.present_or_required(ckpt, resume_spec(saved, ranks)))
         opts = saved.resumed_with(given)
     else:
-        run_dir, state = Path(opts.out) / opts.name, None
+        state = None
         if (checkpoint.checkpoint_dir(run_dir) / "latest.npz").exists():
             raise ValueError(f"{run_dir} already holds a run: continue it with "
                              f"`p2p train --resume {run_dir}` or pick another --name")
@@ -43,7 +67,7 @@ def start_or_resume(opts: TrainOptions, given: dict, resume=None, out=None, epoc
         elif epoch is not None:
             raise ValueError("--epoch picks the checkpoint of --resume RUN or --init-from RUN")
         opts = with_absolute_dataroot(opts)
-    trainer = Trainer(opts, run_dir, state, out=out)
+    trainer = Trainer(opts, run_dir, state, out=out, world=world)
     r = trainer.run
     if source is not None:
         loaded = init_from.load_weights(r, source, init_g_only, opts.init_from)
@@ -52,11 +76,19 @@ def start_or_resume(opts: TrainOptions, given: dict, resume=None, out=None, epoc
           f"{trainer.bk.name}: {opts.netG} ({r.G.num_parameters():,} parameters) vs "
           f"{opts.netD} ({r.D.num_parameters():,}), {len(r.loader.dataset)} training pairs "
           f"from {r.dataroot}, {len(r.loader)} steps per epoch", file=out)
+    pids = world.allgather(os.getpid())
+    if world.size > 1:
+        print(f"data parallel: {global_batch_line(world, opts)}; "
+              f"{trainer.parallel.gradient_bytes / 1e6:.1f} MB of gradients all-reduced per "
+              f"step; process ids by rank: " + ", ".join(f"{r}: {p}" for r, p in enumerate(pids)),
+              file=out)
     try:
         reason = trainer.run_to_end()
     except KeyboardInterrupt:
-        print(f"\naborted; the last checkpoint (step {trainer.last_checkpoint_step}) is kept "
-              f"in {checkpoint.checkpoint_dir(run_dir)}", file=out)
+        kept = (f"the last checkpoint (step {trainer.last_checkpoint_step}) is kept in "
+                f"{checkpoint.checkpoint_dir(run_dir)}" if trainer.last_checkpoint_step is not None
+                else "no checkpoint was written")
+        print(f"\naborted without saving; {kept}", file=out)
         return EXIT_CODES["interrupted"]
     if reason != "diverged":
         print(f"stopped at step {trainer.step} ({reason}); checkpoint "

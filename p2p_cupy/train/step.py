@@ -39,9 +39,12 @@ def gan_loss(pred, is_real: bool, gan_mode: str):
 
 
 def train_step(G, D, opt_G, opt_D, real_A, real_B, gan_mode="vanilla", lambda_l1=100.0,
-               gp_alpha=None, lambda_gp=10.0):
+               gp_alpha=None, lambda_gp=10.0, average_gradients=None):
     """One iteration on a batch; returns the losses as 0-d backend arrays (no host sync).
-    wgangp needs gp_alpha: the host (N,) interpolation weights of the penalty."""
+    wgangp needs gp_alpha: the host (N,) interpolation weights of the penalty.
+    average_gradients(net), when given, runs between each backward and its optimizer step
+    (data parallelism: the mean of the gradients over the processes)."""
+    average = average_gradients or (lambda net: None)
     if gan_mode not in GAN_MODES:
         raise ValueError(f"unknown gan_mode {gan_mode!r}; choose {', '.join(GAN_MODES)}")
     fake_B = G.forward(real_A)
@@ -58,6 +61,7 @@ def train_step(G, D, opt_G, opt_D, real_A, real_B, gan_mode="vanilla", lambda_l1
     D.backward_without_input_grad(grad(0.5))
     if gan_mode == "wgangp":
         loss_D_GP = gradient_penalty(D, real_AB, fake_AB, gp_alpha, lambda_gp)
+    average(D)
     opt_D.step()
 
     # G step: gradients flow through the (updated, frozen) D into fake_B, plus the L1 term.
@@ -68,6 +72,7 @@ def train_step(G, D, opt_G, opt_D, real_A, real_B, gan_mode="vanilla", lambda_l1
     loss_G_L1, l1_cache = l1_forward(fake_B, real_B)
     d_fake_B += l1_backward(l1_cache, lambda_l1)
     G.backward_without_input_grad(d_fake_B)    # real_A is data: no gradient for it
+    average(G)
     opt_G.step()
     D.freeze(False)
 

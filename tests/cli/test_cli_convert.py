@@ -4,7 +4,6 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from p2p_cupy.cli.convert import convert
 from p2p_cupy.cli.main import main
 from p2p_cupy.train import checkpoint
 from p2p_cupy.train.inference import generator_from_options, read_input
@@ -19,7 +18,7 @@ def test_convert_writes_a_checkpoint_whose_generator_matches_the_torch_one(tmp_p
     tG = R.build(seed=0, num_downs=5, ngf=4, use_dropout=False)[0]
     pth = tmp_path / "latest_net_G.pth"
     torch.save({f"module.{k}": v for k, v in tG.state_dict().items()}, pth)
-    res = CliRunner().invoke(convert, [str(pth), "--out", str(tmp_path / "m.npz"),
+    res = CliRunner().invoke(main, ["convert", str(pth), "--out", str(tmp_path / "m.npz"),
                                        "--no-dropout"])
     assert res.exit_code == 0, res.output
     assert "G (netG unet_32, num_downs 5, ngf 4, norm batch" in res.output

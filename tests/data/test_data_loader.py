@@ -70,20 +70,6 @@ def test_stopping_early_stops_the_worker(root):
     assert threading.active_count() == before
 
 
-def test_stopping_after_the_last_batch_does_not_wait_for_the_worker(root):
-    # the caller takes the first of two batches; the worker queues the last one and waits
-    # to say "end": closing the iterator then must not leave it (and the join) waiting
-    before = threading.active_count()
-    it = _loader(root, batch_size=4).iter_from(1)
-    next(it)
-    time.sleep(0.5)                                  # the worker reaches its last put
-    worker_done = threading.Event()
-    closer = threading.Thread(target=lambda: (it.close(), worker_done.set()), daemon=True)
-    closer.start()
-    assert worker_done.wait(timeout=10)
-    assert threading.active_count() == before
-
-
 def test_serial_batches_and_max_dataset_size(root):
     opts = TrainOptions(load_size=24, crop_size=16, batch_size=2, serial_batches=True,
                         max_dataset_size=5)
@@ -137,7 +123,38 @@ def test_make_train_loader_and_test_pairs_follow_the_options(root):
     a, b = next(iter(loader))
     assert a.shape == (2, 3, 16, 16) and (a > 0).mean() > 0.5      # BtoA: input is bright B
     pairs = list(iter_test_pairs(root, "train", opts, limit=3))
-    assert [n for n, _, _ in pairs] == ["0", "1", "2"]
-    name, a, b = pairs[1]
+    assert [i for i, _, _ in pairs] == [0, 1, 2]
+    index, a, b = pairs[1]
     assert a.shape == (3, 16, 16)
     assert (a[:, :, 0] < a[:, :, -1]).all()          # B's dark stripe stays left: no flip
+
+
+def test_data_parallel_ranks_together_hold_the_global_batches_with_their_augmentation(root):
+    """Rank r of 2 (batch 1 each) takes positions r, r + 2 of every global batch of 2: the
+    same samples, crops and flips as one process with batch 2; the incomplete last global
+    batch is dropped (7 pairs: 3 steps)."""
+    ds = AlignedDataset(root, preprocess=Preprocess("resize_and_crop", 24, 16))
+    whole = list(PairLoader(ds, 2, seed=3, prefetch=False).iter_from(2))
+    ranks = [list(PairLoader(ds, 1, seed=3, rank=r, ranks=2).iter_from(2)) for r in (0, 1)]
+    assert len(ranks[0]) == len(ranks[1]) == 3 and len(whole) == 4
+    for step in range(3):
+        np.testing.assert_array_equal(ranks[0][step][0][0], whole[step][0][0])
+        np.testing.assert_array_equal(ranks[1][step][0][0], whole[step][0][1])
+        np.testing.assert_array_equal(ranks[1][step][1][0], whole[step][1][1])
+    state = PairLoader(ds, 1, seed=3, rank=1, ranks=2).state_dict()
+    with pytest.raises(ValueError, match="trained by 2 process.*mpiexec -n 2"):
+        PairLoader(ds, 1, seed=3).load_state_dict(state)
+
+
+def test_stopping_one_batch_before_the_end_of_an_epoch_does_not_hang(root):
+    """The consumer stops with one batch left (--max-steps mid-epoch): the worker, which
+    has queued that batch and is queueing its end marker, must let go (it blocked forever
+    before, and with it the training process)."""
+    loader = _loader(root)
+    batches = loader.iter_from(1)
+    for _ in range(len(loader) - 1):
+        next(batches)
+    time.sleep(0.5)                     # the worker queues the last batch meanwhile
+    finished = threading.Event()
+    threading.Thread(target=lambda: (batches.close(), finished.set()), daemon=True).start()
+    assert finished.wait(10)

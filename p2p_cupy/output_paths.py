@@ -1,0 +1,87 @@
+"""Where a command writes its outputs: the one rule every command that turns input files
+into output files follows (translate, test, p2p data combine/edges/colorize/blank/split).
+
+plan_outputs gives each input its own output names and refuses, before anything is
+written, any output that would land on an input of the same command:
+
+- Inputs that share a stem (a.png and a.jpg) get their extension in the name (a_png.png,
+  a_jpg.png) instead of one overwriting the other; a name that is still taken gets _2, _3.
+  Names are compared case-insensitively, so they stay distinct on macOS and Windows too.
+- An output path that is an input (the same path, or the same file through a link) is a
+  P2PError naming both: `p2p translate --out . photo.png` in the photo's folder would
+  replace the photo.
+- With `away_from_inputs`, the output folder may not be a folder the inputs come from:
+  pairs written next to the photos would be read back as photos by the next run.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from p2p_cupy.errors import P2PError
+
+
+class OutputClash(P2PError, ValueError):
+    """An output would overwrite an input; the message names both."""
+
+
+def distinct_stems(paths) -> list:
+    """A name per path: its stem, or stem_ext where several paths share the stem."""
+    paths = [Path(p) for p in paths]
+    counts = {}
+    for p in paths:
+        counts[p.stem.casefold()] = counts.get(p.stem.casefold(), 0) + 1
+    wanted = [p.stem if counts[p.stem.casefold()] == 1 else
+              f"{p.stem}_{p.suffix.lstrip('.').lower()}" for p in paths]
+    taken, names = set(), []
+    for name in wanted:
+        unique, n = name, 1
+        while unique.casefold() in taken:
+            n += 1
+            unique = f"{name}_{n}"
+        taken.add(unique.casefold())
+        names.append(unique)
+    return names
+
+
+def _file_id(path: Path):
+    """(device, inode) of an existing path, None otherwise: the same file under any name."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def plan_outputs(inputs, out_dir, templates=("{stem}.png",), other_inputs=(),
+                 away_from_inputs=False) -> list:
+    """For each of `inputs`, a tuple of out_dir / template.format(stem=its distinct stem,
+    name=its file name), one per template. Refuses (OutputClash) any planned path that is
+    one of `inputs` or `other_inputs` (files the command also reads, e.g. the
+    checkpoint), and with away_from_inputs an out_dir that holds one of the inputs."""
+    inputs = [Path(p) for p in inputs]
+    out_dir = Path(out_dir)
+    every_input = inputs + [Path(p) for p in other_inputs]
+    if away_from_inputs and out_dir.exists():
+        for folder in {p.parent for p in every_input}:
+            if _file_id(folder) == _file_id(out_dir):
+                raise OutputClash(f"{out_dir}: is the folder the inputs are read from (e.g. "
+                                  f"{next(p for p in every_input if p.parent == folder)}); "
+                                  f"write the outputs to another folder, or the next run would "
+                                  f"read them back as inputs")
+    plan = [tuple(out_dir / t.format(stem=stem, name=path.name) for t in templates)
+            for path, stem in zip(inputs, distinct_stems(inputs))]
+    by_name = {os.path.abspath(p): p for p in every_input}
+    by_id = None                  # built only if some output already exists
+    for outputs in plan:
+        for out in outputs:
+            clash = by_name.get(os.path.abspath(out))
+            if clash is None and out.exists():
+                if by_id is None:
+                    by_id = {_file_id(p): p for p in every_input}
+                    by_id.pop(None, None)
+                clash = by_id.get(_file_id(out))
+            if clash is not None:
+                raise OutputClash(f"{out}: would overwrite the input {clash}; choose another "
+                                  f"output folder")
+    return plan
