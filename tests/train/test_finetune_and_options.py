@@ -6,6 +6,7 @@ import io
 import numpy as np
 import pytest
 
+from p2p_cupy.errors import P2PError
 from p2p_cupy.train import checkpoint
 from p2p_cupy.train.options import TrainOptions
 from p2p_cupy.train.run import start_or_resume
@@ -126,3 +127,20 @@ def test_plateau_state_is_checkpointed_and_resumed(facades, tmp_path):
     assert int(state["schedule"]["bad_epochs"]) == 0 and float(state["schedule"]["current"]) == 1
     assert start_or_resume(None, {"max_steps": 4}, resume=run, out=out) == 0
     assert float(_state(run)["schedule"]["best"]) == float(state["schedule"]["best"])
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("input_nc", 2, "--input-nc 2: must be 1, 3 or 4"),
+    ("output_nc", 4, "--output-nc 4: must be 1 or 3"),
+    ("max_dataset_size", 0, "--max-dataset-size 0: must be a whole number >= 1"),
+    ("gan_mode", "hinge", "--gan-mode 'hinge': must be one of vanilla, lsgan, wgangp"),
+    ("lambda_gp", -1.0, "--lambda-gp -1.0: the gradient penalty's weight must be >= 0"),
+    ("lr_policy", "exp", "--lr-policy 'exp': must be one of linear, step, plateau, cosine"),
+    ("lr_decay_iters", 0, "--lr-decay-iters 0: must be a whole number >= 1"),
+    ("init_type", "zeros", "--init-type 'zeros': must be one of normal, xavier"),
+    ("init_gain", float("nan"), "--init-gain nan: must be > 0"),
+])
+def test_issue18_options_are_validated_with_the_others(option, value, message):
+    with pytest.raises(P2PError) as info:
+        TrainOptions(**{option: value})
+    assert message in str(info.value)
