@@ -7,7 +7,7 @@ the GEMM (Cout) x (Cin*k*k) @ (Cin*k*k) x (N*Ho*Wo); the matmul of that size on 
 machine is the bar (the issue asks for at least half of it). Then the backward (dx, dw) of
 the same layer, and forward + backward of other pix2pix layers: U-Net-256's first conv,
 PatchGAN's biggest conv, the decoder's transposed convs, and those at twice the size.
-FLOPs count 2 per multiply-add, padded taps included (the cost model of DESIGN.md).
+FLOPs count 2 per multiply-add, padded taps included (docs/DESIGN.md, "The cost model").
 """
 import argparse
 import time

@@ -1,6 +1,6 @@
 """`p2p bench`: speed, ours against PyTorch (with --compare torch; torch is optional).
 
-    p2p bench step   [--device cpu] [--batch-size 1] [--size 256] [--iters 5] [--warmup 2]
+    p2p bench step   [--device auto] [--batch-size 1] [--size 256] [--iters 5] [--warmup 2]
                      [--compare torch] [--json OUT]
     mpiexec -n N p2p bench step --distributed   data parallel: step, compute, all-reduce
     p2p bench infer  generator forward, batch 1 and 16
@@ -9,17 +9,18 @@
     p2p bench model  a roofline prediction of the step on a GPU (--gpu h100|h200|a100), no GPU needed
     p2p bench report regenerate benchmarks/RESULTS.md from benchmarks/results/*.json
 
-Each run prints a summary and saves its record to benchmarks/results/ (or --json OUT).
+Each run prints a summary and saves its record to benchmarks/results/ (or --json OUT);
+paths are relative to the current folder, so from the repository root they are its files.
 """
 import click
 
-from p2p_cupy.backend import DEVICES
+from p2p_cupy.cli.common import device_option
 
-DEVICE = click.option("--device", type=click.Choice(DEVICES), default="cpu", show_default=True)
+DEVICE = device_option()
 SIZE = click.option("--size", type=int, default=256, show_default=True,
                     help="image height and width (a power of 2)")
 COMPARE = click.option("--compare", type=click.Choice(["torch"]), default=None,
-                       help="also time PyTorch (benchmarks/torch_reference.py)")
+                       help="also time PyTorch (p2p_cupy/bench/torch_reference.py)")
 JSON_OUT = click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None,
                         help="where to save the record [benchmarks/results/<device>-<date>-"
                              "<kind>.json]")
@@ -170,8 +171,10 @@ def kernels(device, batch_size, size, repeats, json_out):
     calls, GB/s moved and its fraction of the GPU's peak bandwidth (cuda; emu is a smoke
     test with host timers, e.g. --batch-size 1 --size 8)."""
     from p2p_cupy.bench.kernels import bench_kernels
-    if device not in ("cuda", "emu"):
-        raise click.BadParameter("kernels run on --device cuda (or emu, a smoke test)",
+    from p2p_cupy import backend
+    if not backend.get_backend(device).uses_kernels:
+        raise click.BadParameter(f"kernels run on --device cuda (or emu, a smoke test); "
+                                 f"{device} is {backend.get_backend(device).name}",
                                  param_hint="--device")
     if batch_size < 1 or size < 8 or size % 8 or repeats < 1:
         raise click.BadParameter("need --batch-size >= 1, --size a multiple of 8, --repeats >= 1")
@@ -234,6 +237,7 @@ def model(gpu, batch_size, size, tf32, top, label, save, json_out):
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
               help="markdown file to write [benchmarks/RESULTS.md]")
 def report(out):
-    """Regenerate benchmarks/RESULTS.md from every JSON in benchmarks/results/."""
+    """Regenerate benchmarks/RESULTS.md from every JSON in benchmarks/results/ (under the
+    current folder), and the summary table of ./README.md when it has one."""
     from p2p_cupy.bench import results
     click.echo(f"wrote {results.write_report(out=out)}")

@@ -47,13 +47,13 @@ def test(run_dir, epoch, data_root, phase, eval_mode, num_test, native_size, fit
     from pathlib import Path
 
     from p2p_cupy import backend
-    from p2p_cupy.train.evaluate import run_test
+    from p2p_cupy.evaluation.evaluate import run_test
 
     suffix = phase if epoch in (None, "latest") else f"{phase}_epoch{epoch}"
     base = Path(run_dir) if Path(run_dir).is_dir() else Path(run_dir).with_suffix("")
     out_dir = out_dir or str(base / f"test_{suffix}")
-    backend.set_backend(device)
-    result = run_test(run_dir, data_root, out_dir, phase, eval_mode, num_test, epoch,
-                      fit_mode, native_size, (input_nc, output_nc), tile)
+    with backend.using(device):
+        result = run_test(run_dir, data_root, out_dir, phase, eval_mode, num_test, epoch,
+                          fit_mode, native_size, (input_nc, output_nc), tile)
     summary = {k: result[k] for k in ("images", "l1", "psnr", "ssim")}
     click.echo(f"{json.dumps(summary)}\nwrote {out_dir}/index.html and {out_dir}/metrics.json")

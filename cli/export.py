@@ -24,7 +24,7 @@ from p2p_cupy.cli.common import device_option
 @click.option("--verify/--no-verify", default=True, show_default=True,
               help="Run the written file in onnxruntime (when installed) on a random image "
                    "and compare it with our own eval-mode output.")
-@device_option("cpu")
+@device_option()
 def export(source, fmt, out, verify, device):
     """Export the generator of SOURCE (a run folder, a checkpoint .npz or a PyTorch
     pix2pix .pth) to --out."""
@@ -32,13 +32,13 @@ def export(source, fmt, out, verify, device):
 
     from p2p_cupy import backend
     from p2p_cupy.interop.onnx_export import export_onnx
-    from p2p_cupy.train import inference
+    from p2p_cupy.evaluation import inference
 
-    backend.set_backend(device)
-    G, opts = inference.load_generator(source, eval_mode=True)
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    info = export_onnx(G, out, description=f"p2p-cupy {opts.netG} generator from {source}",
-                       verify=verify)
+    with backend.using(device):
+        G, opts = inference.load_generator(source, eval_mode=True)
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        info = export_onnx(G, out, description=f"p2p-cupy {opts.netG} generator from {source}",
+                           verify=verify)
     click.echo(f"{source} -> {out}: {opts.netG}, {info['nodes']} nodes, opset {info['opset']} "
                f"({', '.join(info['operators'])}), {Path(out).stat().st_size / 2**20:.1f} MiB")
     if verify:

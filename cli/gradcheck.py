@@ -7,11 +7,11 @@ import sys
 
 import click
 
-from p2p_cupy.backend import DEVICES
+from p2p_cupy.cli.common import device_option
 
 
 def _case_list():
-    from p2p_cupy.gradcheck_cases import CASES
+    from p2p_cupy.gradcheck.cases import CASES
     return ", ".join(CASES)
 
 
@@ -19,8 +19,7 @@ def _case_list():
 @click.argument("names", nargs=-1)
 @click.option("--all", "run_all", is_flag=True, help="Run every registered case.")
 @click.option("--list", "list_cases", is_flag=True, help="Print the case names and exit.")
-@click.option("--device", default="auto", show_default=True, type=click.Choice(DEVICES),
-              help="auto, cpu (= numpy), numpy, emu (our CUDA kernels on the CPU) or cuda.")
+@device_option()
 @click.option("--dtype", default="float64", show_default=True,
               type=click.Choice(["float64", "float32"]),
               help="float64 is the real check; float32 a coarse one with looser tolerances.")
@@ -35,7 +34,7 @@ def gradcheck(names, run_all, list_cases, device, dtype, seed):
     import numpy as np
 
     from p2p_cupy import backend
-    from p2p_cupy.gradcheck_cases import CASES, run_case
+    from p2p_cupy.gradcheck.cases import CASES, run_case
 
     if list_cases:
         click.echo("\n".join(CASES))

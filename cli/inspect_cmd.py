@@ -5,8 +5,7 @@ from pathlib import Path
 
 import click
 
-from p2p_cupy.backend import DEVICES
-from p2p_cupy.cli.common import fmt_count, fmt_shape
+from p2p_cupy.cli.common import device_option, fmt_count, fmt_shape, model_options
 
 
 @click.group()
@@ -16,27 +15,24 @@ def inspect():
 
 
 @inspect.command("model")
-@click.option("--netG", "netG", default="unet_256", show_default=True,
-              help="unet_<size> | encoder_decoder_<size> | resnet_9blocks | resnet_6blocks")
-@click.option("--netD", "netD", default="basic", show_default=True, help="basic | n_layers | pixel")
-@click.option("--n-layers-d", default=3, show_default=True, help="PatchGAN depth for --netD n_layers")
-@click.option("--ngf", default=64, show_default=True)
-@click.option("--ndf", default=64, show_default=True)
-@click.option("--norm", default="batch", show_default=True, type=click.Choice(["batch", "instance", "none"]))
-@click.option("--size", default=256, show_default=True, help="image height and width")
-@click.option("--batch-size", default=1, show_default=True)
+@model_options
+@click.option("--size", default=256, show_default=True, type=click.IntRange(1),
+              help="image height and width")
+@click.option("--batch-size", default=1, show_default=True, type=click.IntRange(1))
 @click.option("--json", "as_json", is_flag=True, help="print JSON instead of tables")
-def model(netG, netD, n_layers_d, ngf, ndf, norm, size, batch_size, as_json):
+def model(size, batch_size, as_json, **model_values):
     """One row per layer of G and D (name, op, shapes, parameters, forward FLOPs,
     activation bytes; receptive field for D) and the cost of one training iteration,
-    measured by running one forward pass of the real model objects (on NumPy)."""
+    measured by running one forward pass of the real model objects (on NumPy). Takes the
+    model options of `p2p train`."""
     from p2p_cupy import backend
     from p2p_cupy.inspection.cost import model_cost
-    from p2p_cupy.models import define_D, define_G
+    from p2p_cupy.train.build import networks_from_options
+    from p2p_cupy.train.options import TrainOptions
 
+    netG, netD = model_values["netG"], model_values["netD"]
     with backend.using("numpy"):
-        G = define_G(netG, ngf=ngf, norm=norm)
-        D = define_D(netD, ndf=ndf, n_layers_D=n_layers_d, norm=norm)
+        G, D = networks_from_options(TrainOptions(**model_values))
         g_rows, d_rows, totals = model_cost(G, D, size, batch_size)
     if as_json:
         click.echo(json.dumps({"G": [r.as_dict() for r in g_rows],
@@ -70,7 +66,7 @@ def model(netG, netD, n_layers_d, ngf, ndf, norm, size, batch_size, as_json):
               help="Comma-separated layers for feature-map grids, as G.<name> or D.<name> "
                    "(names as in `p2p inspect model`); default: G.act2, G's deepest and "
                    "last activations, D's first and last LeakyReLU.")
-@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
+@device_option()
 def activations(run_dir, image, out_dir, layers, device):
     """Look inside a trained run on one AB pair IMAGE: activation statistics, feature
     maps, gradient norms of one training iteration and D's patch map as a heat map."""
@@ -93,13 +89,10 @@ def activations(run_dir, image, out_dir, layers, device):
               help="Folder of .cu files (default: the installed kernels/).")
 @click.option("--shape", default="1x3x256x256", show_default=True,
               help="Batch NxCxHxW of the training iteration whose launches are listed.")
-@click.option("--netG", "netG", default="unet_256", show_default=True)
-@click.option("--netD", "netD", default="basic", show_default=True)
-@click.option("--ngf", default=64, show_default=True)
-@click.option("--ndf", default=64, show_default=True)
+@model_options
 @click.option("--no-launches", is_flag=True, help="Only the resources (skip the iteration).")
 @click.option("--json", "as_json", is_flag=True, help="print JSON instead of tables")
-def kernels(source, arch, kernels_dir, shape, netG, netD, ngf, ndf, no_launches, as_json):
+def kernels(source, arch, kernels_dir, shape, no_launches, as_json, **model_values):
     """For each CUDA kernel: registers per thread, static shared memory, local memory and
     spills; then every launch configuration (grid, block, shared memory) that one training
     iteration of the models at --shape makes, recorded from the ops themselves (the
@@ -116,7 +109,7 @@ def kernels(source, arch, kernels_dir, shape, netG, netD, ngf, ndf, no_launches,
     files = kinfo.kernel_files(kernels_dir or kinfo.KERNELS_DIR)
     measure = kinfo.nvcc_resources if source == "nvcc" else kinfo.cupy_resources
     rows = [r for f in files for r in (measure(f, arch) if source == "nvcc" else measure(f))]
-    launches = {} if no_launches else kinfo.training_launches(dims, netG, netD, ngf, ndf)
+    launches = {} if no_launches else kinfo.training_launches(dims, **model_values)
     if as_json:
         click.echo(json.dumps({"resources": [r.as_dict() for r in rows], "launches": [
             {**vars(k), "threads": k.threads, "count": n} for k, n in launches.items()]}, indent=1))
@@ -131,7 +124,8 @@ def kernels(source, arch, kernels_dir, shape, netG, netD, ngf, ndf, no_launches,
         click.echo("(no .cu files found)")
     if no_launches:
         return
-    click.echo(f"\nlaunches of one training iteration, {netG} vs {netD}, batch {fmt_shape(dims)}:")
+    click.echo(f"\nlaunches of one training iteration, {model_values['netG']} vs "
+               f"{model_values['netD']}, batch {fmt_shape(dims)}:")
     if not launches:
         click.echo("(none: no op launches a CUDA kernel yet)")
     click.echo(f"{'kernel':<40}{'grid':>16}{'block':>12}{'smem B':>8}{'threads':>12}{'times':>7}")

@@ -15,7 +15,7 @@ import warnings
 
 import click
 
-from p2p_cupy.errors import P2PError
+from p2p_cupy.errors import P2PError, describe_error
 
 COMMANDS = {
     "bench": "p2p_cupy.cli.bench:bench",
@@ -24,6 +24,7 @@ COMMANDS = {
     "export": "p2p_cupy.cli.export:export",
     "gradcheck": "p2p_cupy.cli.gradcheck:gradcheck",
     "inspect": "p2p_cupy.cli.inspect_cmd:inspect",
+    "serve": "p2p_cupy.cli.serve:serve",
     "test": "p2p_cupy.cli.evaluate:test",
     "train": "p2p_cupy.cli.train:train",
     "translate": "p2p_cupy.cli.translate:translate",
@@ -47,18 +48,6 @@ class LazyGroup(click.Group):
             if os.environ.get("P2P_DEBUG"):
                 raise
             raise click.ClickException(describe_error(error)) from None
-
-
-def describe_error(error: BaseException) -> str:
-    """One line for a user-facing failure: an OSError names its file and the system's
-    reason ("cannot write runs/x/latest.npz: No space left on device")."""
-    if isinstance(error, OSError) and error.strerror:
-        where = " -> ".join(str(f) for f in (error.filename, error.filename2) if f)
-        return f"{where}: {error.strerror}" if where else error.strerror
-    if isinstance(error, MemoryError):
-        return f"out of memory{': ' + str(error) if str(error) else ''}"
-    text = str(error) or type(error).__name__
-    return " ".join(text.split())   # one line, whatever the message held
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -11,21 +11,8 @@ import sys
 
 import click
 
-from p2p_cupy.backend import DEVICES
-from p2p_cupy.models import generator_names
+from p2p_cupy.cli.common import device_option, model_options, train_option as _opt
 from p2p_cupy.train.options import TrainOptions
-
-D = TrainOptions()
-NETG = sorted(generator_names())
-
-
-def _opt(name, help, **kw):
-    """A --dashed-name option whose default comes from TrainOptions."""
-    attr = name.lstrip("-").replace("-", "_")    # click would lowercase netG
-    default = getattr(D, attr)
-    if isinstance(default, bool):
-        return click.option(name, attr, is_flag=True, default=default, help=help, **kw)
-    return click.option(name, attr, default=default, show_default=True, help=help, **kw)
 
 
 @click.command()
@@ -34,25 +21,13 @@ def _opt(name, help, **kw):
 @_opt("--out", "Runs are written to OUT/NAME.")
 @_opt("--name", "Name of the run (its folder under --out).")
 @_opt("--direction", "AtoB or BtoA.", type=click.Choice(["AtoB", "BtoA"]))
-@_opt("--input-nc", "Channels of the generator's input: 1 (grayscale), 3 (RGB) or 4 (RGBA, "
-      "or RGB with a mask in the alpha channel).", type=click.Choice([1, 3, 4]))
-@_opt("--output-nc", "Channels of the generator's output: 1 or 3.", type=click.Choice([1, 3]))
 @_opt("--max-dataset-size", "Train on the first N pairs only (in file-name order).",
       type=click.IntRange(1))
 @_opt("--serial-batches", "Take the pairs in file order each epoch instead of shuffled.")
-@_opt("--netG", "Generator: a U-Net (unet_<size>: sides multiples of size), its skip-free "
-      "encoder_decoder_<size>, or a ResNet (resnet_<n>blocks: sides multiples of 4).",
-      type=click.Choice(NETG))
-@click.option("--n-blocks", type=click.IntRange(0), default=None,
-              help="Residual blocks of a resnet netG  [default: 9 for resnet_9blocks, 6 for "
-                   "resnet_6blocks]")
-@_opt("--netD", "Discriminator: basic (70x70 PatchGAN), n_layers or pixel.",
-      type=click.Choice(["basic", "n_layers", "pixel"]))
-@_opt("--n-layers-D", "PatchGAN depth for --netD n_layers (1..5).", type=click.IntRange(1, 5))
-@_opt("--ngf", "Generator filters in the first conv.", type=click.IntRange(1))
-@_opt("--ndf", "Discriminator filters in the first conv.", type=click.IntRange(1))
-@_opt("--norm", "Normalisation.", type=click.Choice(["batch", "instance", "none"]))
-@_opt("--no-dropout", "No dropout in the generator.")
+@model_options
+@_opt("--input-nc", "Channels of the generator's input: 1 (grayscale), 3 (RGB) or 4 (RGBA, "
+      "or RGB with a mask in the alpha channel).", type=click.Choice([1, 3, 4]))
+@_opt("--output-nc", "Channels of the generator's output: 1 or 3.", type=click.Choice([1, 3]))
 @_opt("--gan-mode", "GAN loss: vanilla (BCE), lsgan (MSE) or wgangp (Wasserstein critic "
       "with gradient penalty).", type=click.Choice(["vanilla", "lsgan", "wgangp"]))
 @_opt("--lambda-gp", "Weight of the gradient penalty (--gan-mode wgangp).",
@@ -79,7 +54,7 @@ def _opt(name, help, **kw):
 @_opt("--preprocess", "resize_and_crop, crop, scale_width, scale_width_and_crop or none.")
 @_opt("--no-flip", "No random horizontal flips.")
 @_opt("--seed", "Seed of weights, data order, augmentation and dropout.", type=int)
-@_opt("--device", "auto, cpu (= numpy), numpy, cuda or emu.", type=click.Choice(DEVICES))
+@device_option()
 @click.option("--max-steps", type=click.IntRange(1), default=None,
               help="Stop after this global step (counted across resumes).")
 @_opt("--print-freq", "Steps between reading losses (progress bar, loss_log.csv).",
@@ -110,11 +85,14 @@ def train(ctx, resume, epoch, init_g_only, **values):
     Started by `mpiexec -n N`, N processes train one model (data parallel): --batch-size
     is per process, the global batch N x batch-size; rank 0 writes the run folder."""
     from p2p_cupy.host_memory import keep_freed_memory
+    from p2p_cupy.inspection.training_probe import training_probe
+    from p2p_cupy.interop.convert import torch_generator
     from p2p_cupy.train.run import start_or_resume
 
     keep_freed_memory()   # freed arrays serve the next ones: no page faults (host_memory.py)
     given = {k: v for k, v in values.items()
              if ctx.get_parameter_source(k) == click.core.ParameterSource.COMMANDLINE}
     sys.exit(start_or_resume(TrainOptions(**values), given, resume, epoch=epoch,
-                             init_g_only=init_g_only))
+                             init_g_only=init_g_only, observe=training_probe,
+                             read_pth=torch_generator))
 

@@ -53,20 +53,20 @@ def translate(run_dir, epoch, images, out_dir, eval_mode, fit_mode, size, tile, 
     from p2p_cupy import backend
     from p2p_cupy.data.images import image_size
     from p2p_cupy.output_paths import plan_outputs
-    from p2p_cupy.train import inference
-    from p2p_cupy.train.any_size import Translator
+    from p2p_cupy.evaluation import inference
+    from p2p_cupy.evaluation.any_size import Translator
 
     files = inference.expand_inputs(images)
     targets = [t for (t,) in plan_outputs(files, out_dir, other_inputs=[run_dir])]
     for path in files:                    # every header checked before anything is written
         image_size(path)
     size = inference.parse_size(size)
-    backend.set_backend(device)
-    G, _ = inference.load_generator(run_dir, eval_mode=eval_mode, epoch=epoch)
-    inference.check_channels(G, input_nc, output_nc, run_dir)
-    run = Translator(G, fit_mode, tile, tile_overlap, int(max_memory * (1 << 30)))
-    Path(out_dir).mkdir(parents=True, exist_ok=True)
-    for path, target in zip(files, targets):
-        x = inference.read_input(path, G.input_nc, size)
-        inference.save_image(run(x, name=str(path)), target)
-        click.echo(f"{path} -> {target}")
+    with backend.using(device):
+        G, _ = inference.load_generator(run_dir, eval_mode=eval_mode, epoch=epoch)
+        inference.check_channels(G, input_nc, output_nc, run_dir)
+        run = Translator(G, fit_mode, tile, tile_overlap, int(max_memory * (1 << 30)))
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        for path, target in zip(files, targets):
+            x = inference.read_input(path, G.input_nc, size)
+            inference.save_image(run(x, name=str(path)), target)
+            click.echo(f"{path} -> {target}")

@@ -2,7 +2,7 @@
 gives the same picture in p2p-cupy as in PyTorch.
 
 No official pretrained model can be downloaded here, so the PyTorch side trains one: the
-reference unet_256 (benchmarks/torch_reference.py, ngf 64, no dropout) learns for 80 L1
+reference unet_256 (p2p_cupy/bench/torch_reference.py, ngf 64, no dropout) learns for 80 L1
 steps to colourise scikit-image's astronaut (gray 256x256 in, colour out), is
 saved with torch.save as the reference implementation saves latest_net_G.pth, converted
 to .npz (torch-free reader) and run by both frameworks in pix2pix's test mode (batch
@@ -11,7 +11,6 @@ statistics). Needs torch and scikit-image (neither is a dependency of p2p-cupy):
     python docs/interop_astronaut.py [--steps 80]    (measured: max |diff| 1.6e-6)
 """
 import argparse
-import importlib.util
 import tempfile
 from pathlib import Path
 
@@ -20,16 +19,15 @@ import torch
 from PIL import Image
 from skimage import data
 
+from p2p_cupy.bench import torch_reference as R
+from p2p_cupy.data.images import to_uint8_image
+from p2p_cupy.evaluation import inference
 from p2p_cupy.interop.convert import convert_checkpoint
-from p2p_cupy.train import checkpoint, inference
+from p2p_cupy.train import checkpoint
+from p2p_cupy.train.build import networks_from_options
 from p2p_cupy.train.options import TrainOptions
-from p2p_cupy.train.report import to_uint8_image
 
 ROOT = Path(__file__).resolve().parents[1]
-spec = importlib.util.spec_from_file_location("torch_reference",
-                                              ROOT / "benchmarks" / "torch_reference.py")
-R = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(R)
 
 
 def astronaut_pair():
@@ -72,7 +70,7 @@ def main():
         torch.save(tG.state_dict(), pth)
         print(convert_checkpoint(pth, npz, use_dropout=False))
         state = checkpoint.load_checkpoint(npz)
-    G = inference.generator_from_options(TrainOptions.from_dict(state["options"]))
+    G, _ = networks_from_options(TrainOptions.from_dict(state["options"]))
     G.load_state_dict(state["G"])
     with torch.no_grad():                          # test mode of pix2pix: batch statistics
         expected = tG.train()(torch.from_numpy(A)).numpy()[0]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import cupy
 
-from .emu.launcher import KernelCompileError
+from .errors import KernelCompileError
 
 
 def build(path, signatures, options, digest):

@@ -17,7 +17,8 @@ import re
 from pathlib import Path
 
 from .emu import launcher as emu
-from .emu.launcher import KernelCompileError, thread_order  # noqa: F401  (re-exported)
+from .emu.launcher import thread_order  # noqa: F401  (re-exported)
+from .errors import KernelCompileError
 from .signature import parse_signatures
 
 KERNELS_DIR = Path(__file__).resolve().parent

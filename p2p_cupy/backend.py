@@ -5,8 +5,12 @@
     emu    numpy arrays, the same kernels/*.cu compiled with g++ and run by our CPU
            emulator of CUDA's execution model, numpy GEMMs
 
-Ops ask `current()` for the active backend. `cuda` and `emu` share one path: an op gets
-a kernel with `bk.kernel(family, op, dtype)` and launches it as
+How an op finds its backend: from its input array, `of(x)`. A CuPy array is on cuda; a
+NumPy array is on the current backend when that one holds NumPy arrays (numpy, or emu,
+which runs our kernels on them), else on numpy. The current backend is a context
+variable, set only for the length of a block, `with using("emu"): ...`, and read where no
+array says anything (new parameters, host data moved in). `cuda` and `emu` share one
+path: an op gets a kernel with `bk.kernel(family, op, dtype)` and launches it as
 `kernel(grid, block, args, shared_mem=0)`, the call shape of CuPy's RawModule functions.
 
 Importing this module never imports CuPy: the cuda backend is built on first request.
@@ -14,6 +18,7 @@ Importing this module never imports CuPy: the cuda backend is built on first req
 from __future__ import annotations
 
 import contextlib
+import contextvars
 
 import numpy as np
 
@@ -41,6 +46,12 @@ class Backend:
         self.xp = xp
         self.modules = modules
         self.tf32 = False       # see set_tf32
+
+    @property
+    def on_device(self) -> bool:
+        """True for cuda, whose arrays live on the GPU; every other backend holds NumPy
+        arrays (numpy, emu, and the recording backends of p2p_cupy/inspection/work.py)."""
+        return self.name == "cuda"
 
     @property
     def uses_kernels(self) -> bool:
@@ -87,7 +98,7 @@ class Backend:
 
 _NUMPY = Backend("numpy", np)
 _cache: dict = {"numpy": _NUMPY}
-_current = _NUMPY
+_current: contextvars.ContextVar = contextvars.ContextVar("p2p_cupy_backend", default=_NUMPY)
 
 
 def _make_cuda() -> Backend:
@@ -141,26 +152,29 @@ def get_backend(device: str = "auto") -> Backend:
 
 
 def current() -> Backend:
-    """The backend ops run on now."""
-    return _current
+    """The backend of the enclosing `using` block (numpy outside any)."""
+    return _current.get()
 
 
-def set_backend(device) -> Backend:
-    """Make `device` (a name or a Backend) the active backend and return it."""
-    global _current
-    _current = device if isinstance(device, Backend) else get_backend(device)
-    return _current
+def of(array) -> Backend:
+    """The backend an array belongs to: cuda for a CuPy array; for a NumPy array the
+    current backend if it holds NumPy arrays (numpy, emu, a recording one), else numpy."""
+    bk = _current.get()
+    if isinstance(array, np.ndarray) or np.isscalar(array):
+        return _NUMPY if bk.on_device else bk
+    return bk if bk.on_device else get_backend("cuda")
 
 
 @contextlib.contextmanager
 def using(device):
-    """Run a block on another backend: `with using("emu"): ...`."""
-    previous = _current
-    set_backend(device)
+    """Run a block on a backend (a name or a Backend): `with using("emu") as bk: ...`.
+    Only this block (and this thread or task) sees it; the previous one comes back after."""
+    bk = device if isinstance(device, Backend) else get_backend(device)
+    token = _current.set(bk)
     try:
-        yield _current
+        yield bk
     finally:
-        set_backend(previous)
+        _current.reset(token)
 
 
 def available_backends() -> list:

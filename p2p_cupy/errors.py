@@ -10,3 +10,15 @@ Anything else escaping is a bug in the project and keeps its traceback.
 
 class P2PError(Exception):
     """A user-facing failure; str(error) is the whole message, one line."""
+
+
+def describe_error(error: BaseException) -> str:
+    """One line for a user-facing failure: an OSError names its file and the system's
+    reason ("cannot write runs/x/latest.npz: No space left on device")."""
+    if isinstance(error, OSError) and error.strerror:
+        where = " -> ".join(str(f) for f in (error.filename, error.filename2) if f)
+        return f"{where}: {error.strerror}" if where else error.strerror
+    if isinstance(error, MemoryError):
+        return f"out of memory{': ' + str(error) if str(error) else ''}"
+    text = str(error) or type(error).__name__
+    return " ".join(text.split())   # one line, whatever the message held

@@ -49,7 +49,8 @@ class Schedule:
 
 class LinearDecaySchedule(Schedule):
     """pix2pix's "linear" policy: the full learning rate for n_epochs epochs, then a linear
-    decay toward zero over n_epochs_decay more (DESIGN.md; the paper's schedule).
+    decay toward zero over n_epochs_decay more (docs/DESIGN.md, "The pix2pix spec"; the
+    paper's schedule).
 
     The reference (pytorch-CycleGAN-and-pix2pix, models/networks.py get_scheduler) wraps
 
@@ -64,7 +65,7 @@ class LinearDecaySchedule(Schedule):
     (100 + 100: epochs 1..100 at 1.0, epoch 101 at 100/101, ..., epoch 200 at 1/101). The
     current reference steps at the *start* of each epoch, one epoch earlier, which trains
     only n_epochs - 1 epochs at the full rate and spends its last epoch at lr 0; we keep
-    DESIGN.md's "n_epochs at full lr". The factor depends on the epoch only, which is what
+    n_epochs at the full rate. The factor depends on the epoch only, which is what
     makes a resumed run continue exactly: epoch_count just relabels k.
     """
 

@@ -15,7 +15,7 @@ from p2p_cupy.data.download import extract
 from p2p_cupy.errors import P2PError
 from p2p_cupy.interop.torch_checkpoint import load_state_dict
 from p2p_cupy.train.checkpoint import CheckpointFile
-from p2p_cupy.train.inference import load_generator
+from p2p_cupy.evaluation.inference import load_generator
 
 ARCHIVE_LIMITS = ExtractLimits(max_members=1000, max_total_bytes=64 << 20)
 

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import KernelCompileError
+
 EMU_DIR = Path(__file__).resolve().parent
 SCHEDULER = EMU_DIR / "scheduler.cpp"
 CXX = "g++"
@@ -51,10 +53,6 @@ def thread_order(order: str):
         yield
     finally:
         _thread_order["reverse"] = previous
-
-
-class KernelCompileError(RuntimeError):
-    """A kernel source failed to compile; the message holds the compiler's output."""
 
 
 def compiler_missing_reason():

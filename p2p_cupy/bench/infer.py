@@ -14,7 +14,7 @@ def bench_infer(device="cpu", batch_sizes=(1, 16), size=256, iters=5, warmup=1,
         if compare == "torch":
             from p2p_cupy.bench.torch_ref import load_reference, torch_device, torch_sync
             torch, reference = load_reference()
-            t_dev = torch_device(torch, device)
+            t_dev = torch_device(torch, bk.name)
             tG = reference.build(seed=seed, device=t_dev, num_downs=num_downs_for(size))[0]
             tG.eval()
         G = build_ours(size, seed)[0]

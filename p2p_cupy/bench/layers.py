@@ -88,7 +88,7 @@ def bench_layers(device="cpu", batch_size=1, size=256, repeats=5, compare=None) 
         if compare == "torch":
             from p2p_cupy.bench.torch_ref import import_torch, torch_device, torch_sync
             torch = import_torch()
-            t_dev = torch_device(torch, device)
+            t_dev = torch_device(torch, bk.name)
         rows = []
         for row, layer, count, name in unique_layers(size, batch_size, bk):
             rng = np.random.default_rng(1)

@@ -1,13 +1,18 @@
 """Result records on disk: one JSON per run in benchmarks/results/, and
-benchmarks/RESULTS.md generated from all of them (never edited by hand)."""
+benchmarks/RESULTS.md generated from all of them (never edited by hand).
+
+The default paths are relative to the current folder, so run from the root of a checkout
+they are the repository's files; an installed package has no files of its own to write.
+"""
 from __future__ import annotations
 
 import datetime as dt
 import json
 from pathlib import Path
 
-RESULTS_DIR = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
+RESULTS_DIR = Path("benchmarks") / "results"
 RESULTS_MD = RESULTS_DIR.parent / "RESULTS.md"
+README = Path("README.md")
 
 
 def stamp(record: dict) -> dict:
@@ -32,7 +37,8 @@ def save(record: dict, path=None) -> Path:
 
 def load_all(folder: Path = RESULTS_DIR) -> list:
     """Every record in `folder`, oldest first."""
-    records = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.json"))]
+    records = [json.loads(p.read_text(encoding="utf-8"))
+               for p in sorted(Path(folder).glob("*.json"))]
     return sorted(records, key=lambda r: r.get("date", ""))
 
 
@@ -168,7 +174,6 @@ def render(records) -> str:
     return "\n".join(out)
 
 
-README = RESULTS_DIR.parents[1] / "README.md"
 README_BEGIN, README_END = "<!-- bench-summary:begin -->", "<!-- bench-summary:end -->"
 
 
@@ -188,7 +193,7 @@ def update_readme(records, readme: Path = README) -> bool:
 def write_report(folder: Path = RESULTS_DIR, out: Path = None, readme: Path = README) -> Path:
     """Write RESULTS.md (and the README's summary table) from every record in `folder`."""
     records = load_all(folder)
-    out = Path(out) if out else folder.parent / "RESULTS.md"
+    out = Path(out) if out else Path(folder).parent / "RESULTS.md"
     out.write_text(render(records), encoding="utf-8")
     update_readme(records, readme)
     return out

@@ -79,7 +79,7 @@ def _bench_step(bk, device, batch_size, size, iters, warmup, compare, seed):
     syncs = {"ours": bk.synchronize}
     if torch is not None:
         from p2p_cupy.bench.torch_ref import torch_device, torch_sync
-        t_dev = torch_device(torch, device)
+        t_dev = torch_device(torch, bk.name)
         tG, tD, t_opt_G, t_opt_D = reference.build(seed=seed, device=t_dev,
                                                    num_downs=num_downs_for(size))
         t_A, t_B = torch.from_numpy(host_A).to(t_dev), torch.from_numpy(host_B).to(t_dev)

@@ -1,41 +1,35 @@
-"""The PyTorch side of the comparisons: benchmarks/torch_reference.py, loaded by path from
-the source checkout (it is not part of the installed package, and torch is never a
-dependency: both are needed only for --compare torch)."""
+"""The PyTorch side of the comparisons: the reference pix2pix of torch_reference.py, which
+ships in this package but is imported only when asked for, so torch is needed for
+--compare torch and nothing else (it is never a dependency of p2p-cupy)."""
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
+import importlib
 
-import click
+from p2p_cupy.errors import P2PError
 
-REFERENCE = Path(__file__).resolve().parents[2] / "benchmarks" / "torch_reference.py"
+
+class TorchUnavailable(P2PError):
+    """--compare torch on a machine without PyTorch."""
 
 
 def import_torch():
     try:
         import torch
     except ImportError:
-        raise click.ClickException("--compare torch needs PyTorch, which is not installed "
-                                   "(pip install torch; it is never a dependency of "
-                                   "p2p-cupy)") from None
+        raise TorchUnavailable("--compare torch needs PyTorch, which is not installed "
+                               "(pip install torch; it is never a dependency of "
+                               "p2p-cupy)") from None
     return torch
 
 
-def load_reference(path: Path = REFERENCE):
-    """(torch, the reference module); a ClickException says what is missing."""
+def load_reference():
+    """(torch, the reference module p2p_cupy.bench.torch_reference)."""
     torch = import_torch()
-    if not path.is_file():
-        raise click.ClickException(f"--compare torch needs the PyTorch reference "
-                                   f"benchmarks/torch_reference.py of the source checkout; "
-                                   f"not found at {path}")
-    spec = importlib.util.spec_from_file_location("p2p_torch_reference", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return torch, module
+    return torch, importlib.import_module("p2p_cupy.bench.torch_reference")
 
 
 def torch_device(torch, device: str) -> str:
-    """Our --device in torch's words: cuda when we run on the GPU, else cpu.
+    """Our backend's name in torch's words: cuda when we run on the GPU, else cpu.
 
     On the GPU, PyTorch runs as a user would tune it (cudnn.benchmark picks the fastest conv
     algorithms) at our precision: IEEE float32, TF32 off for cuDNN convs and cuBLAS GEMMs

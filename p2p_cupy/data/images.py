@@ -163,3 +163,18 @@ def to_chw(img: Image.Image) -> np.ndarray:
     chw -= 1.0
     return chw
 
+ROWS_AT_ONCE = 256       # to_uint8_image converts a big image in bands of this many rows
+
+
+def to_uint8_image(chw) -> np.ndarray:
+    """The inverse of to_chw, to look at: a (C, H, W) host array in [-1, 1] -> (H, W, 3)
+    uint8 rounded to the nearest level; one channel is repeated, of 4 (RGBA, RGB + mask)
+    the color ones are shown."""
+    chw = np.asarray(chw)
+    img = np.empty(chw.shape, np.uint8)
+    for y in range(0, chw.shape[1], ROWS_AT_ONCE):   # float64 temporaries for a band only
+        band = np.clip((chw[:, y:y + ROWS_AT_ONCE].astype(np.float64) + 1.0) * 127.5 + 0.5,
+                       0, 255)
+        img[:, y:y + ROWS_AT_ONCE] = band
+    img = img.transpose(1, 2, 0)
+    return np.repeat(img, 3, axis=2) if img.shape[2] == 1 else img[:, :, :3]

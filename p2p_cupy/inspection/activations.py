@@ -22,12 +22,11 @@ from PIL import Image
 
 from p2p_cupy import backend
 from p2p_cupy.data import transforms
-from p2p_cupy.data.images import read_image, to_chw
+from p2p_cupy.data.images import read_image, to_chw, to_uint8_image
 from p2p_cupy.inspection import pictures, probes
 from p2p_cupy.ops.concat import concat_forward
 from p2p_cupy.train import checkpoint, expected
 from p2p_cupy.train.build import adams, networks_from_options
-from p2p_cupy.train.report import to_uint8_image
 from p2p_cupy.train.step import train_step
 
 MAX_MAPS = 64          # channels drawn per feature-map grid

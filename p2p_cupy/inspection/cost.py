@@ -1,14 +1,14 @@
 """The cost of a model, measured on the model itself: one row per layer.
 
-We run one real forward pass with every leaf layer's forward wrapped, so the shapes,
+We run one real forward pass with a forward hook on every leaf layer, so the shapes,
 parameter counts and FLOPs come from the objects that train, not from a table typed by hand.
 
 FLOPs count 2 per multiply-add of the convolutions, padded taps included (the GEMM work;
-norms and activations are a few operations per element and are left out, as in DESIGN.md's
-cost model):
+norms and activations are a few operations per element and are left out, as in
+docs/DESIGN.md, "The cost model"):
     Conv2d           2 * N * Cout * Ho * Wo * Cin * k * k
     ConvTranspose2d  2 * N * Cin  * H  * W  * Cout * k * k
-A training iteration (DESIGN.md) is then, with F = forward FLOPs and F1 = the first conv's:
+A training iteration is then, with F = forward FLOPs and F1 = the first conv's:
     G forward F_G; D forward 3 F_D (fake and real for the D step, fake again for the G step);
     D-step backward 2 * (2 F_D - F1_D) (weight and input grads; the input grad of D's first
     conv is not needed); D input grads in the G step F_D; G backward 2 F_G - F1_G.
@@ -55,21 +55,16 @@ def conv_flops(layer, in_shape, out_shape) -> int:
 def watching_leaves(model, on_forward):
     """Within the block, every leaf layer's forward also calls on_forward(name, layer, x, y).
 
-    The wrapper is set on each layer *object* (shadowing its class's method) and removed
-    on exit, so the model is unchanged afterwards; nothing is copied or recomputed.
+    Forward hooks (Module.add_forward_hook), removed on exit: the model is unchanged
+    afterwards, and nothing is copied or recomputed.
     """
-    leaves = [(name, m) for name, m in model.named_modules() if not m._modules]
-    for name, layer in leaves:
-        def recorded(inp, _name=name, _layer=layer, _forward=layer.forward):
-            out = _forward(inp)
-            on_forward(_name, _layer, inp, out)
-            return out
-        object.__setattr__(layer, "forward", recorded)
+    handles = [layer.add_forward_hook(lambda layer, x, y, name=name: on_forward(name, layer, x, y))
+               for name, layer in model.named_leaves()]
     try:
         yield
     finally:
-        for _, layer in leaves:
-            del layer.__dict__["forward"]
+        for handle in handles:
+            handle.remove()
 
 
 def trace(model, x) -> list:
@@ -98,7 +93,8 @@ def add_receptive_fields(rows):
 
 
 def model_cost(G, D, size=256, batch_size=1, input_nc=3, output_nc=3, dtype=np.float32):
-    """Per-layer rows of G and D and the totals of DESIGN.md's cost model."""
+    """Per-layer rows of G and D and the totals of the cost model (docs/DESIGN.md,
+    "The cost model")."""
     rng = np.random.default_rng(0)
     a = rng.standard_normal((batch_size, input_nc, size, size)).astype(dtype)
     g_rows = trace(G, a)

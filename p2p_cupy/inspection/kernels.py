@@ -112,7 +112,10 @@ def record_launches(work) -> Counter:
     return Counter(w.launch for w in record_work(work) if w.kind == "kernel")
 
 
-def training_launches(shape, netG="unet_256", netD="basic", ngf=64, ndf=64, norm="batch"):
-    """The launches of one pix2pix training iteration on a batch of `shape` (N, C, H, W):
-    a Counter of Launch -> how many times per iteration."""
-    return record_launches(training_iteration(shape, netG, netD, ngf, ndf, norm))
+def training_launches(shape, netG="unet_256", netD="basic", ngf=64, ndf=64, norm="batch",
+                      n_layers_D=3, no_dropout=False, n_blocks=None):
+    """The launches of one pix2pix training iteration on a batch of `shape` (N, C, H, W)
+    with the model options of `p2p train`: a Counter of Launch -> how many times per
+    iteration."""
+    return record_launches(training_iteration(shape, netG, netD, ngf, ndf, norm, n_layers_D,
+                                              no_dropout, n_blocks))

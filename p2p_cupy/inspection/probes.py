@@ -49,8 +49,8 @@ def activation_stats(name: str, layer, y) -> ActivationStats:
 def run_recording(model, x, keep=()):
     """(output, [ActivationStats per leaf, in execution order], {name: host output} for
     the leaf names in `keep`) of one forward pass of model on x."""
-    bk = backend.current()
-    unknown = sorted(set(keep) - {name for name, m in model.named_modules() if not m._modules})
+    bk = backend.of(x)
+    unknown = sorted(set(keep) - set(leaf_names(model)))
     if unknown:
         raise ValueError(f"{type(model).__name__}: no layer named {', '.join(unknown)}; "
                          f"leaf layers are {', '.join(leaf_names(model))}")
@@ -68,20 +68,20 @@ def run_recording(model, x, keep=()):
 
 
 def leaf_names(model) -> list:
-    return [name for name, m in model.named_modules() if not m._modules]
+    return [name for name, _ in model.named_leaves()]
 
 
 def layer_grad_norms(model) -> list:
     """(layer name, op, ||grad||, ||weights||) of every leaf layer with parameters, from
     the gradients left by the last backward; norms are over all of a layer's parameters.
     The ratio grad/weights is what an update of size lr * grad does to the layer."""
-    bk = backend.current()
-    xp = bk.xp
     rows = []
-    for name, layer in model.named_modules():
-        params = list(layer._parameters.values())
-        if layer._modules or not params or any(p.grad is None for p in params):
+    for name, layer in model.named_leaves():
+        params = layer.parameters()
+        if not params or any(p.grad is None for p in params):
             continue
+        bk = backend.of(params[0].data)
+        xp = bk.xp
         sums = xp.stack([xp.sum(xp.square(p.grad)) for p in params]
                         + [xp.sum(xp.square(p.data)) for p in params])
         sums = bk.to_numpy(sums).astype(np.float64)
@@ -95,7 +95,7 @@ def patch_probability(logits, gan_mode: str = "vanilla") -> np.ndarray:
     """D's belief that each patch is real, in [0, 1], as a host (N, h, w) array:
     sigmoid(logit) for the BCE (vanilla) loss; for lsgan D regresses 1 (real) / 0 (fake)
     directly, so its output is clipped to [0, 1]."""
-    z = np.asarray(backend.current().to_numpy(logits), dtype=np.float64)[:, 0]
+    z = np.asarray(backend.of(logits).to_numpy(logits), dtype=np.float64)[:, 0]
     if gan_mode == "lsgan":
         return np.clip(z, 0.0, 1.0)
     return 0.5 * (1.0 + np.tanh(0.5 * z))        # sigmoid, without overflow for large |z|

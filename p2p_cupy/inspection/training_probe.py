@@ -23,10 +23,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from p2p_cupy import backend
+from p2p_cupy.data.images import to_uint8_image
 from p2p_cupy.inspection import pictures, probes
 from p2p_cupy.inspection.cost import watching_leaves
 from p2p_cupy.safe_files import naming, replace_atomically
-from p2p_cupy.train.report import loss_chart, to_uint8_image
+from p2p_cupy.train.report import loss_chart
 
 CHARTED = ("D_acc_real", "D_acc_fake", "patch_mean_fake")
 GRAD_FIELDS = ("layer", "op", "grad_norm", "weight_norm")
@@ -53,6 +55,30 @@ def inspect_step(G, D, run_step, gan_mode="vanilla"):
               "patch_mean_fake": float(mean_map.mean()), "patch_map": mean_map.tolist(),
               "grad_G": probes.layer_grad_norms(G), "grad_D": probes.layer_grad_norms(D)}
     return (losses, fake_B), record
+
+
+class TrainingProbe:
+    """The Trainer's observer for --inspect-freq N (p2p_cupy/train/loop.py): every N steps
+    it watches the step (inspect_step) and adds the record to the run's InspectionLog;
+    its html_section goes into the run's index.html."""
+
+    def __init__(self, run_dir, every: int, gan_mode: str = "vanilla"):
+        self.log, self.every, self.gan_mode = InspectionLog(run_dir), every, gan_mode
+
+    def observe_step(self, step: int, G, D, run_step):
+        if not self.every or step % self.every:
+            return run_step()
+        (losses, fake_B), record = inspect_step(G, D, run_step, self.gan_mode)
+        self.log.add(step, record, backend.of(fake_B).to_numpy(fake_B))
+        return losses, fake_B
+
+    def html_section(self) -> str:
+        return self.log.html_section()
+
+
+def training_probe(opts, run_dir) -> TrainingProbe:
+    """The observer of a run with these options (start_or_resume's `observe`)."""
+    return TrainingProbe(run_dir, opts.inspect_freq, opts.gan_mode)
 
 
 class InspectionLog:

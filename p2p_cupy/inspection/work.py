@@ -191,7 +191,8 @@ def record_work(fn) -> list:
     return log
 
 
-def training_iteration(shape, netG="unet_256", netD="basic", ngf=64, ndf=64, norm="batch"):
+def training_iteration(shape, netG="unet_256", netD="basic", ngf=64, ndf=64, norm="batch",
+                       n_layers_D=3, no_dropout=False, n_blocks=None):
     """A function running one pix2pix training iteration (train_step) on a batch of
     `shape` (N, C, H, W), networks built inside it (on the current backend)."""
     def one_iteration():
@@ -199,8 +200,9 @@ def training_iteration(shape, netG="unet_256", netD="basic", ngf=64, ndf=64, nor
         from p2p_cupy.optim import Adam
         from p2p_cupy.train.step import train_step
         n, c, h, w = shape
-        G = define_G(netG, input_nc=c, output_nc=c, ngf=ngf, norm=norm)
-        D = define_D(netD, input_nc=2 * c, ndf=ndf, norm=norm)
+        G = define_G(netG, input_nc=c, output_nc=c, ngf=ngf, norm=norm,
+                     use_dropout=not no_dropout, n_blocks=n_blocks)
+        D = define_D(netD, input_nc=2 * c, ndf=ndf, n_layers_D=n_layers_D, norm=norm)
         real = np.zeros(shape, np.float32)
         train_step(G, D, Adam(G.parameters()), Adam(D.parameters()), real, real)
     return one_iteration

@@ -52,7 +52,7 @@ class GraphBuilder:
     def weight(self, hint: str, array) -> str:
         """A float32 (or int64, for shapes) constant of the graph, by name."""
         name = self.fresh(hint)
-        array = np.asarray(backend.current().to_numpy(array))
+        array = np.asarray(backend.of(array).to_numpy(array))
         if array.dtype.kind == "f":
             array = array.astype(np.float32)
         self.initializers.append(self.onnx.numpy_helper.from_array(array, name))

@@ -9,6 +9,7 @@ GENERATORS = {"unet_256": 8, "unet_128": 7, "unet_64": 6, "unet_32": 5}
 # resnet_<n>blocks: the number of residual blocks (n_blocks overrides it).
 RESNET_GENERATORS = {"resnet_9blocks": 9, "resnet_6blocks": 6}
 DISCRIMINATORS = ("basic", "n_layers", "pixel")
+NORMS = ("batch", "instance", "none")
 
 
 def generator_names():

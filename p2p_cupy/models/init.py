@@ -55,13 +55,12 @@ def init_weights(net, init_type: str = "normal", gain: float = 0.02, seed: int =
     if init_type not in INIT_TYPES:
         raise ValueError(f"unknown init_type {init_type!r}; choose {', '.join(INIT_TYPES)}")
     rng = np.random.default_rng(seed)
-    bk = backend.current()
     for _, layer in net.named_modules():
         if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d)):
-            layer.weight.data[...] = bk.asarray(
+            layer.weight.data[...] = backend.of(layer.weight.data).asarray(   # where it lives
                 draw_weight(layer.weight.data.shape, init_type, gain, rng))
         elif isinstance(layer, nn.BatchNorm2d):
-            layer.weight.data[...] = bk.asarray(
+            layer.weight.data[...] = backend.of(layer.weight.data).asarray(
                 rng.normal(1.0, gain, layer.num_features).astype(np.float32))
         else:
             continue

@@ -43,7 +43,7 @@ class PatchGAN(nn.Sequential):
         """Logits per side for `size` input pixels per side (< 1: the input is too small)."""
         for layer in self:
             if isinstance(layer, nn.Conv2d):
-                size = (size + 2 * layer.padding - layer.kernel_size) // layer.stride + 1
+                size = layer.output_size(size)
         return size
 
     def forward(self, x):

@@ -18,7 +18,7 @@ class _ConvLayer(Module):
     """What both layers share: parameters, input checks, forward/backward through an op pair.
 
     Subclasses set _forward_op/_backward_op (the functions of p2p_cupy.ops.conv) and
-    _output_size (one spatial dimension).
+    output_size (one spatial dimension).
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride, padding, bias, rng,
@@ -72,7 +72,7 @@ class _ConvLayer(Module):
         if x.dtype != self.weight.data.dtype:
             raise ValueError(f"{self!r}: expected dtype {self.weight.data.dtype} (the weights'), "
                              f"got {x.dtype}")
-        if min(self._output_size(x.shape[2]), self._output_size(x.shape[3])) < 1:
+        if min(self.output_size(x.shape[2]), self.output_size(x.shape[3])) < 1:
             raise ValueError(f"{self!r}: input {tuple(x.shape)} is too small for kernel "
                              f"{self.kernel_size}, stride {self.stride}, padding {self.padding}")
 
@@ -96,8 +96,9 @@ class Conv2d(_ConvLayer):
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, bias, rng,
                          (out_channels, in_channels, kernel_size, kernel_size))
 
-    def _output_size(self, size):
-        return (size + 2 * self.padding - self.kernel_size) // self.stride + 1
+    def output_size(self, size):
+        """Output length for `size` input pixels along one dimension (< 1: too small)."""
+        return conv.conv_output_size(size, self.kernel_size, self.stride, self.padding)
 
 
 class ConvTranspose2d(_ConvLayer):
@@ -119,6 +120,7 @@ class ConvTranspose2d(_ConvLayer):
     def _repr_extra(self):
         return f", output_padding={self.output_padding}" if self.output_padding else ""
 
-    def _output_size(self, size):
-        return ((size - 1) * self.stride - 2 * self.padding + self.kernel_size
-                + self.output_padding)
+    def output_size(self, size):
+        """Output length for `size` input pixels along one dimension."""
+        return conv.conv_output_size(size, self.kernel_size, self.stride, self.padding,
+                                     transposed=True, output_padding=self.output_padding)

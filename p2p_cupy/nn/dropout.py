@@ -22,7 +22,7 @@ class Dropout(Module):
             raise ValueError(f"Dropout: expected 0 <= p < 1, got {p}")
         self.p, self.seed = p, int(seed)
         self.placement = (0, 1)
-        self.register_buffer("step", backend.current().asarray(np.zeros((), np.int64)))
+        self.set_buffer("step", backend.current().asarray(np.zeros((), np.int64)))
         self._cache = None
 
     def forward(self, x):

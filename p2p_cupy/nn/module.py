@@ -1,6 +1,6 @@
 """Module: a layer holding parameters, buffers and the cache of its last forward.
 
-The contract (DESIGN.md, "The op contract"), in module form:
+The contract (docs/DESIGN.md, "The op contract"), in module form:
 
     y  = m.forward(x)      # keeps in m only what backward needs
     dx = m.backward(dy)    # uses that cache; parameter grads ACCUMULATE (+=),
@@ -10,6 +10,9 @@ A module is used as forward/backward pairs: a second forward overwrites the cach
 backward the first pass before running the next one (pix2pix's D does exactly that for
 its fake and real passes). `requires_grad = False` (see `freeze`) skips the parameter
 gradients, e.g. for D during the generator's step; the input gradient is still returned.
+
+Watching: `add_forward_hook(hook)` calls hook(module, x, y) after each forward of a module
+until the returned handle is removed; a module without hooks runs exactly as written.
 """
 from __future__ import annotations
 
@@ -31,7 +34,7 @@ class Parameter:
 
     def zero_grad(self):
         if self.grad is None:
-            self.grad = backend.current().xp.zeros_like(self.data)
+            self.grad = backend.of(self.data).xp.zeros_like(self.data)
         else:
             self.grad[...] = 0
 
@@ -64,13 +67,9 @@ class Module:
             self._modules[name] = value
         object.__setattr__(self, name, value)
 
-    def register_buffer(self, name, array):
-        """A non-trained array saved in state_dict (e.g. BatchNorm's running mean)."""
-        self._buffers[name] = array
-        object.__setattr__(self, name, array)
-
     def set_buffer(self, name, array):
-        """Replace a buffer's array (keeps the attribute and the state_dict entry in step)."""
+        """Add or replace a buffer: a non-trained array saved in state_dict (e.g. BatchNorm's
+        running mean); the attribute and the state_dict entry stay in step."""
         self._buffers[name] = array
         object.__setattr__(self, name, array)
 
@@ -92,14 +91,34 @@ class Module:
     def __call__(self, *args, **kwargs):
         return self.forward(*args, **kwargs)
 
+    # --- watching ------------------------------------------------------------------
+    def add_forward_hook(self, hook) -> "ForwardHook":
+        """Call hook(module, x, y) after every forward of this module (whoever calls it),
+        until the returned handle's remove(). The first hook routes this object's forward
+        through the hooks (an attribute shadowing the class's method); removing the last
+        one takes that attribute away again, so nothing of the model changes."""
+        hooks = self.__dict__.setdefault("_forward_hooks", [])
+        if not hooks:
+            run_forward = type(self).forward
+
+            def forward(x):
+                y = run_forward(self, x)
+                for watch in list(self._forward_hooks):
+                    watch(self, x, y)
+                return y
+            object.__setattr__(self, "forward", forward)
+        hooks.append(hook)
+        return ForwardHook(self, hook)
+
     # --- traversal ---------------------------------------------------------------
     def named_modules(self, prefix=""):
         yield prefix, self
         for name, child in self._modules.items():
             yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
 
-    def children(self):
-        return list(self._modules.values())
+    def named_leaves(self, prefix=""):
+        """(name, module) of every module without children (the layers that compute)."""
+        return [(name, m) for name, m in self.named_modules(prefix) if not m._modules]
 
     def named_parameters(self, prefix=""):
         for mod_name, mod in self.named_modules(prefix):
@@ -138,16 +157,16 @@ class Module:
 
     def state_dict(self) -> "OrderedDict[str, np.ndarray]":
         """Host (numpy) copies of every parameter and buffer, by dotted name."""
-        bk = backend.current()
         out = OrderedDict()
         for name, p in self.named_parameters():
-            out[name] = bk.to_numpy(p.data).copy()
+            out[name] = backend.of(p.data).to_numpy(p.data).copy()
         for name, _, _, b in self.named_buffers():
-            out[name] = bk.to_numpy(b).copy()
+            out[name] = backend.of(b).to_numpy(b).copy()
         return out
 
     def load_state_dict(self, state, strict: bool = True):
-        """Copy arrays into parameters and buffers; names and shapes must match."""
+        """Copy arrays into parameters and buffers (each stays on its backend); names and
+        shapes must match."""
         params = dict(self.named_parameters())
         buffers = {name: (mod, short) for name, mod, short, _ in self.named_buffers()}
         missing = [k for k in list(params) + list(buffers) if k not in state]
@@ -155,14 +174,13 @@ class Module:
         if strict and (missing or unexpected):
             raise KeyError(f"{type(self).__name__}.load_state_dict: missing keys {missing}, "
                            f"unexpected keys {unexpected}")
-        bk = backend.current()
         for name, value in state.items():
             if name in params:
                 p = params[name]
                 if tuple(np.shape(value)) != tuple(p.data.shape):
                     raise ValueError(f"{name}: checkpoint shape {tuple(np.shape(value))} "
                                      f"!= model shape {tuple(p.data.shape)}")
-                p.data = bk.asarray(value, dtype=p.data.dtype)
+                p.data = backend.of(p.data).asarray(value, dtype=p.data.dtype)
                 p.grad = None
             elif name in buffers:
                 mod, short = buffers[name]
@@ -170,7 +188,7 @@ class Module:
                 if tuple(np.shape(value)) != tuple(np.shape(old)):
                     raise ValueError(f"{name}: checkpoint shape {tuple(np.shape(value))} "
                                      f"!= model shape {tuple(np.shape(old))}")
-                mod.set_buffer(short, bk.asarray(value, dtype=old.dtype))
+                mod.set_buffer(short, backend.of(old).asarray(value, dtype=old.dtype))
         return self
 
     def apply_arrays(self, fn):
@@ -196,6 +214,19 @@ class Module:
         for _, mod, short, b in list(self.named_buffers()):
             mod.set_buffer(short, bk.asarray(b))
         return self
+
+
+class ForwardHook:
+    """The handle of Module.add_forward_hook."""
+
+    def __init__(self, module, hook):
+        self.module, self.hook = module, hook
+
+    def remove(self):
+        hooks = self.module._forward_hooks
+        hooks.remove(self.hook)
+        if not hooks:
+            del self.module.__dict__["forward"]
 
 
 class Sequential(Module):

@@ -39,8 +39,8 @@ class BatchNorm2d(Module):
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.weight, self.bias = _affine_parameters(num_features, rng)
         bk = backend.current()
-        self.register_buffer("running_mean", bk.asarray(np.zeros(num_features, np.float32)))
-        self.register_buffer("running_var", bk.asarray(np.ones(num_features, np.float32)))
+        self.set_buffer("running_mean", bk.asarray(np.zeros(num_features, np.float32)))
+        self.set_buffer("running_var", bk.asarray(np.ones(num_features, np.float32)))
         self.sync = None
         self._cache = None
 

@@ -49,7 +49,7 @@ def _gamma(layer, xp, like):
 
 
 def _norm_forward(layer, x, t):
-    xp = backend.current().xp
+    xp = backend.of(x).xp
     axes = _norm_axes(layer)
     mean = lambda a: a.mean(axis=axes, keepdims=True)   # noqa: E731
     xc = x - mean(x)

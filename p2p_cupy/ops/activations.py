@@ -10,9 +10,8 @@ from p2p_cupy import backend
 from p2p_cupy.ops.launch import PACK_ITEMS, launch_1d, n_arg
 
 
-def _kernel_unary(name, x, *scalars):
+def _kernel_unary(bk, name, x, *scalars):
     """y = kernels/activations.cu's <name>_fwd(x) (cuda, emu)."""
-    bk = backend.current()
     x = bk.xp.ascontiguousarray(x)
     y = bk.xp.empty_like(x)
     launch_1d(bk.kernel("activations", f"{name}_fwd", x.dtype), x.size,
@@ -20,9 +19,8 @@ def _kernel_unary(name, x, *scalars):
     return y
 
 
-def _kernel_grad(name, dy, y, *scalars):
+def _kernel_grad(bk, name, dy, y, *scalars):
     """dx = kernels/activations.cu's <name>_bwd(dy, y), from the forward's output y."""
-    bk = backend.current()
     dy = bk.xp.ascontiguousarray(dy)
     dx = bk.xp.empty_like(dy)
     launch_1d(bk.kernel("activations", f"{name}_bwd", dy.dtype), dy.size,
@@ -31,19 +29,21 @@ def _kernel_grad(name, dy, y, *scalars):
 
 
 def leaky_relu_forward(x, slope):
-    if backend.current().uses_kernels:
-        y = _kernel_unary("leaky_relu", x, slope)
+    bk = backend.of(x)
+    if bk.uses_kernels:
+        y = _kernel_unary(bk, "leaky_relu", x, slope)
         return y, (y, slope)
-    xp = backend.current().xp
+    xp = bk.xp
     y = x * x.dtype.type(slope)
     xp.maximum(x, y, out=y)              # for 0 <= slope < 1, max picks x exactly when x > 0
     return y, (y, slope)
 
 
 def leaky_relu_backward(dy, cache):
-    if backend.current().uses_kernels:
-        return _kernel_grad("leaky_relu", dy, cache[0], cache[1])
-    xp = backend.current().xp
+    bk = backend.of(dy)
+    if bk.uses_kernels:
+        return _kernel_grad(bk, "leaky_relu", dy, cache[0], cache[1])
+    xp = bk.xp
     y, slope = cache
     # dx = dy * factor, factor = 1 where y > 0 else slope, built as mask * (1 - slope) + slope:
     # plain vectorised passes, 5-7x faster than xp.where on float arrays (benchmarks/NOTES.md),
@@ -56,35 +56,39 @@ def leaky_relu_backward(dy, cache):
 
 
 def relu_forward(x):
-    if backend.current().uses_kernels:
-        y = _kernel_unary("relu", x)
+    bk = backend.of(x)
+    if bk.uses_kernels:
+        y = _kernel_unary(bk, "relu", x)
         return y, y
-    xp = backend.current().xp
+    xp = bk.xp
     y = xp.maximum(x, 0)
     return y, y
 
 
 def relu_backward(dy, cache):
-    if backend.current().uses_kernels:
-        return _kernel_grad("relu", dy, cache)
-    xp = backend.current().xp
+    bk = backend.of(dy)
+    if bk.uses_kernels:
+        return _kernel_grad(bk, "relu", dy, cache)
+    xp = bk.xp
     # dy times the 0/1 mask: a plain multiply, several times faster than xp.where (NOTES.md)
     return xp.multiply(dy, cache > 0, dtype=dy.dtype)
 
 
 def tanh_forward(x):
-    if backend.current().uses_kernels:
-        y = _kernel_unary("tanh", x)
+    bk = backend.of(x)
+    if bk.uses_kernels:
+        y = _kernel_unary(bk, "tanh", x)
         return y, y
-    xp = backend.current().xp
+    xp = bk.xp
     y = xp.tanh(x)
     return y, y
 
 
 def tanh_backward(dy, cache):
-    if backend.current().uses_kernels:
-        return _kernel_grad("tanh", dy, cache)
-    xp = backend.current().xp
+    bk = backend.of(dy)
+    if bk.uses_kernels:
+        return _kernel_grad(bk, "tanh", dy, cache)
+    xp = bk.xp
     y = cache
     dx = y * y
     xp.subtract(1, dx, out=dx)
@@ -94,10 +98,11 @@ def tanh_backward(dy, cache):
 
 def sigmoid_forward(x):
     """Stable for any |x|: exp is only ever taken of -|x|, so it never overflows."""
-    if backend.current().uses_kernels:
-        y = _kernel_unary("sigmoid", x)
+    bk = backend.of(x)
+    if bk.uses_kernels:
+        y = _kernel_unary(bk, "sigmoid", x)
         return y, y
-    xp = backend.current().xp
+    xp = bk.xp
     e = xp.exp(-xp.abs(x))               # in (0, 1]
     y = xp.where(x >= 0, 1, e)           # 1/(1+e^-x) for x >= 0, e^x/(1+e^x) for x < 0
     y = y.astype(x.dtype, copy=False)
@@ -107,8 +112,9 @@ def sigmoid_forward(x):
 
 
 def sigmoid_backward(dy, cache):
-    if backend.current().uses_kernels:
-        return _kernel_grad("sigmoid", dy, cache)
+    bk = backend.of(dy)
+    if bk.uses_kernels:
+        return _kernel_grad(bk, "sigmoid", dy, cache)
     y = cache
     dx = 1 - y
     dx *= y

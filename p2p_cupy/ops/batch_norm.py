@@ -44,7 +44,7 @@ def batch_norm2d_forward(x, gamma, beta, running_mean, running_var, training,
     """(y, cache); in training mode running_mean/running_var are updated IN PLACE. `sync`
     (anything with allreduce_sum(array) and size) makes the statistics the global batch's;
     it runs as array operations on every backend."""
-    bk = backend.current()
+    bk = backend.of(x)
     xp = bk.xp
     sync = sync if training else None
     if bk.uses_kernels and sync is None:
@@ -77,7 +77,7 @@ def batch_norm2d_forward(x, gamma, beta, running_mean, running_var, training,
 
 def batch_norm2d_backward(dy, cache):
     """(dx, dgamma, dbeta)."""
-    bk = backend.current()
+    bk = backend.of(dy)
     xp = bk.xp
     x, mean, inv_std, gamma, training, sync = cache
     if bk.uses_kernels and sync is None:

@@ -21,15 +21,15 @@ def _slice_launch(kernel, arrays, part_channels, total_channels, start_channel, 
 
 def concat_forward(arrays):
     """(y, cache): arrays (N, C_i, H, W) joined along channels; cache = the C_i."""
-    xp = backend.current().xp
     first = arrays[0]
+    bk = backend.of(first)
+    xp = bk.xp
     for a in arrays:
         if a.ndim != 4 or a.shape[0] != first.shape[0] or a.shape[2:] != first.shape[2:] \
                 or a.dtype != first.dtype:
             raise ValueError("concat: inputs must be (N, C_i, H, W) of one N, H, W and dtype; "
                              f"got {[(tuple(b.shape), str(b.dtype)) for b in arrays]}")
     channels = tuple(a.shape[1] for a in arrays)
-    bk = backend.current()
     if bk.uses_kernels:   # one copy kernel per input, into its channel slice
         n, _, h, w = first.shape
         y = xp.empty((n, sum(channels), h, w), first.dtype)
@@ -45,7 +45,7 @@ def concat_forward(arrays):
 def concat_backward(dy, cache):
     """The tuple of input gradients: the C-contiguous channel slices of dy (views of dy
     when N == 1, where a slice already is contiguous; copies otherwise)."""
-    bk = backend.current()
+    bk = backend.of(dy)
     xp = bk.xp
     grads, start = [], 0
     if bk.uses_kernels:   # one copy kernel per input gradient, out of its channel slice

@@ -40,15 +40,34 @@ from p2p_cupy import backend
 from p2p_cupy.ops import conv_kernels
 
 
+def conv_output_size(size, k, stride, padding, transposed=False, output_padding=0):
+    """Output length along one spatial dimension (the one formula, used everywhere):
+        conv             (size + 2p - k) // s + 1        (< 1: the input is smaller than k)
+        transposed conv  (size - 1) * s - 2p + k + op    (the input length of the conv it
+                                                          undoes; op = output_padding < s)
+    """
+    if transposed:
+        return (size - 1) * stride - 2 * padding + k + output_padding
+    return (size + 2 * padding - k) // stride + 1
+
+
+def _conv_out_hw(x_shape, k, stride, padding):
+    """(Ho, Wo) of conv2d on an (N, C, H, W) input; a clear error when it is too small."""
+    out_hw = tuple(conv_output_size(size, k, stride, padding) for size in x_shape[2:])
+    if min(out_hw) < 1:
+        raise ValueError(f"conv: input size {tuple(x_shape[2:])} with padding {padding} is "
+                         f"smaller than the kernel size {k}")
+    return out_hw
+
+
 def conv2d_forward(x, w, b, stride, padding):
     """y[n, o, i, j] = b[o] + sum_{c,u,v} w[o, c, u, v] * x_pad[n, c, i*s + u, j*s + v]."""
     k = w.shape[2]
-    out_hw = (_conv_out_size(x.shape[2], k, stride, padding),
-              _conv_out_size(x.shape[3], k, stride, padding))
+    out_hw = _conv_out_hw(x.shape, k, stride, padding)
     cache = (x, w, stride, padding, b is not None)
-    if backend.current().uses_kernels:
-        return conv_kernels.conv2d_forward(backend.current(), x, w, b, stride, padding,
-                                           out_hw), cache
+    bk = backend.of(x)
+    if bk.uses_kernels:
+        return conv_kernels.conv2d_forward(bk, x, w, b, stride, padding, out_hw), cache
     y = _conv_of_cols(_im2col(x, k, stride, padding, out_hw), w, x.shape[0], out_hw)
     _add_bias(y, b)
     return y, cache
@@ -56,9 +75,9 @@ def conv2d_forward(x, w, b, stride, padding):
 
 def conv2d_backward(dy, cache, need_weight_grad=True, need_input_grad=True):
     """(dx, dw, db) of conv2d; dx, dw and db are None when not needed (or no bias)."""
-    if backend.current().uses_kernels:
-        return conv_kernels.conv2d_backward(backend.current(), dy, cache, need_weight_grad,
-                                            need_input_grad)
+    bk = backend.of(dy)
+    if bk.uses_kernels:
+        return conv_kernels.conv2d_backward(bk, dy, cache, need_weight_grad, need_input_grad)
     x, w, stride, padding, has_bias = cache
     # dx = col2im(w^T @ dy): the transposed conv of dy with the same w, at x's size
     dx = _transposed_conv(dy, w, stride, padding, x.shape) if need_input_grad else None
@@ -73,9 +92,10 @@ def conv_transpose2d_forward(x, w, b, stride, padding, output_padding=0):
     """y = col2im(w^T @ x): x[n, c, i, j] * w[c, o, u, v] lands on y_pad[n, o, i*s + u, j*s + v]."""
     out_shape = _transposed_out_shape(x.shape, w.shape, stride, padding, output_padding)
     cache = (x, w, stride, padding, b is not None)
-    if backend.current().uses_kernels:
-        return conv_kernels.conv_transpose2d_forward(backend.current(), x, w, b, stride,
-                                                     padding, out_shape), cache
+    bk = backend.of(x)
+    if bk.uses_kernels:
+        return conv_kernels.conv_transpose2d_forward(bk, x, w, b, stride, padding,
+                                                     out_shape), cache
     y = _transposed_conv(x, w, stride, padding, out_shape)
     _add_bias(y, b)
     return y, cache
@@ -88,15 +108,17 @@ def _transposed_out_shape(x_shape, w_shape, stride, padding, output_padding):
                          f"got {output_padding}")
     n, _, h, wd = x_shape
     _, cout, k, _ = w_shape
-    return (n, cout) + tuple((size - 1) * stride - 2 * padding + k + output_padding
+    return (n, cout) + tuple(conv_output_size(size, k, stride, padding, transposed=True,
+                                              output_padding=output_padding)
                              for size in (h, wd))
 
 
 def conv_transpose2d_backward(dy, cache, need_weight_grad=True, need_input_grad=True):
     """(dx, dw, db) of conv_transpose2d; dx, dw and db are None when not needed (or no bias)."""
-    if backend.current().uses_kernels:
-        return conv_kernels.conv_transpose2d_backward(backend.current(), dy, cache,
-                                                      need_weight_grad, need_input_grad)
+    bk = backend.of(dy)
+    if bk.uses_kernels:
+        return conv_kernels.conv_transpose2d_backward(bk, dy, cache, need_weight_grad,
+                                                      need_input_grad)
     x, w, stride, padding, has_bias = cache
     # im2col(dy) serves both gradients; its output grid is exactly x's (H, W)
     cols = _im2col(dy, w.shape[2], stride, padding, x.shape[2:])
@@ -210,8 +232,7 @@ def _col2im(tap, dtype, x_shape, k, stride, padding):
     rows no window reaches (when (H + 2p - k) % s != 0) get nothing, their true gradient.
     """
     n, c, h, w = x_shape
-    hi = (h + 2 * padding - k) // stride + 1
-    wi = (w + 2 * padding - k) // stride + 1
+    hi, wi = (conv_output_size(size, k, stride, padding) for size in (h, w))
     phase_h, phase_w = -(-(h + 2 * padding) // stride), -(-(w + 2 * padding) // stride)
     sums = _scratch("sums", (stride, stride, c, n, phase_h, phase_w), dtype)
     sums.fill(0)
@@ -249,14 +270,6 @@ def _padded(x, padding):
     x_pad = np.zeros((n, c, h + 2 * padding, w + 2 * padding), dtype=x.dtype)
     x_pad[:, :, padding:padding + h, padding:padding + w] = x
     return x_pad
-
-
-def _conv_out_size(size, k, stride, padding):
-    out = (size + 2 * padding - k) // stride + 1
-    if out < 1:
-        raise ValueError(f"conv: input size {size} with padding {padding} is smaller than "
-                         f"the kernel size {k}")
-    return out
 
 
 def _add_bias(y, b):

@@ -15,7 +15,7 @@ def dropout_forward(x, p, seed, step, placement=(0, 1)):
     """(y, mask); step may be an int or the 0-d integer array that Dropout keeps.
     placement = (offset, stride): x's sample n is sample offset + n * stride of the batch
     whose masks it takes (philox.placed_keep_mask); (0, 1) is x itself."""
-    bk = backend.current()
+    bk = backend.of(x)
     offset, stride = placement
     if bk.uses_kernels:   # kernels/dropout.cu: the same Philox words, computed per element
         x = bk.xp.ascontiguousarray(x)
@@ -38,7 +38,7 @@ def dropout_forward(x, p, seed, step, placement=(0, 1)):
 
 
 def dropout_backward(dy, cache):
-    bk = backend.current()
+    bk = backend.of(dy)
     if bk.uses_kernels:
         dy = bk.xp.ascontiguousarray(dy)
         dx = bk.xp.empty_like(dy)

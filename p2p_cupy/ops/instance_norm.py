@@ -28,7 +28,7 @@ def _dot_hw(xp, a, b):
 
 def instance_norm2d_forward(x, gamma=None, beta=None, eps=1e-5):
     """(y, cache); gamma and beta (C,) are both given (affine) or both None."""
-    bk = backend.current()
+    bk = backend.of(x)
     if bk.uses_kernels:
         return _kernel_forward(bk, x, gamma, beta, eps)
     xp = bk.xp
@@ -45,7 +45,7 @@ def instance_norm2d_forward(x, gamma=None, beta=None, eps=1e-5):
 
 def instance_norm2d_backward(dy, cache):
     """(dx, dgamma, dbeta); dgamma and dbeta are None when not affine."""
-    bk = backend.current()
+    bk = backend.of(dy)
     if bk.uses_kernels:
         return _kernel_backward(bk, dy, cache)
     xp = bk.xp

@@ -1,5 +1,6 @@
-"""Losses with mean reduction. Each forward returns the loss as a 0-d array of the current
-backend (no host round trip) and a cache; backward(cache, dloss) returns dloss * dL/dpred.
+"""Losses with mean reduction. Each forward returns the loss as a 0-d array of the
+prediction's backend (no host round trip) and a cache; backward(cache, dloss) returns
+dloss * dL/dpred.
 
     bce_with_logits  L = mean(max(x, 0) - x t + log(1 + e^-|x|))    dL/dx = (sigmoid(x) - t) / n
     mse              L = mean((p - t)^2)                            dL/dp = 2 (p - t) / n
@@ -34,11 +35,10 @@ def _kernel_target(xp, target, like):
     return xp.full(1, target, dtype=like.dtype), np.int32(0)
 
 
-def _kernel_forward(name, pred, target, with_cache):
+def _kernel_forward(bk, name, pred, target, with_cache):
     """The loss reduced on the device in two kernels (kernels/losses.cu): per-block partial
     sums over a full grid, then one block adds them in order. Returns (loss, cache) with
     the cache the first kernel wrote (None for BCE)."""
-    bk = backend.current()
     xp = bk.xp
     pred = xp.ascontiguousarray(pred)
     t, t_stride = _kernel_target(xp, target, pred)
@@ -53,9 +53,8 @@ def _kernel_forward(name, pred, target, with_cache):
     return loss, (cache[0] if with_cache else None)
 
 
-def _kernel_backward(name, args, like, scale, dloss):
+def _kernel_backward(bk, name, args, like, scale, dloss):
     """dpred = kernels/losses.cu's <name>_bwd(args..., scale), times dloss when not 1."""
-    bk = backend.current()
     grad = bk.xp.empty_like(like)
     launch_1d(bk.kernel("losses", f"{name}_bwd", like.dtype), like.size,
               args + (grad, n_arg(like.size), like.dtype.type(scale)), PACK_ITEMS)
@@ -66,10 +65,11 @@ def _kernel_backward(name, args, like, scale, dloss):
 
 def bce_with_logits_forward(logits, target):
     _check("bce_with_logits", logits, target)
-    if backend.current().uses_kernels:
-        loss, _ = _kernel_forward("bce_with_logits", logits, target, with_cache=False)
+    bk = backend.of(logits)
+    if bk.uses_kernels:
+        loss, _ = _kernel_forward(bk, "bce_with_logits", logits, target, with_cache=False)
         return loss, (logits, target)
-    xp = backend.current().xp
+    xp = bk.xp
     terms = xp.abs(logits)
     xp.negative(terms, out=terms)
     xp.exp(terms, out=terms)
@@ -81,11 +81,12 @@ def bce_with_logits_forward(logits, target):
 
 def bce_with_logits_backward(cache, dloss=1.0):
     logits, target = cache
-    if backend.current().uses_kernels:
-        xp = backend.current().xp
+    bk = backend.of(logits)
+    if bk.uses_kernels:
+        xp = bk.xp
         logits = xp.ascontiguousarray(logits)
         t, t_stride = _kernel_target(xp, target, logits)
-        return _kernel_backward("bce_with_logits", (logits, t, t_stride), logits,
+        return _kernel_backward(bk, "bce_with_logits", (logits, t, t_stride), logits,
                                 1.0 / logits.size, dloss)
     dx, _ = sigmoid_forward(logits)
     dx -= target
@@ -96,17 +97,19 @@ def bce_with_logits_backward(cache, dloss=1.0):
 
 def mse_forward(pred, target):
     _check("mse", pred, target)
-    if backend.current().uses_kernels:     # the kernel also writes the cache, diff = p - t
-        return _kernel_forward("mse", pred, target, with_cache=True)
-    xp = backend.current().xp
+    bk = backend.of(pred)
+    if bk.uses_kernels:     # the kernel also writes the cache, diff = p - t
+        return _kernel_forward(bk, "mse", pred, target, with_cache=True)
+    xp = bk.xp
     diff = pred - target
     return _mean(xp, diff * diff), diff
 
 
 def mse_backward(cache, dloss=1.0):
     diff = cache
-    if backend.current().uses_kernels:
-        return _kernel_backward("mse", (diff,), diff, 2.0 / diff.size, dloss)
+    bk = backend.of(diff)
+    if bk.uses_kernels:
+        return _kernel_backward(bk, "mse", (diff,), diff, 2.0 / diff.size, dloss)
     grad = diff * diff.dtype.type(2.0 / diff.size)
     grad *= dloss                             # in place: keeps the dtype whatever dloss is
     return grad
@@ -114,17 +117,19 @@ def mse_backward(cache, dloss=1.0):
 
 def l1_forward(pred, target):
     _check("l1", pred, target)
-    if backend.current().uses_kernels:     # the kernel also writes the cache, sign(p - t)
-        return _kernel_forward("l1", pred, target, with_cache=True)
-    xp = backend.current().xp
+    bk = backend.of(pred)
+    if bk.uses_kernels:     # the kernel also writes the cache, sign(p - t)
+        return _kernel_forward(bk, "l1", pred, target, with_cache=True)
+    xp = bk.xp
     diff = pred - target
     return _mean(xp, xp.abs(diff)), xp.sign(diff)
 
 
 def l1_backward(cache, dloss=1.0):
     sign = cache
-    if backend.current().uses_kernels:
-        return _kernel_backward("l1", (sign,), sign, 1.0 / sign.size, dloss)
+    bk = backend.of(sign)
+    if bk.uses_kernels:
+        return _kernel_backward(bk, "l1", (sign,), sign, 1.0 / sign.size, dloss)
     grad = sign * sign.dtype.type(1.0 / sign.size)
     grad *= dloss
     return grad

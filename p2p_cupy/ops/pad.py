@@ -20,7 +20,7 @@ def reflection_pad2d_forward(x, padding):
     """(y, cache): x (N, C, H, W) mirrored `padding` pixels deep on all four sides."""
     _check(x, padding)
     h, w = x.shape[2:]
-    bk = backend.current()
+    bk = backend.of(x)
     if bk.uses_kernels:   # kernels/pad.cu: one thread per output pixel, a gather
         x = bk.xp.ascontiguousarray(x)
         y = bk.xp.empty(x.shape[:2] + (h + 2 * padding, w + 2 * padding), x.dtype)
@@ -34,7 +34,7 @@ def reflection_pad2d_forward(x, padding):
 def reflection_pad2d_backward(dy, cache):
     """dx (N, C, H, W): every output pixel's gradient added onto the input pixel it copied."""
     h, w, padding = cache
-    bk = backend.current()
+    bk = backend.of(dy)
     if bk.uses_kernels:   # each input pixel gathers the (at most 3 x 3) pixels that read it
         dy = bk.xp.ascontiguousarray(dy)
         dx = bk.xp.empty(dy.shape[:2] + (h, w), dy.dtype)

@@ -22,7 +22,7 @@ import traceback
 
 import numpy as np
 
-from p2p_cupy.errors import P2PError
+from p2p_cupy.errors import P2PError, describe_error
 
 DEFAULT_TIMEOUT_S = 600.0    # longer than any step at the default sizes on a slow CPU
 # How MPI launchers tell a process its rank and world size: MPICH/Intel MPI (Hydra, PMI),
@@ -179,8 +179,7 @@ def failures_end_every_rank(world):
     except BaseException as e:       # KeyboardInterrupt included: the others must end too
         if os.environ.get("P2P_DEBUG"):
             traceback.print_exc()
-        from p2p_cupy.cli.main import describe_error     # the CLI's one-line wording
-        message = describe_error(e)
+        message = describe_error(e)                        # the CLI's one-line wording
         if not isinstance(e, (P2PError, ValueError, OSError, MemoryError)):
             message = f"{type(e).__name__}: {message}"
         _end_all(world, message, 130 if isinstance(e, KeyboardInterrupt) else 1)

@@ -11,16 +11,37 @@ import shutil
 from pathlib import Path
 
 from p2p_cupy import backend
+from p2p_cupy.models import define_D, define_G
+from p2p_cupy.models.init import DEFAULT_INIT, init_weights
 from p2p_cupy.optim import Adam
 from p2p_cupy.schedules import make_schedule
 from p2p_cupy.train import expected
-from p2p_cupy.train.inference import discriminator_from_options, generator_from_options
 
 SYNTHETIC = "synthetic-facades"
 
 
 def cache_root() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "p2p_cupy"
+
+
+def _initialised(net, opts, seed):
+    """net with the options' --init-type/--init-gain (the layers drew the default)."""
+    if (opts.init_type, opts.init_gain) != DEFAULT_INIT:
+        init_weights(net, opts.init_type, opts.init_gain, seed)
+    return net
+
+
+def networks_from_options(opts):
+    """(G, D): the networks a run with these options trains, freshly initialised on the
+    current backend. Training, inference (which keeps G) and `p2p inspect activations`
+    all build them here, so a checkpoint's options always rebuild the same networks.
+    D judges (input, output) pairs: input_nc + output_nc channels."""
+    G = define_G(opts.netG, input_nc=opts.input_nc, output_nc=opts.output_nc, ngf=opts.ngf,
+                 norm=opts.norm, use_dropout=not opts.no_dropout, seed=opts.seed,
+                 n_blocks=opts.n_blocks)
+    D = define_D(opts.netD, input_nc=opts.input_nc + opts.output_nc, ndf=opts.ndf,
+                 n_layers_D=opts.n_layers_D, norm=opts.norm, seed=opts.seed + 1)
+    return _initialised(G, opts, opts.seed), _initialised(D, opts, opts.seed + 1)
 
 
 def resolve_dataroot(dataroot: str, size: int) -> Path:
@@ -40,12 +61,6 @@ def resolve_dataroot(dataroot: str, size: int) -> Path:
             if not target.exists():
                 raise
     return target
-
-
-def networks_from_options(opts):
-    """(G, D) as a run with these options builds them (fresh weights, on the current
-    backend)."""
-    return generator_from_options(opts), discriminator_from_options(opts)
 
 
 def adams(opts, G, D):

@@ -27,7 +27,7 @@ GP_EPS = 1e-16     # keeps ||g|| differentiable at g = 0, as the reference
 def wgan_loss(pred, is_real: bool):
     """(loss, dloss/dpred factory) of the critic: -mean(pred) for real, mean(pred) for fake."""
     sign = -1.0 if is_real else 1.0
-    xp = backend.current().xp
+    xp = backend.of(pred).xp
     loss = xp.asarray(pred.sum() * (sign / pred.size))
 
     def grad(scale=1.0):
@@ -38,7 +38,7 @@ def wgan_loss(pred, is_real: bool):
 def gradient_penalty(D, real, fake, alpha, lambda_gp=10.0):
     """P (0-d array) at the per-sample interpolates of real and fake (host alpha, shape
     (N,)); adds dP/dtheta to D's parameter gradients (where D requires them)."""
-    bk = backend.current()
+    bk = backend.of(real)
     xp = bk.xp
     a = bk.asarray(alpha.astype(real.dtype)).reshape(-1, 1, 1, 1)
     x = a * real + (1 - a) * fake

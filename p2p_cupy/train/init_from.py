@@ -14,6 +14,7 @@ import dataclasses
 from pathlib import Path
 
 from p2p_cupy import backend
+from p2p_cupy.errors import P2PError
 from p2p_cupy.train import checkpoint, expected
 from p2p_cupy.train.build import networks_from_options
 
@@ -21,12 +22,15 @@ G_ARCHITECTURE = ("netG", "n_blocks", "ngf", "norm", "no_dropout", "input_nc", "
 D_ARCHITECTURE = ("netD", "ndf", "n_layers_D")
 
 
-def read_source(source, epoch=None) -> dict:
-    """{"options": dict, "G": state, "D": state or None} of a run, .npz or .pth."""
+def read_source(source, epoch=None, read_pth=None) -> dict:
+    """{"options": dict, "G": state, "D": state or None} of a run, .npz or .pth. A .pth is
+    read by read_pth (path -> (G, TrainOptions)): p2p_cupy/interop sits above train in the
+    layer cake (docs/DESIGN.md), so the command line hands its reader down."""
     path = Path(source)
     if path.suffix == ".pth":
-        from p2p_cupy.interop.convert import torch_generator
-        G, opts = torch_generator(path)
+        if read_pth is None:
+            raise P2PError(f"--init-from {source}: no PyTorch .pth reader was given")
+        G, opts = read_pth(path)
         return {"options": opts.to_dict(), "G": dict(G.state_dict()), "D": None}
     if path.is_dir():
         path = checkpoint.run_checkpoint(path, epoch)

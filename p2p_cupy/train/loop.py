@@ -10,6 +10,15 @@ Ctrl-C only sets a flag that is checked between iterations, so the checkpoint wr
 the way out holds a consistent state (never D updated but G not); a second Ctrl-C aborts
 at once without saving, leaving the previous checkpoint (a save it interrupts leaves no
 partial file: p2p_cupy/safe_files.py).
+
+Observing: a Trainer may be given an observer that runs each iteration in its place, to
+watch it from inside (`p2p train --inspect-freq`, p2p_cupy/inspection/training_probe.py):
+
+    observer.observe_step(step, G, D, run_step) -> run_step()'s (losses, fake_B)
+    observer.html_section() -> str       HTML for the run's index.html ("" for nothing)
+
+The trainer knows nothing of what is observed: inspection sits above training and
+training never imports it (docs/DESIGN.md, "The layer cake").
 """
 from __future__ import annotations
 
@@ -23,12 +32,11 @@ from pathlib import Path
 import numpy as np
 
 from p2p_cupy import backend
-from p2p_cupy.inspection.training_probe import InspectionLog, inspect_step
 from p2p_cupy.parallel import comm
 from p2p_cupy.train import checkpoint
+from p2p_cupy.train.build import build_run
 from p2p_cupy.train.progress import ProgressBar
 from p2p_cupy.train.report import RunReport, loss_names
-from p2p_cupy.train.build import build_run
 from p2p_cupy.train.step import train_step
 
 
@@ -37,29 +45,31 @@ class TrainingDiverged(RuntimeError):
 
 
 class Trainer:
-    """One run: models, optimizers, data, report; `run()` trains until a stop condition.
+    """One run on the backend `bk`: models, optimizers, data, report; `run_to_end()` trains
+    until a stop condition. `observer` (optional) runs each iteration (see above).
 
     Under data parallelism (`world` of N > 1 processes, p2p_cupy/parallel/) every rank runs
     this same loop in lockstep; rank 0 alone writes the run folder."""
 
-    def __init__(self, opts, run_dir, resume_state=None, out=None, world=comm.SINGLE):
+    def __init__(self, opts, run_dir, bk, resume_state=None, out=None, world=comm.SINGLE,
+                 observer=None):
         self.opts, self.run_dir, self.out = opts, Path(run_dir), out or sys.stderr
         self.world, self.writes = world, world.rank == 0
-        if world.size > 1 and backend.get_backend(opts.device).name == "cuda":
+        self.bk, self.observer = bk, observer
+        if world.size > 1 and bk.name == "cuda":
             from p2p_cupy.parallel.nccl import select_local_gpu
             select_local_gpu(world)    # one GPU per process, before any array is made
-        self.bk = backend.set_backend(opts.device)
-        self.run = build_run(opts, world.rank, world.size)   # G, D, opt_G, opt_D, schedule, loader
-        self.report = RunReport(self.run_dir, loss_names(opts.gan_mode))
-        self.inspection = InspectionLog(self.run_dir)     # --inspect-freq records
         self.step, self.epoch, self.epoch_step, self.trained_s = 0, 1, 0, 0.0
         self.epoch_l1 = [0.0, 0]       # sum and count of this epoch's G_L1 (--lr-policy plateau)
-        if resume_state is not None:
-            self.load_state(resume_state)
-        self.parallel = None
-        if world.size > 1:
-            from p2p_cupy.parallel.training import DataParallel
-            self.parallel = DataParallel(world, self.run, self.bk, opts.sync_bn)
+        with backend.using(bk):
+            self.run = build_run(opts, world.rank, world.size)   # G, D, opt_G, opt_D, ...
+            if resume_state is not None:
+                self.load_state(resume_state)
+            self.parallel = None
+            if world.size > 1:
+                from p2p_cupy.parallel.training import DataParallel
+                self.parallel = DataParallel(world, self.run, self.bk, opts.sync_bn)
+        self.report = RunReport(self.run_dir, loss_names(opts.gan_mode))
         if self.writes:
             self.report.truncate_log(self.step)
         self.pending = []              # (step, epoch, lr, {name: 0-d backend array})
@@ -143,7 +153,7 @@ class Trainer:
         """Train until a stop condition; returns why it stopped: 'max-steps', 'finished',
         'interrupted' or 'diverged' (the last after printing the message)."""
         self.clock = time.perf_counter()
-        with _sigint_sets_flag(self):
+        with _sigint_sets_flag(self), backend.using(self.bk):
             try:
                 reason = self._loop()
                 self.save()
@@ -209,23 +219,20 @@ class Trainer:
         return None
 
     def train_batch(self, real_A, real_B):
-        """train_step on one batch; every --inspect-freq steps it is watched from inside
-        (p2p_cupy/inspection/training_probe.py) and the record goes to the report."""
+        """train_step on one batch, run by the observer when there is one."""
         r, opts = self.run, self.opts
 
         # wgangp's interpolation weights: keyed by the step, so a resumed run draws the same
-        alpha = np.random.default_rng([opts.seed + 3, self.step + 1]).random(real_A.shape[0])
+        alpha = (np.random.default_rng([opts.seed + 3, self.step + 1]).random(real_A.shape[0])
+                 if opts.gan_mode == "wgangp" else None)
         average = self.parallel.average_gradients if self.parallel else None
 
         def step():
             return train_step(r.G, r.D, r.opt_G, r.opt_D, real_A, real_B, opts.gan_mode,
                               opts.lambda_l1, alpha, opts.lambda_gp, average)
-        if not opts.inspect_freq or (self.step + 1) % opts.inspect_freq:
+        if self.observer is None:
             return step()
-        (losses, fake_B), record = inspect_step(r.G, r.D, step, opts.gan_mode)
-        if self.writes:
-            self.inspection.add(self.step + 1, record, self.bk.to_numpy(fake_B))
-        return losses, fake_B
+        return self.observer.observe_step(self.step + 1, r.G, r.D, step)
 
     def _speed(self, started, steps_before) -> float:
         return (self.step - steps_before) / max(time.perf_counter() - started, 1e-9)
@@ -248,7 +255,8 @@ class Trainer:
                   "discriminator parameters": f"{self.run.D.num_parameters():,}"}
         if self.world.size > 1:
             status["data parallel"] = global_batch_line(self.world, self.opts)
-        self.report.write_index(self.opts.to_dict(), status, self.inspection.html_section())
+        extra = self.observer.html_section() if self.observer is not None else ""
+        self.report.write_index(self.opts.to_dict(), status, extra)
 
 
 def global_batch_line(world, opts) -> str:

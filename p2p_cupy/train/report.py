@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from p2p_cupy.data.images import to_uint8_image
 from p2p_cupy.safe_files import naming, replace_atomically, write_text_atomically
 
 LOSS_NAMES = ("G_GAN", "G_L1", "D_real", "D_fake")
@@ -27,21 +28,9 @@ LOSS_NAMES = ("G_GAN", "G_L1", "D_real", "D_fake")
 def loss_names(gan_mode: str) -> tuple:
     """The losses a run logs: wgangp adds its gradient penalty, D_GP."""
     return LOSS_NAMES + (("D_GP",) if gan_mode == "wgangp" else ())
+
+
 SAMPLES_SHOWN = 6
-ROWS_AT_ONCE = 256       # to_uint8_image converts a big image in bands of this many rows
-
-
-def to_uint8_image(chw) -> np.ndarray:
-    """A (C, H, W) host array in [-1, 1] -> (H, W, 3) uint8 to look at: 1 channel is
-    repeated, of 4 (RGBA, RGB + mask) the color ones are shown."""
-    chw = np.asarray(chw)
-    img = np.empty(chw.shape, np.uint8)
-    for y in range(0, chw.shape[1], ROWS_AT_ONCE):   # float64 temporaries for a band only
-        band = np.clip((chw[:, y:y + ROWS_AT_ONCE].astype(np.float64) + 1.0) * 127.5 + 0.5,
-                       0, 255)
-        img[:, y:y + ROWS_AT_ONCE] = band
-    img = img.transpose(1, 2, 0)
-    return np.repeat(img, 3, axis=2) if img.shape[2] == 1 else img[:, :, :3]
 
 
 def triplet_grid(real_A, fake_B, real_B, max_rows=4) -> np.ndarray:

@@ -13,6 +13,7 @@ import os
 import sys
 from pathlib import Path
 
+from p2p_cupy import backend
 from p2p_cupy.data.loader import ranks_mismatch
 from p2p_cupy.parallel import comm
 from p2p_cupy.train import checkpoint, expected, init_from
@@ -25,14 +26,18 @@ EXIT_CODES = {"max-steps": 0, "finished": 0, "interrupted": 130, "diverged": 1}
 
 
 def start_or_resume(opts: TrainOptions, given: dict, resume=None, out=None, epoch=None,
-                    init_g_only=False) -> int:
+                    init_g_only=False, observe=None, read_pth=None) -> int:
     """Train a new run in OUT/NAME (opts) or continue RESUME (from its latest checkpoint,
     or the one kept after `epoch`) with the options in `given` (those set on the command
     line) changed; returns the exit code. A new run with opts.init_from starts from those
-    weights (init_from.py). Messages go to `out` (default: sys.stderr)."""
+    weights (init_from.py). Messages go to `out` (default: sys.stderr). observe(opts,
+    run_dir), when given, makes the Trainer's observer once the run's options are known
+    (`p2p train` passes the training probe); read_pth reads an --init-from .pth
+    (init_from.read_source)."""
     world = comm.world()
     run_dir = Path(resume) if resume is not None else Path(opts.out) / opts.name
-    how = dict(resume=resume is not None, epoch=epoch, init_g_only=init_g_only, world=world)
+    how = dict(resume=resume is not None, epoch=epoch, init_g_only=init_g_only, world=world,
+               observe=observe, read_pth=read_pth)
     with comm.failures_end_every_rank(world):
         if world.rank != 0:         # rank 0 alone writes, so rank 0 alone holds the lock
             with open(os.devnull, "w") as quiet:
@@ -42,7 +47,7 @@ def start_or_resume(opts: TrainOptions, given: dict, resume=None, out=None, epoc
 
 
 def _train_locked(opts, given, run_dir: Path, out, resume: bool, epoch, init_g_only,
-                  world) -> int:
+                  world, observe, read_pth) -> int:
     source = None
     if resume:
         if world.rank == 0:             # no one else's torn files: rank 0 holds the lock
@@ -62,15 +67,19 @@ def _train_locked(opts, given, run_dir: Path, out, resume: bool, epoch, init_g_o
             raise ValueError(f"{run_dir} already holds a run: continue it with "
                              f"`p2p train --resume {run_dir}` or pick another --name")
         if opts.init_from is not None:
-            source = init_from.read_source(opts.init_from, epoch)
+            source = init_from.read_source(opts.init_from, epoch, read_pth)
             opts = init_from.options_from_source(opts, given, source, init_g_only)
         elif epoch is not None:
             raise ValueError("--epoch picks the checkpoint of --resume RUN or --init-from RUN")
         opts = with_absolute_dataroot(opts)
-    trainer = Trainer(opts, run_dir, state, out=out, world=world)
+    # rank 0 alone writes the run folder, so it alone observes (watching changes nothing)
+    observer = observe(opts, run_dir) if observe is not None and world.rank == 0 else None
+    trainer = Trainer(opts, run_dir, backend.get_backend(opts.device), state, out=out,
+                      world=world, observer=observer)
     r = trainer.run
     if source is not None:
-        loaded = init_from.load_weights(r, source, init_g_only, opts.init_from)
+        with backend.using(trainer.bk):
+            loaded = init_from.load_weights(r, source, init_g_only, opts.init_from)
         print(f"starting from the {loaded} weights of {opts.init_from}", file=out)
     print(f"{'resuming' if state else 'training'} {run_dir} at step {trainer.step} on "
           f"{trainer.bk.name}: {opts.netG} ({r.G.num_parameters():,} parameters) vs "

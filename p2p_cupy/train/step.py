@@ -1,4 +1,4 @@
-"""One pix2pix training iteration (DESIGN.md, "The pix2pix spec").
+"""One pix2pix training iteration (docs/DESIGN.md, "The pix2pix spec").
 
     fake_B = G(A)
     D step:  loss_D = 0.5 * [GAN(D(A, fake_B.detach()), fake) + GAN(D(A, B), real)]

@@ -5,10 +5,11 @@ from click.testing import CliRunner
 from PIL import Image
 
 from p2p_cupy.cli.main import main
+from p2p_cupy.data.images import to_uint8_image
+from p2p_cupy.evaluation.inference import read_input
 from p2p_cupy.train import checkpoint
-from p2p_cupy.train.inference import generator_from_options, read_input
+from p2p_cupy.train.build import networks_from_options
 from p2p_cupy.train.options import TrainOptions
-from p2p_cupy.train.report import to_uint8_image
 
 
 def test_convert_writes_a_checkpoint_whose_generator_matches_the_torch_one(tmp_path):
@@ -24,7 +25,7 @@ def test_convert_writes_a_checkpoint_whose_generator_matches_the_torch_one(tmp_p
     assert "G (netG unet_32, num_downs 5, ngf 4, norm batch" in res.output
     state = checkpoint.load_checkpoint(tmp_path / "m.npz")
     assert state["converted_from"] == "latest_net_G.pth"
-    G = generator_from_options(TrainOptions.from_dict(state["options"])).load_state_dict(
+    G = networks_from_options(TrainOptions.from_dict(state["options"]))[0].load_state_dict(
         state["G"]).eval()
     x = np.random.default_rng(0).uniform(-1, 1, (1, 3, 32, 32)).astype(np.float32)
     with torch.no_grad():
@@ -103,7 +104,7 @@ def test_convert_keeps_the_channels_of_a_gray_to_color_generator_and_a_4_channel
     assert res.exit_code == 0, res.output
     opts = TrainOptions.from_dict(checkpoint.load_checkpoint(tmp_path / "g.npz")["options"])
     assert (opts.input_nc, opts.output_nc) == (1, 3)
-    G = generator_from_options(opts).load_state_dict(
+    G = networks_from_options(opts)[0].load_state_dict(
         checkpoint.load_checkpoint(tmp_path / "g.npz")["G"]).eval()
     x = np.random.default_rng(0).uniform(-1, 1, (1, 1, 32, 32)).astype(np.float32)
     with torch.no_grad():

@@ -114,11 +114,11 @@ def test_test_command_takes_a_folder_of_pairs_at_their_own_size(run, tmp_path):
 @pytest.mark.parametrize("input_nc,output_nc", [(4, 3), (3, 1)])
 def test_translate_rgba_inputs_and_grayscale_outputs(tmp_path, input_nc, output_nc):
     from p2p_cupy.train import checkpoint
-    from p2p_cupy.train.inference import generator_from_options
+    from p2p_cupy.train.build import networks_from_options
     from p2p_cupy.train.options import TrainOptions
     opts = TrainOptions(netG="unet_32", ngf=4, input_nc=input_nc, output_nc=output_nc)
     with backend.using(backend.get_backend("numpy")):
-        G = generator_from_options(opts)
+        G = networks_from_options(opts)[0]
         checkpoint.save_checkpoint(tmp_path, "m", {"options": opts.to_dict(),
                                                    "G": dict(G.state_dict())})
     rgba = np.random.default_rng(2).integers(0, 256, (40, 36, 4), dtype=np.uint8)

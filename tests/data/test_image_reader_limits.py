@@ -17,7 +17,7 @@ from p2p_cupy.data.images import (MAX_PIXELS_ENV, ImageReadError, image_size, re
                                   to_chw)
 from p2p_cupy.errors import P2PError
 from p2p_cupy.models import define_G
-from p2p_cupy.train.inference import read_input
+from p2p_cupy.evaluation.inference import read_input
 
 
 def _png_declaring(width, height, bit_depth=16, color_type=0, idat=b""):

@@ -1,4 +1,5 @@
-"""p2p inspect model reproduces DESIGN.md's cost model from the model objects."""
+"""p2p inspect model reproduces the cost model (docs/DESIGN.md, "The cost model") from the
+model objects."""
 import json
 
 import pytest

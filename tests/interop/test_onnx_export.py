@@ -11,7 +11,9 @@ from p2p_cupy import backend
 from p2p_cupy.cli.main import main
 from p2p_cupy.errors import P2PError
 from p2p_cupy.models import define_G
-from p2p_cupy.train import checkpoint, inference
+from p2p_cupy.evaluation import inference
+from p2p_cupy.train import checkpoint
+from p2p_cupy.train.build import networks_from_options
 from p2p_cupy.train.options import TrainOptions
 
 onnx = pytest.importorskip("onnx")
@@ -53,7 +55,7 @@ def exported(request, tmp_path):
     options, operators = GENERATORS[request.param]
     opts = TrainOptions(**options)
     with backend.using("numpy"):
-        G = trained_looking(inference.generator_from_options(opts), np.random.default_rng(3))
+        G = trained_looking(networks_from_options(opts)[0], np.random.default_rng(3))
         ckpt = checkpoint.save_checkpoint(tmp_path, "model", {"options": opts.to_dict(),
                                                               "G": G.state_dict()})
     out = tmp_path / "onnx" / "model.onnx"

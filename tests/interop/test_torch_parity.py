@@ -1,13 +1,10 @@
-"""Parity with PyTorch: a seed-built reference pix2pix (benchmarks/torch_reference.py) is
+"""Parity with PyTorch: a seed-built reference pix2pix (p2p_cupy/bench/torch_reference.py)
 exported through our checkpoint reader and name mapping, loaded into our models, and both
 frameworks run the same forward passes and training iterations on the same data.
 
 Relative errors are max|ours - torch| / max|torch| per tensor. Runs only where torch is
 installed (CI installs the CPU build; it is never a dependency of p2p-cupy).
 """
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -18,11 +15,7 @@ from p2p_cupy.optim import Adam
 from p2p_cupy.train.step import train_step
 
 torch = pytest.importorskip("torch")
-
-REFERENCE = Path(__file__).resolve().parents[2] / "benchmarks" / "torch_reference.py"
-_spec = importlib.util.spec_from_file_location("p2p_torch_reference", REFERENCE)
-R = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(R)
+from p2p_cupy.bench import torch_reference as R  # noqa: E402  (only once torch is there)
 
 # Small channel counts keep CI fast; depth, norms, discriminators and batch sizes vary.
 CONFIGS = {

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from p2p_cupy import nn
-from p2p_cupy.gradcheck_cases import run_case
+from p2p_cupy.gradcheck.cases import run_case
 from p2p_cupy.models import define_G
 from p2p_cupy.models import resnet as resnet_module
 

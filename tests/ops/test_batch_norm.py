@@ -3,7 +3,7 @@ central finite differences in float64."""
 import numpy as np
 import pytest
 
-from p2p_cupy.gradcheck import numeric_gradient
+from p2p_cupy.gradcheck.check import numeric_gradient
 from p2p_cupy.ops.batch_norm import batch_norm2d_backward, batch_norm2d_forward
 
 

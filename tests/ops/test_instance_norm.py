@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from p2p_cupy.gradcheck import numeric_gradient
+from p2p_cupy.gradcheck.check import numeric_gradient
 from p2p_cupy.ops.instance_norm import instance_norm2d_backward, instance_norm2d_forward
 
 

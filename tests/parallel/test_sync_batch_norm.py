@@ -7,7 +7,7 @@ import threading
 import numpy as np
 
 from p2p_cupy import backend
-from p2p_cupy.gradcheck import check_problem, function_problem
+from p2p_cupy.gradcheck.check import check_problem, function_problem
 from p2p_cupy.ops.batch_norm import batch_norm2d_backward, batch_norm2d_forward
 
 

@@ -14,11 +14,12 @@ from click.testing import CliRunner
 from npz_files import npy_bytes, put_together, take_apart, used_members
 from PIL import Image
 
+from p2p_cupy import backend
 from p2p_cupy.cli.main import main
+from p2p_cupy.evaluation.inference import load_generator
 from p2p_cupy.limits import LimitExceeded
 from p2p_cupy.train import checkpoint, expected
 from p2p_cupy.train.checkpoint import CheckpointError, CheckpointFile
-from p2p_cupy.train.inference import load_generator
 from p2p_cupy.train.loop import Trainer
 from p2p_cupy.train.options import TrainOptions
 from p2p_cupy.train.run import start_or_resume
@@ -36,7 +37,7 @@ def run_dir(tmp_path_factory):
             root / "data" / "train" / f"{i}.png")
     opts = TrainOptions(dataroot=str(root / "data"), out=str(root), name="run", netG="unet_32",
                         ngf=4, ndf=4, load_size=32, crop_size=32, device="numpy")
-    Trainer(opts, root / "run").save()
+    Trainer(opts, root / "run", backend.get_backend(opts.device)).save()
     return root / "run"
 
 

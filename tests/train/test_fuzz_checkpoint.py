@@ -8,7 +8,7 @@ from fuzzing import FUZZ_SETTINGS, MUTATIONS, Worker, check_outcome, mutate
 from hypothesis import given
 
 from p2p_cupy.train import checkpoint
-from p2p_cupy.train.inference import generator_from_options
+from p2p_cupy.train.build import networks_from_options
 from p2p_cupy.train.options import TrainOptions
 
 
@@ -21,7 +21,7 @@ def worker():
 
 def test_mutated_checkpoints_load_or_fail_in_one_line(worker, tmp_path):
     opts = TrainOptions(netG="unet_32", ngf=2)
-    G = generator_from_options(opts)
+    G, _ = networks_from_options(opts)
     seed_path = checkpoint.save_checkpoint(tmp_path, "seed", {
         "options": opts.to_dict(), "G": G.state_dict(), "step": 3, "note": [1.5, None]})
     seed, path = seed_path.read_bytes(), tmp_path / "mutated.npz"

@@ -243,8 +243,8 @@ def test_a_second_ctrl_c_aborts_without_saving_and_says_so(data, tmp_path, monke
             return real_save(directory, name, {**state, "interrupted": _ctrl_c()})
         return real_save(directory, name, state)
 
-    def build(opts, *where_in_world):
-        r = real_build(opts, *where_in_world)
+    def build(opts, *rank_and_size):
+        r = real_build(opts, *rank_and_size)
         real_load = r.loader.dataset.load
 
         def slow_load(*args, **kw):        # batch 4 is still decoding when step 3 ends

@@ -20,12 +20,12 @@ from pathlib import Path
 import numpy as np
 
 from p2p_cupy.data.loader import iter_test_pairs
+from p2p_cupy.evaluation import metrics
+from p2p_cupy.evaluation.any_size import Translator
+from p2p_cupy.evaluation.inference import check_channels, load_generator, save_image
 from p2p_cupy.output_paths import plan_outputs
 from p2p_cupy.safe_files import write_text_atomically
-from p2p_cupy.train import metrics
-from p2p_cupy.train.any_size import Translator
 from p2p_cupy.train.build import phase_dataset
-from p2p_cupy.train.inference import check_channels, load_generator, save_image
 
 KINDS = ("input", "output", "target")
 

@@ -27,14 +27,15 @@ from __future__ import annotations
 import numpy as np
 
 from p2p_cupy import backend
-from p2p_cupy.gradcheck import Problem
+from p2p_cupy.gradcheck.check import Problem
+from p2p_cupy.models import define_D, define_G
 
 SCALE = {np.dtype(np.float64): 1e3, np.dtype(np.float32): 3e4}
 
 
 def network_problem(module, x) -> Problem:
     """d<gy, module(x)> / d(x, parameters), with the parameters as one flat array."""
-    xp = backend.current().xp
+    xp = backend.of(x).xp
     scale = SCALE[np.dtype(x.dtype)]
     params = module.parameters()
     saved = [(mod, short, b.copy()) for _, mod, short, b in module.named_buffers()]
@@ -63,7 +64,6 @@ def network_problem(module, x) -> Problem:
 def unet(rng, dtype):
     """A 6-level U-Net (the least depth with a dropout level) on 64x64: skips, batch norm,
     dropout, tanh."""
-    from p2p_cupy.models import define_G
     G = define_G("unet_64", ngf=2, seed=int(rng.integers(2 ** 31))).astype(dtype)
     x = backend.current().asarray(rng.standard_normal((2, 3, 64, 64)), dtype=dtype)
     return network_problem(G, x)
@@ -73,7 +73,6 @@ def resnet(rng, dtype):
     """A ResNet generator with 2 residual blocks on 24x24: reflection pads, 7x7 and stride-2
     convs, transposed convs with output_padding, batch norm, dropout in the blocks, tanh.
     24x24: the input is larger than the element-by-element limit, like the parameters."""
-    from p2p_cupy.models import define_G
     G = define_G("resnet_9blocks", ngf=2, n_blocks=2,
                  seed=int(rng.integers(2 ** 31))).astype(dtype)
     x = backend.current().asarray(rng.standard_normal((2, 3, 24, 24)), dtype=dtype)
@@ -82,7 +81,6 @@ def resnet(rng, dtype):
 
 def patchgan(rng, dtype):
     """The 3-layer (70x70) PatchGAN on a 6-channel 32x32 pair: batch norm, leaky ReLUs."""
-    from p2p_cupy.models import define_D
     D = define_D("basic", ndf=2, seed=int(rng.integers(2 ** 31))).astype(dtype)
     x = backend.current().asarray(rng.standard_normal((2, 6, 32, 32)), dtype=dtype)
     return network_problem(D, x)

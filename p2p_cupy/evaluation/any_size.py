@@ -32,7 +32,7 @@ from PIL import Image
 
 from p2p_cupy import backend
 from p2p_cupy.errors import P2PError
-from p2p_cupy.train.inference import translate
+from p2p_cupy.evaluation.inference import translate
 
 FIT_MODES = ("pad", "resize", "none")
 SURELY_FITS_BYTES_PER_PIXEL = 4096    # below budget / this many pixels, no need to measure

@@ -1,5 +1,6 @@
 """The PyTorch reference pix2pix: the oracle of the parity tests and the baseline of
-`p2p bench --compare torch`. Not part of the package; torch is never a dependency.
+`p2p bench --compare torch`. Imported only when torch is wanted (p2p_cupy/bench/torch_ref.py):
+torch is never a dependency of the package.
 
 Built with the same structure as the widely used PyTorch implementation (nested
 UnetSkipConnectionBlocks, NLayerDiscriminator, PixelDiscriminator), so its state_dict

@@ -12,47 +12,21 @@ import numpy as np
 from PIL import Image
 
 from p2p_cupy import backend
-from p2p_cupy.data.images import list_images, read_image, to_chw
+from p2p_cupy.data.images import list_images, read_image, to_chw, to_uint8_image
 from p2p_cupy.errors import P2PError
-from p2p_cupy.models import define_D, define_G
-from p2p_cupy.models.init import DEFAULT_INIT, init_weights
+from p2p_cupy.interop.convert import torch_generator
 from p2p_cupy.safe_files import replace_atomically
 from p2p_cupy.train import checkpoint, expected
-from p2p_cupy.train.options import TrainOptions
-from p2p_cupy.train.report import to_uint8_image
-
-
-def _initialised(net, opts, seed):
-    """net with the options' --init-type/--init-gain (the layers drew the default)."""
-    if (opts.init_type, opts.init_gain) != DEFAULT_INIT:
-        init_weights(net, opts.init_type, opts.init_gain, seed)
-    return net
-
-
-def generator_from_options(opts: TrainOptions):
-    """The generator a run with these options trains (weights freshly initialised)."""
-    G = define_G(opts.netG, input_nc=opts.input_nc, output_nc=opts.output_nc, ngf=opts.ngf,
-                 norm=opts.norm, use_dropout=not opts.no_dropout, seed=opts.seed,
-                 n_blocks=opts.n_blocks)
-    return _initialised(G, opts, opts.seed)
-
-
-def discriminator_from_options(opts: TrainOptions):
-    """The discriminator of a run: it judges (input, output) pairs, input_nc + output_nc
-    channels."""
-    D = define_D(opts.netD, input_nc=opts.input_nc + opts.output_nc, ndf=opts.ndf,
-                 n_layers_D=opts.n_layers_D, norm=opts.norm, seed=opts.seed + 1)
-    return _initialised(D, opts, opts.seed + 1)
+from p2p_cupy.train.build import networks_from_options
 
 
 def load_generator(source, eval_mode=False, epoch=None):
     """(G on the current backend, its TrainOptions) from a run folder (its latest
     checkpoint, or the one kept after `epoch`), a checkpoint .npz (e.g. from `p2p
-    convert`), or a PyTorch pix2pix generator .pth (read without torch, see
+    convert`), or a PyTorch pix2pix generator .pth (read without torch, through
     p2p_cupy/interop)."""
     source = Path(source)
     if source.suffix == ".pth":
-        from p2p_cupy.interop.convert import torch_generator
         G, opts = torch_generator(source)
         return G.train(not eval_mode), opts
     if source.is_file() and epoch not in (None, "latest"):
@@ -62,7 +36,7 @@ def load_generator(source, eval_mode=False, epoch=None):
     ckpt = checkpoint.CheckpointFile(path)        # checked; no weights read yet
     ckpt.check({"options": dict, "G": dict})      # before building G for nothing
     opts = expected.saved_options(ckpt)
-    G = generator_from_options(opts)
+    G, _ = networks_from_options(opts)
     G.load_state_dict(ckpt.load(expected.generator_spec(G))["G"])
     G.train(not eval_mode)
     return G, opts

@@ -16,7 +16,7 @@ the max over elements. f is summed on the host in float64.
 Before every forward a module's buffers are restored (BatchNorm running statistics,
 Dropout's step counter), so each evaluation sees the same state: dropout keeps one mask.
 Ops with kinks (ReLU, leaky ReLU, L1) need inputs a few h away from the kink: the cases
-(p2p_cupy/gradcheck_cases.py) build them so.
+(cases.py) build them so.
 """
 from __future__ import annotations
 

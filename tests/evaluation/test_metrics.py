@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from p2p_cupy.train import metrics
+from p2p_cupy.evaluation import metrics
 
 
 def _naive_ssim_at(x, y, i, j):

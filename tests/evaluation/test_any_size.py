@@ -5,7 +5,7 @@ import pytest
 
 from p2p_cupy.errors import P2PError
 from p2p_cupy.models import define_G
-from p2p_cupy.train.any_size import (Translator, blend_window, bytes_per_pixel, fit,
+from p2p_cupy.evaluation.any_size import (Translator, blend_window, bytes_per_pixel, fit,
                                      tile_starts)
 
 

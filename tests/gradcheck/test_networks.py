@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from p2p_cupy.gradcheck_cases import run_case
+from p2p_cupy.gradcheck.cases import run_case
 from p2p_cupy.models import unet as unet_module
 
 

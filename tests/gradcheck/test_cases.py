@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from p2p_cupy.gradcheck_cases import CASES, run_case
+from p2p_cupy.gradcheck.cases import CASES, run_case
 
 
 @pytest.mark.parametrize("name", list(CASES))

@@ -1,4 +1,4 @@
-"""The named gradient-check cases of `p2p gradcheck` (the checks: p2p_cupy/gradcheck.py).
+"""The named gradient-check cases of `p2p gradcheck` (the checks: check.py).
 
 A case is a function (rng, dtype) -> Problem building a small instance on the current
 backend: odd sizes, batch > 1, parameters included. Add one: write the function, add a
@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 from p2p_cupy import backend, nn
-from p2p_cupy.gradcheck import Problem, check_problem, function_problem, module_problem
-from p2p_cupy.models.gradcheck_networks import patchgan, resnet, unet
+from p2p_cupy.gradcheck.check import Problem, check_problem, function_problem, module_problem
+from p2p_cupy.gradcheck.networks import patchgan, resnet, unet
 
 KINK_MARGIN = 0.1   # |input| kept at least this far from a kink (well above h of any dtype)
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from p2p_cupy import backend
-from p2p_cupy.gradcheck import check_problem, function_problem, module_problem
+from p2p_cupy.gradcheck.check import check_problem, function_problem, module_problem
 from p2p_cupy.nn import Module, Parameter
 
 
@@ -16,7 +16,7 @@ class ChannelScale(Module):
     def __init__(self, channels, dx_factor=1.0, dw_factor=1.0):
         super().__init__()
         self.weight = Parameter(backend.current().asarray(np.linspace(0.5, 1.5, channels)))
-        self.register_buffer("counter", backend.current().xp.zeros((), np.float64))
+        self.set_buffer("counter", backend.current().xp.zeros((), np.float64))
         self.dx_factor, self.dw_factor = dx_factor, dw_factor
 
     def forward(self, x):
