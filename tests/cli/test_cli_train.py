@@ -147,6 +147,23 @@ def test_train_init_from_a_run_through_the_cli(run, tmp_path):
     assert result.exit_code == 1 and "no checkpoint kept for epoch 2" in result.output
 
 
+def test_train_init_from_a_pytorch_generator_through_the_cli(run, tmp_path):
+    """The .pth is read by the interop reader that `p2p train` hands down to the run."""
+    torch = pytest.importorskip("torch")
+    from p2p_cupy.bench.torch_ref import load_reference
+    data, _ = run
+    tG = load_reference()[1].build(seed=0, num_downs=5, ngf=4, use_dropout=False)[0]
+    pth = tmp_path / "latest_net_G.pth"
+    torch.save(tG.state_dict(), pth)
+    result = CliRunner().invoke(main, [
+        "train", "--init-from", str(pth), "--dataroot", str(data), "--out", str(tmp_path),
+        "--name", "ft", "--load-size", "32", "--crop-size", "32", "--max-steps", "1",
+        "--ndf", "4", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert f"starting from the G weights of {pth}" in result.output
+    assert "unet_32 (" in result.output                     # the .pth's architecture
+
+
 @pytest.mark.parametrize("device", ["cpu", "emu"])
 def test_train_runs_a_resnet_generator_and_translate_uses_it(run, tmp_path, device):
     if device == "emu" and "emu" not in backend.available_backends():

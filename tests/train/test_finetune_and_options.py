@@ -114,6 +114,15 @@ def test_init_from_refuses_weights_that_do_not_fit(whole_run, facades, tmp_path)
         start_or_resume(opts, given, out=io.StringIO())
 
 
+def test_init_from_a_pth_needs_the_reader_the_cli_hands_down(facades, tmp_path):
+    (tmp_path / "g.pth").write_bytes(b"")       # train cannot read .pth itself (layer cake)
+    given = {"init_from": str(tmp_path / "g.pth")}
+    opts = TrainOptions(dataroot=str(facades), out=str(tmp_path), name="pth", device="numpy",
+                        **given)
+    with pytest.raises(P2PError, match="--init-from .*g.pth: no PyTorch .pth reader"):
+        start_or_resume(opts, given, out=io.StringIO())
+
+
 def test_plateau_state_is_checkpointed_and_resumed(facades, tmp_path):
     out = io.StringIO()
     opts = _options("plateau", tmp_path, dataroot=str(facades), lr_policy="plateau",
