@@ -52,12 +52,16 @@ def bench():
 @click.option("--keep-freed-memory", is_flag=True,
               help="set glibc's malloc to keep freed blocks, as `p2p train` does "
                    "(p2p_cupy/host_memory.py); process-wide, so PyTorch runs with it too")
+@click.option("--cuda-graph/--no-cuda-graph", "cuda_graph", default=None,
+              help="time steps replayed from one capture (a CUDA graph on cuda, the default "
+                   "there; the recorded launches on emu); warm-up needs 2 steps for it")
 @click.option("--distributed", is_flag=True,
               help="under `mpiexec -n N`: a data-parallel iteration (--batch-size per "
                    "process), timed whole, without its gradient all-reduces and the "
-                   "all-reduces alone")
+                   "all-reduces alone (eager steps: their all-reduces are not capturable)")
 @JSON_OUT
-def step(device, batch_size, size, iters, warmup, compare, keep_freed_memory, distributed,
+def step(device, batch_size, size, iters, warmup, compare, keep_freed_memory, cuda_graph,
+         distributed,
          json_out):
     """Full training iterations (G forward, three D passes, both backwards, both Adams)."""
     from p2p_cupy import host_memory
@@ -69,9 +73,13 @@ def step(device, batch_size, size, iters, warmup, compare, keep_freed_memory, di
     if distributed:
         if compare:
             raise click.BadParameter("--distributed times ours only (no --compare)")
+        if cuda_graph:
+            raise click.BadParameter("--distributed steps are eager (their all-reduces run "
+                                     "on the host): no --cuda-graph")
         return _distributed_step(device, batch_size, size, iters, warmup, json_out)
-    r = bench_step(device, batch_size, size, iters, warmup, compare)
-    click.echo(f"training iteration, batch {batch_size}, {size}x{size}, {r['device']}, "
+    r = bench_step(device, batch_size, size, iters, warmup, compare, cuda_graph=cuda_graph)
+    graph = ", CUDA graph" if r["config"]["cuda_graph"] else ""
+    click.echo(f"training iteration{graph}, batch {batch_size}, {size}x{size}, {r['device']}, "
                f"malloc {r['config']['malloc']}, {iters} timed after {warmup} warm-up; "
                f"{r['iteration_flops'] / 1e9:.2f} GFLOP/iteration, "
                f"matmul peak {r['matmul_peak_gflops']:.0f} GFLOP/s")

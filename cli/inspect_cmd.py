@@ -97,7 +97,9 @@ def kernels(source, arch, kernels_dir, shape, no_launches, as_json, **model_valu
     spills; then every launch configuration (grid, block, shared memory) that one training
     iteration of the models at --shape makes, recorded from the ops themselves (the
     iteration runs on the CPU with every kernel launch only noted: about a minute at the
-    default size; --no-launches skips it)."""
+    default size; --no-launches skips it), and the count of every device launch of that
+    iteration: ours, cuBLAS GEMMs and CuPy's elementwise ops, fills and copies (in JSON:
+    launches_per_iteration with that breakdown, and each by name)."""
     from p2p_cupy.inspection import kernels as kinfo
 
     try:
@@ -109,10 +111,14 @@ def kernels(source, arch, kernels_dir, shape, no_launches, as_json, **model_valu
     files = kinfo.kernel_files(kernels_dir or kinfo.KERNELS_DIR)
     measure = kinfo.nvcc_resources if source == "nvcc" else kinfo.cupy_resources
     rows = [r for f in files for r in (measure(f, arch) if source == "nvcc" else measure(f))]
-    launches = {} if no_launches else kinfo.training_launches(dims, **model_values)
+    counter, launches = (None, {}) if no_launches else kinfo.training_launch_count(
+        dims, **model_values)
     if as_json:
-        click.echo(json.dumps({"resources": [r.as_dict() for r in rows], "launches": [
-            {**vars(k), "threads": k.threads, "count": n} for k, n in launches.items()]}, indent=1))
+        report = {"resources": [r.as_dict() for r in rows], "launches": [
+            {**vars(k), "threads": k.threads, "count": n} for k, n in launches.items()]}
+        if counter is not None:
+            report.update(counter.breakdown())
+        click.echo(json.dumps(report, indent=1))
         return
     click.echo(f"{'file':<18}{'kernel':<30}{'arch':<7}{'regs':>5}{'smem B':>8}{'local B':>8}"
                f"{'spill st/ld B':>15}")
@@ -132,3 +138,7 @@ def kernels(source, arch, kernels_dir, shape, no_launches, as_json, **model_valu
     for k, n in sorted(launches.items(), key=lambda kv: (kv[0].kernel, kv[0].threads)):
         click.echo(f"{k.kernel:<40}{fmt_shape(k.grid):>16}{fmt_shape(k.block):>12}"
                    f"{k.shared_mem:>8}{k.threads:>12,}{n:>7}")
+    b = counter.breakdown()
+    click.echo(f"\ndevice launches per iteration: {b['launches_per_iteration']} (ours "
+               f"{b['ours']}, GEMMs {b['gemm']}, CuPy elementwise {b['elementwise']}, fills "
+               f"{b['fill']}, copies {b['copy']}); {b['allocations']} allocations")

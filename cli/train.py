@@ -64,6 +64,10 @@ from p2p_cupy.train.options import TrainOptions
 @_opt("--save-epoch-freq", "Epochs between kept epoch checkpoints.", type=click.IntRange(1))
 @_opt("--inspect-freq", "Steps between looks inside the networks for the report (per-layer "
       "gradient norms, D's accuracy and patch map); 0: never.", type=click.IntRange(0))
+@click.option("--cuda-graph/--no-cuda-graph", "cuda_graph", default=None,
+              help="Capture the training step once (after an eager warm-up step) and replay "
+                   "it every step: a CUDA graph on cuda (the default there), the recorded "
+                   "launches on emu (off by default; gives the same weights).")
 @_opt("--sync-bn", "Under mpiexec: batch norm statistics over the global batch (all "
       "processes) instead of each process's own batch.")
 @click.option("--resume", type=click.Path(exists=True, file_okay=False), default=None,

@@ -25,7 +25,9 @@ def main(run_dir, out="docs/serve_page.png"):
         with Browser(width=1080, height=860) as browser:
             browser.open(server.url)
             browser.wait_for("window.p2p && window.p2p.ready")
-            browser.evaluate("document.querySelector('#examples img').click()")
+            browser.wait_for("[...document.querySelectorAll('#examples img')]"
+                             ".every(img => img.complete && img.naturalWidth)")
+            browser.evaluate("document.querySelectorAll('#examples img')[1].click()")
             browser.wait_for("window.p2p.translations >= 1 && !window.p2p.busy")
             # One brush stroke of "window" across the facade, as a user would add.
             browser.evaluate("[...document.querySelectorAll('#palette button')]"

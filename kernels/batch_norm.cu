@@ -11,6 +11,9 @@
 //      every block of a channel gets the same statistics, bit for bit), the blocks of
 //      slice 0 write the per-channel outputs, and every block writes y (or dx) for its slice.
 // No atomics, no fences, no dependence on block order: the emulator checks all of it.
+// One slice per channel (batch 1, a plane of one chunk: most of the U-Net's layers at
+// batch 1) needs no partial kernel: the host launches only *_apply with `own` = 1, and
+// each block sums its slice itself (the same sums, bit for bit, in one launch fewer).
 // The redundant reduction in step 2 reads slices x 16 bytes per block, small next to the
 // block's own chunk (ops/launch.py's plane_chunks keeps slices modest).
 //   forward:  sums of (x - K) and (x - K)^2 with the shift K = the channel's first value
@@ -60,20 +63,43 @@ __device__ inline void write_slice_sums(double* __restrict__ partial, int c, int
     }
 }
 
+// This thread's share of its slice's sums of (x - K) and (x - K)^2, K = x[0, c, 0, 0].
+template <typename T>
+__device__ inline void stats_of_slice(const T* __restrict__ x, int c, int channels, int hw, const Chunk& chunk,
+                                      double& s1, double& s2) {
+    const double shift = (double)x[(long long)c * hw];
+    const T* plane = x + plane_base(blockIdx.z, channels, c, hw);
+    s1 = 0.0;
+    s2 = 0.0;
+    for (int t = chunk.begin + threadIdx.x; t < chunk.end; t += blockDim.x) {
+        const double d = (double)plane[t] - shift;
+        s1 += d;
+        s2 += d * d;
+    }
+}
+
+// This thread's share of its slice's sums of dy and dy (x - mean).
+template <typename T>
+__device__ inline void grad_sums_of_slice(const T* __restrict__ x, const T* __restrict__ dy, double mu, int c,
+                                          int channels, int hw, const Chunk& chunk, double& sum_dy, double& sum_dy_xc) {
+    const long long base = plane_base(blockIdx.z, channels, c, hw);
+    sum_dy = 0.0;
+    sum_dy_xc = 0.0;
+    for (int t = chunk.begin + threadIdx.x; t < chunk.end; t += blockDim.x) {
+        const double g = (double)dy[base + t];
+        sum_dy += g;
+        sum_dy_xc += g * ((double)x[base + t] - mu);
+    }
+}
+
 template <typename T>
 __device__ void batch_norm_stats_partial(const T* __restrict__ x, double* __restrict__ partial,
                                          int n, int channels, int hw, int chunk_len) {
     const Chunk chunk(hw, chunk_len);
     const int slices = n * gridDim.x;
     for (int c = blockIdx.y; c < channels; c += gridDim.y) {
-        const double shift = (double)x[(long long)c * hw];
-        const T* plane = x + plane_base(blockIdx.z, channels, c, hw);
-        double s1 = 0.0, s2 = 0.0;
-        for (int t = chunk.begin + threadIdx.x; t < chunk.end; t += blockDim.x) {
-            const double d = (double)plane[t] - shift;
-            s1 += d;
-            s2 += d * d;
-        }
+        double s1, s2;
+        stats_of_slice(x, c, channels, hw, chunk, s1, s2);
         write_slice_sums(partial, c, slices, s1, s2);
     }
 }
@@ -83,13 +109,19 @@ __device__ void batch_norm_train_apply(const T* __restrict__ x, const T* __restr
                                        const double* __restrict__ partial, T* __restrict__ y,
                                        T* __restrict__ mean_out, T* __restrict__ inv_std_out,
                                        T* __restrict__ running_mean, T* __restrict__ running_var,
-                                       int n, int channels, int hw, int chunk_len, double momentum, double eps) {
+                                       int n, int channels, int hw, int chunk_len, int own,
+                                       double momentum, double eps) {
     const Chunk chunk(hw, chunk_len);
     const int slices = n * gridDim.x;
     const long long m = (long long)n * hw;
     for (int c = blockIdx.y; c < channels; c += gridDim.y) {
         double s1, s2;
-        reduce_slices(partial, c, slices, s1, s2);
+        if (own) {   // the channel's only slice: this block's own sums
+            stats_of_slice(x, c, channels, hw, chunk, s1, s2);
+            block_sum2(s1, s2);
+        } else {
+            reduce_slices(partial, c, slices, s1, s2);
+        }
         const double mean_shifted = s1 / m;
         double var = s2 / m - mean_shifted * mean_shifted;
         var = var > 0.0 ? var : 0.0;
@@ -127,14 +159,8 @@ __device__ void batch_norm_bwd_partial(const T* __restrict__ x, const T* __restr
     const Chunk chunk(hw, chunk_len);
     const int slices = n * gridDim.x;
     for (int c = blockIdx.y; c < channels; c += gridDim.y) {
-        const double mu = (double)mean[c];
-        const long long base = plane_base(blockIdx.z, channels, c, hw);
-        double sum_dy = 0.0, sum_dy_xc = 0.0;
-        for (int t = chunk.begin + threadIdx.x; t < chunk.end; t += blockDim.x) {
-            const double g = (double)dy[base + t];
-            sum_dy += g;
-            sum_dy_xc += g * ((double)x[base + t] - mu);
-        }
+        double sum_dy, sum_dy_xc;
+        grad_sums_of_slice(x, dy, (double)mean[c], c, channels, hw, chunk, sum_dy, sum_dy_xc);
         write_slice_sums(partial, c, slices, sum_dy, sum_dy_xc);
     }
 }
@@ -144,18 +170,24 @@ __device__ void batch_norm_bwd_apply(const T* __restrict__ x, const T* __restric
                                      const T* __restrict__ inv_std, const T* __restrict__ gamma,
                                      const double* __restrict__ partial, T* __restrict__ dx,
                                      T* __restrict__ dgamma, T* __restrict__ dbeta,
-                                     int n, int channels, int hw, int chunk_len, int training) {
+                                     int n, int channels, int hw, int chunk_len, int own, int training,
+                                     int accumulate) {
     const Chunk chunk(hw, chunk_len);
     const int slices = n * gridDim.x;
     const long long m = (long long)n * hw;
     for (int c = blockIdx.y; c < channels; c += gridDim.y) {
-        double sum_dy, sum_dy_xc;
-        reduce_slices(partial, c, slices, sum_dy, sum_dy_xc);
         const double istd = (double)inv_std[c], mu = (double)mean[c];
+        double sum_dy, sum_dy_xc;
+        if (own) {   // the channel's only slice: this block's own sums
+            grad_sums_of_slice(x, dy, mu, c, channels, hw, chunk, sum_dy, sum_dy_xc);
+            block_sum2(sum_dy, sum_dy_xc);
+        } else {
+            reduce_slices(partial, c, slices, sum_dy, sum_dy_xc);
+        }
         const double dg = istd * sum_dy_xc;
         if (threadIdx.x == 0 && slice_index() == 0) {
-            dbeta[c] = (T)sum_dy;
-            dgamma[c] = (T)dg;
+            dbeta[c] = accumulate ? dbeta[c] + (T)sum_dy : (T)sum_dy;   // accumulate: into a .grad
+            dgamma[c] = accumulate ? dgamma[c] + (T)dg : (T)dg;
         }
         // dx = a dy + b x + c0, a = gamma inv_std, b = -a inv_std dgamma / M, c0 = -a dbeta / M - b mean
         const double a = (double)gamma[c] * istd;
@@ -170,11 +202,11 @@ __device__ void batch_norm_bwd_apply(const T* __restrict__ x, const T* __restric
 
 extern "C" __global__ void __launch_bounds__(256) batch_norm_stats_partial_f32(const float* __restrict__ x, double* __restrict__ partial, int n, int channels, int hw, int chunk_len) { batch_norm_stats_partial(x, partial, n, channels, hw, chunk_len); }
 extern "C" __global__ void __launch_bounds__(256) batch_norm_stats_partial_f64(const double* __restrict__ x, double* __restrict__ partial, int n, int channels, int hw, int chunk_len) { batch_norm_stats_partial(x, partial, n, channels, hw, chunk_len); }
-extern "C" __global__ void __launch_bounds__(256) batch_norm_train_apply_f32(const float* __restrict__ x, const float* __restrict__ gamma, const float* __restrict__ beta, const double* __restrict__ partial, float* __restrict__ y, float* __restrict__ mean_out, float* __restrict__ inv_std_out, float* __restrict__ running_mean, float* __restrict__ running_var, int n, int channels, int hw, int chunk_len, double momentum, double eps) { batch_norm_train_apply(x, gamma, beta, partial, y, mean_out, inv_std_out, running_mean, running_var, n, channels, hw, chunk_len, momentum, eps); }
-extern "C" __global__ void __launch_bounds__(256) batch_norm_train_apply_f64(const double* __restrict__ x, const double* __restrict__ gamma, const double* __restrict__ beta, const double* __restrict__ partial, double* __restrict__ y, double* __restrict__ mean_out, double* __restrict__ inv_std_out, double* __restrict__ running_mean, double* __restrict__ running_var, int n, int channels, int hw, int chunk_len, double momentum, double eps) { batch_norm_train_apply(x, gamma, beta, partial, y, mean_out, inv_std_out, running_mean, running_var, n, channels, hw, chunk_len, momentum, eps); }
+extern "C" __global__ void __launch_bounds__(256) batch_norm_train_apply_f32(const float* __restrict__ x, const float* __restrict__ gamma, const float* __restrict__ beta, const double* __restrict__ partial, float* __restrict__ y, float* __restrict__ mean_out, float* __restrict__ inv_std_out, float* __restrict__ running_mean, float* __restrict__ running_var, int n, int channels, int hw, int chunk_len, int own, double momentum, double eps) { batch_norm_train_apply(x, gamma, beta, partial, y, mean_out, inv_std_out, running_mean, running_var, n, channels, hw, chunk_len, own, momentum, eps); }
+extern "C" __global__ void __launch_bounds__(256) batch_norm_train_apply_f64(const double* __restrict__ x, const double* __restrict__ gamma, const double* __restrict__ beta, const double* __restrict__ partial, double* __restrict__ y, double* __restrict__ mean_out, double* __restrict__ inv_std_out, double* __restrict__ running_mean, double* __restrict__ running_var, int n, int channels, int hw, int chunk_len, int own, double momentum, double eps) { batch_norm_train_apply(x, gamma, beta, partial, y, mean_out, inv_std_out, running_mean, running_var, n, channels, hw, chunk_len, own, momentum, eps); }
 extern "C" __global__ void batch_norm_eval_fwd_f32(const float* __restrict__ x, const float* __restrict__ scale, const float* __restrict__ shift, float* __restrict__ y, int n, int channels, int hw) { batch_norm_eval_fwd(x, scale, shift, y, n, channels, hw); }
 extern "C" __global__ void batch_norm_eval_fwd_f64(const double* __restrict__ x, const double* __restrict__ scale, const double* __restrict__ shift, double* __restrict__ y, int n, int channels, int hw) { batch_norm_eval_fwd(x, scale, shift, y, n, channels, hw); }
 extern "C" __global__ void __launch_bounds__(256) batch_norm_bwd_partial_f32(const float* __restrict__ x, const float* __restrict__ dy, const float* __restrict__ mean, double* __restrict__ partial, int n, int channels, int hw, int chunk_len) { batch_norm_bwd_partial(x, dy, mean, partial, n, channels, hw, chunk_len); }
 extern "C" __global__ void __launch_bounds__(256) batch_norm_bwd_partial_f64(const double* __restrict__ x, const double* __restrict__ dy, const double* __restrict__ mean, double* __restrict__ partial, int n, int channels, int hw, int chunk_len) { batch_norm_bwd_partial(x, dy, mean, partial, n, channels, hw, chunk_len); }
-extern "C" __global__ void __launch_bounds__(256) batch_norm_bwd_apply_f32(const float* __restrict__ x, const float* __restrict__ dy, const float* __restrict__ mean, const float* __restrict__ inv_std, const float* __restrict__ gamma, const double* __restrict__ partial, float* __restrict__ dx, float* __restrict__ dgamma, float* __restrict__ dbeta, int n, int channels, int hw, int chunk_len, int training) { batch_norm_bwd_apply(x, dy, mean, inv_std, gamma, partial, dx, dgamma, dbeta, n, channels, hw, chunk_len, training); }
-extern "C" __global__ void __launch_bounds__(256) batch_norm_bwd_apply_f64(const double* __restrict__ x, const double* __restrict__ dy, const double* __restrict__ mean, const double* __restrict__ inv_std, const double* __restrict__ gamma, const double* __restrict__ partial, double* __restrict__ dx, double* __restrict__ dgamma, double* __restrict__ dbeta, int n, int channels, int hw, int chunk_len, int training) { batch_norm_bwd_apply(x, dy, mean, inv_std, gamma, partial, dx, dgamma, dbeta, n, channels, hw, chunk_len, training); }
+extern "C" __global__ void __launch_bounds__(256) batch_norm_bwd_apply_f32(const float* __restrict__ x, const float* __restrict__ dy, const float* __restrict__ mean, const float* __restrict__ inv_std, const float* __restrict__ gamma, const double* __restrict__ partial, float* __restrict__ dx, float* __restrict__ dgamma, float* __restrict__ dbeta, int n, int channels, int hw, int chunk_len, int own, int training, int accumulate) { batch_norm_bwd_apply(x, dy, mean, inv_std, gamma, partial, dx, dgamma, dbeta, n, channels, hw, chunk_len, own, training, accumulate); }
+extern "C" __global__ void __launch_bounds__(256) batch_norm_bwd_apply_f64(const double* __restrict__ x, const double* __restrict__ dy, const double* __restrict__ mean, const double* __restrict__ inv_std, const double* __restrict__ gamma, const double* __restrict__ partial, double* __restrict__ dx, double* __restrict__ dgamma, double* __restrict__ dbeta, int n, int channels, int hw, int chunk_len, int own, int training, int accumulate) { batch_norm_bwd_apply(x, dy, mean, inv_std, gamma, partial, dx, dgamma, dbeta, n, channels, hw, chunk_len, own, training, accumulate); }

@@ -4,7 +4,7 @@
 //   im2col_fwd  cols[(c,u,v), (n,i,j)] = x_pad[n, c, i s + u, j s + v]   (C k k, N Ho Wo)
 //   im2col_bwd  its adjoint, col2im: x[n,c,h,w] = sum of the column entries read from it
 //   bias_fwd    y[n,o,:,:] += b[o] (in place)
-//   bias_bwd    db[o] = sum over n, h, w of dy[n,o,h,w]
+//   bias_bwd    db[o] = sum over n, h, w of dy[n,o,h,w] (or db[o] += it: `accumulate`)
 //
 // Both rearrangements are gathers, one thread per OUTPUT element, so no two threads write
 // one address: no atomics, and col2im's sums run in a fixed order (deterministic).
@@ -145,7 +145,7 @@ __device__ void bias_fwd(T* __restrict__ y, const T* __restrict__ b, int n, int 
 
 // One block per channel; its threads walk each image's plane (no division), then block_sum2.
 template <typename T>
-__device__ void bias_bwd(const T* __restrict__ dy, T* __restrict__ db, int n, int channels, int hw) {
+__device__ void bias_bwd(const T* __restrict__ dy, T* __restrict__ db, int n, int channels, int hw, int accumulate) {
     const int c = blockIdx.x;
     double sum = 0.0, unused = 0.0;
     for (int img = 0; img < n; ++img) {
@@ -153,7 +153,7 @@ __device__ void bias_bwd(const T* __restrict__ dy, T* __restrict__ db, int n, in
         for (int t = threadIdx.x; t < hw; t += blockDim.x) sum += (double)plane[t];
     }
     block_sum2(sum, unused);
-    if (threadIdx.x == 0) db[c] = (T)sum;
+    if (threadIdx.x == 0) db[c] = accumulate ? db[c] + (T)sum : (T)sum;
 }
 
 #define CONV_PASS in, out, n, channels, h, w, k, stride, pad, ho, wo
@@ -171,5 +171,5 @@ extern "C" __global__ void im2col_bwd_k4s1_f32(const float* __restrict__ in, flo
 extern "C" __global__ void im2col_bwd_k4s1_f64(const double* __restrict__ in, double* __restrict__ out, int n, int channels, int h, int w, int k, int stride, int pad, int ho, int wo) { col2im<double, 4, 1>(CONV_PASS); }
 extern "C" __global__ void bias_fwd_f32(float* __restrict__ y, const float* __restrict__ b, int n, int channels, int hw) { bias_fwd(y, b, n, channels, hw); }
 extern "C" __global__ void bias_fwd_f64(double* __restrict__ y, const double* __restrict__ b, int n, int channels, int hw) { bias_fwd(y, b, n, channels, hw); }
-extern "C" __global__ void __launch_bounds__(1024) bias_bwd_f32(const float* __restrict__ dy, float* __restrict__ db, int n, int channels, int hw) { bias_bwd(dy, db, n, channels, hw); }
-extern "C" __global__ void __launch_bounds__(1024) bias_bwd_f64(const double* __restrict__ dy, double* __restrict__ db, int n, int channels, int hw) { bias_bwd(dy, db, n, channels, hw); }
+extern "C" __global__ void __launch_bounds__(1024) bias_bwd_f32(const float* __restrict__ dy, float* __restrict__ db, int n, int channels, int hw, int accumulate) { bias_bwd(dy, db, n, channels, hw, accumulate); }
+extern "C" __global__ void __launch_bounds__(1024) bias_bwd_f64(const double* __restrict__ dy, double* __restrict__ db, int n, int channels, int hw, int accumulate) { bias_bwd(dy, db, n, channels, hw, accumulate); }

@@ -122,16 +122,17 @@ __device__ void conv_one_out_dw_partial(const T* __restrict__ x, const T* __rest
     }
 }
 
-// dw[c*16 + t] = sum over the slices, in order, of partial[c][slice][t]
+// dw[c*16 + t] = sum over the slices, in order, of partial[c][slice][t]; with `accumulate`
+// added to dw instead (a parameter's .grad that already holds a gradient).
 template <typename T>
-__device__ void conv_one_out_dw_sum(const double* __restrict__ partial, T* __restrict__ dw, int channels, int slices) {
+__device__ void conv_one_out_dw_sum(const double* __restrict__ partial, T* __restrict__ dw, int channels, int slices, int accumulate) {
     const int e = blockIdx.x * blockDim.x + threadIdx.x;
     if (e >= channels * KSIZE * KSIZE) return;
     const int c = e / (KSIZE * KSIZE), t = e - c * KSIZE * KSIZE;           // a shift: KSIZE is constant
     const double* p = partial + (long long)c * slices * KSIZE * KSIZE + t;
     double total = 0.0;
     for (int s = 0; s < slices; ++s) total += p[s * KSIZE * KSIZE];
-    dw[e] = (T)total;
+    dw[e] = accumulate ? dw[e] + (T)total : (T)total;
 }
 
 extern "C" __global__ void __launch_bounds__(256) conv_one_out_fwd_f32(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ b, int has_bias, float* __restrict__ y, int n, int channels, int h, int wd, int stride, int pad, int ho, int wo) { conv_one_out_fwd(x, w, b, has_bias, y, n, channels, h, wd, stride, pad, ho, wo); }
@@ -140,5 +141,5 @@ extern "C" __global__ void conv_one_out_dx_f32(const float* __restrict__ dy, con
 extern "C" __global__ void conv_one_out_dx_f64(const double* __restrict__ dy, const double* __restrict__ w, double* __restrict__ dx, int n, int channels, int h, int wd, int stride, int pad, int ho, int wo) { conv_one_out_dx(dy, w, dx, n, channels, h, wd, stride, pad, ho, wo); }
 extern "C" __global__ void __launch_bounds__(256) conv_one_out_dw_partial_f32(const float* __restrict__ x, const float* __restrict__ dy, double* __restrict__ partial, int n, int channels, int h, int wd, int stride, int pad, int ho, int wo) { conv_one_out_dw_partial(x, dy, partial, n, channels, h, wd, stride, pad, ho, wo); }
 extern "C" __global__ void __launch_bounds__(256) conv_one_out_dw_partial_f64(const double* __restrict__ x, const double* __restrict__ dy, double* __restrict__ partial, int n, int channels, int h, int wd, int stride, int pad, int ho, int wo) { conv_one_out_dw_partial(x, dy, partial, n, channels, h, wd, stride, pad, ho, wo); }
-extern "C" __global__ void conv_one_out_dw_sum_f32(const double* __restrict__ partial, float* __restrict__ dw, int channels, int slices) { conv_one_out_dw_sum(partial, dw, channels, slices); }
-extern "C" __global__ void conv_one_out_dw_sum_f64(const double* __restrict__ partial, double* __restrict__ dw, int channels, int slices) { conv_one_out_dw_sum(partial, dw, channels, slices); }
+extern "C" __global__ void conv_one_out_dw_sum_f32(const double* __restrict__ partial, float* __restrict__ dw, int channels, int slices, int accumulate) { conv_one_out_dw_sum(partial, dw, channels, slices, accumulate); }
+extern "C" __global__ void conv_one_out_dw_sum_f64(const double* __restrict__ partial, double* __restrict__ dw, int channels, int slices, int accumulate) { conv_one_out_dw_sum(partial, dw, channels, slices, accumulate); }

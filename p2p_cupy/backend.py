@@ -18,6 +18,7 @@ Importing this module never imports CuPy: the cuda backend is built on first req
 from __future__ import annotations
 
 import contextlib
+import operator
 import contextvars
 
 import numpy as np
@@ -46,6 +47,8 @@ class Backend:
         self.xp = xp
         self.modules = modules
         self.tf32 = False       # see set_tf32
+        self._constants = {}    # see constant
+        self._recording = None  # (Capture, run, guard) while a step is planned or captured
 
     @property
     def on_device(self) -> bool:
@@ -64,7 +67,60 @@ class Backend:
         if suffix is None:
             raise ValueError(f"kernel {family}/{op}: unsupported dtype {np.dtype(dtype)} "
                              "(kernels exist for float32 and float64)")
-        return self.modules.get_function(family, f"{op}_{suffix}")
+        fn = self.modules.get_function(family, f"{op}_{suffix}")
+        if self._recording is None:
+            return fn
+        name = f"{family}/{op}_{suffix}"
+        return lambda grid, block, args, shared_mem=0: self._primitive(
+            name, lambda: fn(grid, block, args, shared_mem), tuple(grid), tuple(block),
+            int(shared_mem), *args)
+
+    # --- the primitives: all device work of the kernel path is one of these ---------
+    # (a launch of one of our kernels, above, a GEMM, an add, a scale, a fill, a copy),
+    # so that a captured step can record it and replay it (p2p_cupy/capture.py).
+
+    def _primitive(self, name, run, *args):
+        """Run one piece of device work, or note it in the step being captured."""
+        if self._recording is None:
+            return run()
+        record, execute, _ = self._recording
+        record.note(name, run, *args)
+        if execute:
+            run()
+
+    @contextlib.contextmanager
+    def recording(self, record, run: bool, guard: bool):
+        """Note every primitive into `record` (a capture.Capture). run: also run it (the
+        planned eager step; on cuda, the capture, whose launches CUDA records instead of
+        running); guard: host reads and syncs raise (a capture)."""
+        self._recording = (record, run, guard)
+        try:
+            yield record
+        finally:
+            self._recording = None
+
+    def _refuse_in_capture(self, what):
+        if self._recording is not None and self._recording[2]:
+            raise CaptureError(f"{what} inside a captured step: the step must not wait for "
+                               "the device or read its values (they exist only at replay)")
+
+    def add_into(self, target, value):
+        """target += value (an array or a scalar), in place."""
+        self._primitive("add", lambda: operator.iadd(target, value), target, value)
+
+    def scale(self, target, factor):
+        """target *= factor, in place."""
+        self._primitive("scale", lambda: operator.imul(target, factor), target, factor)
+
+    def fill(self, target, value):
+        """Every element of target = value."""
+        self._primitive("fill", lambda: target.fill(value), target, value)
+
+    def copy(self, target, source):
+        """target[...] = source (same shape, any strides)."""
+        def run():
+            target[...] = source
+        self._primitive("copy", run, target, source)
 
     def asarray(self, a, dtype=None):
         """Move a host (or device) array onto this backend."""
@@ -72,9 +128,39 @@ class Backend:
 
     def to_numpy(self, a) -> np.ndarray:
         """A host copy (numpy array) of an array of this backend."""
+        self._refuse_in_capture(f"to_numpy (in {_caller_name()})")
         if self.name == "cuda":
             return self.xp.asnumpy(a)
         return np.asarray(a)
+
+    def constant(self, value, dtype):
+        """A 1-element array holding `value`, made once and kept (a loss's label): no fill
+        launch, no allocation per use. Callers must not write into it."""
+        key = (float(value), np.dtype(dtype))
+        if key not in self._constants:
+            self._constants[key] = self.xp.full(1, value, dtype=dtype)
+        return self._constants[key]
+
+    def gemm(self, a, b, out=None, accumulate=False):
+        """a @ b of 2-D arrays (views with any strides), written into `out` when given, or
+        added to it when `accumulate` (out += a @ b). On cuda the accumulation is cuBLAS's
+        beta = 1, in the GEMM itself: a weight gradient lands in .grad without a separate
+        `+=` launch. On the CPU it is the product then an in-place add, bit for bit what
+        `grad += a @ b` gives."""
+        if out is None:
+            out = self.xp.empty((a.shape[0], b.shape[1]), np.result_type(a.dtype, b.dtype))
+        self._primitive("gemm+" if accumulate else "gemm",
+                        lambda: self._gemm(a, b, out, accumulate), a, b, out)
+        return out
+
+    def _gemm(self, a, b, out, accumulate):
+        if not accumulate:
+            self.xp.matmul(a, b, out=out)
+        elif self.name == "cuda":
+            import cupy.cublas
+            cupy.cublas.gemm("N", "N", a, b, out=out, beta=1.0)
+        else:
+            out += np.matmul(a, b)
 
     def set_tf32(self, enabled: bool):
         """Let float32 GEMMs (cupy.matmul -> cuBLAS) use TF32 tensor cores: faster, with
@@ -89,11 +175,23 @@ class Backend:
         self.tf32 = bool(enabled)
 
     def synchronize(self):
+        self._refuse_in_capture(f"synchronize (in {_caller_name()})")
         if self.name == "cuda":
             self.xp.cuda.get_current_stream().synchronize()
 
     def __repr__(self):
         return f"Backend({self.name!r})"
+
+
+class CaptureError(P2PError, RuntimeError):
+    """Something in a captured step would break its replay; the message names the op
+    (p2p_cupy/capture.py)."""
+
+
+def _caller_name():
+    import sys
+    frame = sys._getframe(2)
+    return f"{frame.f_code.co_name}, {frame.f_code.co_filename.rsplit('/', 1)[-1]}"
 
 
 _NUMPY = Backend("numpy", np)

@@ -162,3 +162,38 @@ def test_linear_schedule_state_dict_round_trip_and_bad_values():
     assert (s.n_epochs, s.n_epochs_decay, s.epoch_count) == (10, 5, 3)
     with pytest.raises(ValueError, match="LinearDecaySchedule"):
         LinearDecaySchedule(10, -1)
+
+
+def test_the_step_count_and_lr_the_update_uses_are_the_devices(bk, rng):
+    """Adam reads t, lr and the bias corrections from `hyper` on the device: scribbling
+    over the host copies changes nothing; setting lr writes the device's copy."""
+    params = _params(bk, rng)
+    twins = [Parameter(p.data.copy()) for p in params]
+    opt, twin_opt = Adam(params, lr=1e-2), Adam(twins, lr=1e-2)
+    for step in range(3):
+        _set_grads(bk, params, rng)
+        for p, q in zip(params, twins):
+            q.grad = p.grad.copy()
+        opt.t, opt._lr = 1000 + step, 5.0            # host copies only
+        opt.step()
+        twin_opt.step()
+    for p, q in zip(params, twins):
+        np.testing.assert_array_equal(bk.to_numpy(p.data), bk.to_numpy(q.data))
+    assert bk.to_numpy(opt.hyper)[0] == 3 and opt.state_dict()["step"] == 3
+    opt.lr = 0.25
+    assert bk.to_numpy(opt.hyper)[1] == 0.25 and float(opt.state_dict()["lr"]) == 0.25
+
+
+def test_one_optimizer_step_is_two_launches_and_zero_grad_one_fill():
+    """On the kernel backends: adam_advance (t, the bias corrections) and one update over
+    the flat buffers, whatever the number of parameters; zero_grad is one fill."""
+    from p2p_cupy.inspection.kernels import _RecordingKernels
+    from p2p_cupy.inspection.launch_count import counted_zeros, counting, not_counted
+    with counting(_RecordingKernels()) as counter:
+        with not_counted():
+            params = [Parameter(counted_zeros(s)) for s in ((3, 4), (5,), (7, 2, 2))]
+            opt = Adam(params)
+        opt.zero_grad()
+        opt.step()
+    assert counter.breakdown()["by_name"] == {"fill/fill": 1, "ours/adam/adam_advance_f64": 1,
+                                              "ours/adam/adam_fwd_f32": 1}

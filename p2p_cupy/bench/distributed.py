@@ -45,7 +45,8 @@ def bench_distributed_step(device="cpu", batch_size=1, size=256, iters=5, warmup
 
 def _bench(world, bk, batch_size, size, iters, warmup, seed):
     G, D, opt_G, opt_D = build_ours(size, seed)
-    parallel = DataParallel(world, SimpleNamespace(G=G, D=D), bk, sync_bn=False)
+    parallel = DataParallel(world, SimpleNamespace(G=G, D=D, opt_G=opt_G, opt_D=opt_D), bk,
+                            sync_bn=False)
     host_A, host_B = random_pair(batch_size, size, seed + world.rank)   # each rank its own
     real_A, real_B = bk.asarray(host_A), bk.asarray(host_B)
     parts = {

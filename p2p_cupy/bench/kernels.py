@@ -86,7 +86,7 @@ def _cases(bk, n, size, dtype):
         ("batch_norm train fwd (2 kernels)", shape, lambda: batch_norm.batch_norm2d_forward(
             x, ones, zeros, zeros.copy(), ones.copy(), True)),
         ("batch_norm bwd (2 kernels)", shape, lambda: batch_norm.batch_norm2d_backward(dy, bn_cache)),
-        ("bias_bwd", shape, lambda: conv_kernels._bias_grad(backend.current(), dy)),
+        ("bias_bwd", shape, lambda: conv_kernels._bias_grad(backend.current(), dy, None)),
         ("concat_fwd (2 halves)", f"2 x {shape}", lambda: concat.concat_forward([x, x])),
         ("concat_bwd (2 halves)", f"2 x {shape}", lambda: concat.concat_backward(cat, cat_cache)),
         ("dropout_fwd", shape, lambda: dropout.dropout_forward(x, 0.5, 0, 0)),

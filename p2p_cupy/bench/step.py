@@ -9,6 +9,8 @@ the floor set by its GEMMs.
 from __future__ import annotations
 
 import math
+from functools import partial
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -17,7 +19,10 @@ from p2p_cupy.bench import machine, timing
 from p2p_cupy.inspection.cost import model_cost
 from p2p_cupy.models import define_D, define_G
 from p2p_cupy.optim import Adam
-from p2p_cupy.train.step import train_step
+from p2p_cupy.errors import P2PError
+from p2p_cupy.train.graphed import GraphedSteps
+from p2p_cupy.train.report import LOSS_NAMES
+from p2p_cupy.train.step import StepInputs, train_step
 
 
 def num_downs_for(size: int) -> int:
@@ -61,13 +66,29 @@ def throughput(stats: dict, batch_size: int, flops: int, peak_gflops: float) -> 
 
 
 def bench_step(device="cpu", batch_size=1, size=256, iters=5, warmup=2, compare=None,
-               seed=0) -> dict:
-    """Time `iters` training iterations after `warmup` ones; returns the result record."""
+               seed=0, cuda_graph=None) -> dict:
+    """Time `iters` training iterations after `warmup` ones; returns the result record.
+    cuda_graph: replay one captured step (train/graphed.py); None: on cuda only."""
     with backend.using(device) as bk:
-        return _bench_step(bk, device, batch_size, size, iters, warmup, compare, seed)
+        if cuda_graph is None:
+            cuda_graph = bk.name == "cuda"
+        if cuda_graph and (not bk.uses_kernels or warmup < 2):
+            raise P2PError("bench step --cuda-graph: needs --device cuda or emu and "
+                           "--warmup >= 2 (an eager step, then the planned one)")
+        return _bench_step(bk, device, batch_size, size, iters, warmup, compare, seed,
+                           cuda_graph)
 
 
-def _bench_step(bk, device, batch_size, size, iters, warmup, compare, seed):
+def _ours(G, D, opt_G, opt_D, real_A, real_B, cuda_graph):
+    """One training step of ours, as `p2p train` runs it (with or without the graph)."""
+    if cuda_graph:
+        run = SimpleNamespace(G=G, D=D, opt_G=opt_G, opt_D=opt_D)
+        return partial(GraphedSteps(run, "vanilla", 100.0, LOSS_NAMES, 1), real_A, real_B)
+    inputs = StepInputs(real_A.shape, real_B.shape, real_A.dtype)    # as the training loop
+    return lambda: train_step(G, D, opt_G, opt_D, real_A, real_B, inputs=inputs)
+
+
+def _bench_step(bk, device, batch_size, size, iters, warmup, compare, seed, cuda_graph):
     torch = reference = None
     if compare == "torch":
         from p2p_cupy.bench.torch_ref import load_reference
@@ -75,7 +96,7 @@ def _bench_step(bk, device, batch_size, size, iters, warmup, compare, seed):
     host_A, host_B = random_pair(batch_size, size, seed)
     G, D, opt_G, opt_D = build_ours(size, seed)
     real_A, real_B = bk.asarray(host_A), bk.asarray(host_B)
-    candidates = {"ours": lambda: train_step(G, D, opt_G, opt_D, real_A, real_B)}
+    candidates = {"ours": _ours(G, D, opt_G, opt_D, real_A, real_B, cuda_graph)}
     syncs = {"ours": bk.synchronize}
     if torch is not None:
         from p2p_cupy.bench.torch_ref import torch_device, torch_sync
@@ -91,7 +112,7 @@ def _bench_step(bk, device, batch_size, size, iters, warmup, compare, seed):
     peak = machine.matmul_peak_gflops(bk)
     result = {"kind": "step", "device": bk.name,
               "config": {"batch_size": batch_size, "size": size, "iters": iters,
-                         "warmup": warmup, "compare": compare,
+                         "warmup": warmup, "compare": compare, "cuda_graph": cuda_graph,
                          "malloc": "keep-freed" if host_memory.applied() else "default"},
               "machine": machine.info(bk, torch), "iteration_flops": flops,
               "matmul_peak_gflops": peak}

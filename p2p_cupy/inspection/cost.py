@@ -53,7 +53,8 @@ def conv_flops(layer, in_shape, out_shape) -> int:
 
 @contextlib.contextmanager
 def watching_leaves(model, on_forward):
-    """Within the block, every leaf layer's forward also calls on_forward(name, layer, x, y).
+    """Within the block, every leaf layer's forward (or forward_into, which writes into a
+    planned buffer) also calls on_forward(name, layer, x, y), once per call from outside.
 
     Forward hooks (Module.add_forward_hook), removed on exit: the model is unchanged
     afterwards, and nothing is copied or recomputed.

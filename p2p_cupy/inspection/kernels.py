@@ -10,9 +10,10 @@ Local memory is per-thread stack: arrays indexed at run time and registers spill
 kernel needs more than the architecture allows; it lives in (cached) global memory, so a
 hot kernel should have none.
 
-Launch configurations are recorded, not predicted: one training iteration of the real
-models runs on inspection/work.py's recording backend, whose kernels do nothing but note
-(kernel, grid, block, shared memory, the bytes of their arguments).
+Launch configurations are recorded, not predicted: the second training iteration of the
+real models runs on inspection/launch_count.py's counting backend with inspection/work.py's
+recording kernels, which do nothing but note (kernel, grid, block, shared memory, the bytes
+of their arguments); the counter also notes every GEMM, CuPy elementwise op, fill and copy.
 """
 from __future__ import annotations
 
@@ -23,7 +24,12 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from p2p_cupy.inspection.work import Launch, record_work, training_iteration  # noqa: F401
+import numpy as np
+
+from p2p_cupy.inspection.launch_count import (counted_zeros, counting, not_counted,
+                                              note_kernel_launch)
+from p2p_cupy.inspection.work import (Launch, RecordingKernels, record_work,  # noqa: F401
+                                      training_iteration)
 from p2p_cupy.kernels.loader import KERNELS_DIR, NVRTC_OPTIONS
 from p2p_cupy.kernels.signature import parse_signatures
 
@@ -107,6 +113,26 @@ def cupy_resources(path) -> list:
 
 # --- launch configurations (recorded by inspection/work.py) ----------------------------
 
+class _RecordingKernels(RecordingKernels):
+    """work.py's recording kernels (noted, not run) whose launches the launch counter of
+    inspection/launch_count.py also counts; `launches` are the Launch configurations."""
+
+    def __init__(self):
+        super().__init__([])
+
+    @property
+    def launches(self):
+        return [w.launch for w in self.log]
+
+    def get_function(self, family, name):
+        launch = super().get_function(family, name)
+
+        def counted(grid, block, args, shared_mem=0):
+            launch(grid, block, args, shared_mem)
+            note_kernel_launch(f"{family}/{name}")
+        return counted
+
+
 def record_launches(work) -> Counter:
     """Counter of the Launch configurations that work() makes on a recording backend."""
     return Counter(w.launch for w in record_work(work) if w.kind == "kernel")
@@ -117,5 +143,30 @@ def training_launches(shape, netG="unet_256", netD="basic", ngf=64, ndf=64, norm
     """The launches of one pix2pix training iteration on a batch of `shape` (N, C, H, W)
     with the model options of `p2p train`: a Counter of Launch -> how many times per
     iteration."""
-    return record_launches(training_iteration(shape, netG, netD, ngf, ndf, norm, n_layers_D,
-                                              no_dropout, n_blocks))
+    return training_launch_count(shape, netG, netD, ngf, ndf, norm, n_layers_D, no_dropout,
+                                 n_blocks)[1]
+
+
+def training_launch_count(shape, netG="unet_256", netD="basic", ngf=64, ndf=64,
+                          norm="batch", n_layers_D=3, no_dropout=False, n_blocks=None):
+    """(LaunchCounter, Counter of our Launches) of the second pix2pix training iteration
+    on a batch of `shape` (N, C, H, W) with the model options of `p2p train`: every device
+    launch, ours, GEMMs and CuPy's, the way the training loop makes them (launch_count.py
+    says how they are counted)."""
+    from p2p_cupy.models import define_D, define_G
+    from p2p_cupy.optim import Adam
+    from p2p_cupy.train.step import StepInputs, train_step_on
+    n, c, h, w = shape
+    kernels = _RecordingKernels()
+    with counting(kernels) as counter:
+        with not_counted():
+            G = define_G(netG, input_nc=c, output_nc=c, ngf=ngf, norm=norm,
+                         use_dropout=not no_dropout, n_blocks=n_blocks)
+            D = define_D(netD, input_nc=2 * c, ndf=ndf, n_layers_D=n_layers_D, norm=norm)
+            opt_G, opt_D = Adam(G.parameters()), Adam(D.parameters())
+            inputs = StepInputs(shape, shape, np.float32)
+            inputs.copy_in(counted_zeros(shape), counted_zeros(shape))   # before the step
+            train_step_on(inputs, G, D, opt_G, opt_D)       # the warm-up iteration
+            kernels.log.clear()
+        train_step_on(inputs, G, D, opt_G, opt_D)
+    return counter, Counter(kernels.launches)

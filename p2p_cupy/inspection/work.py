@@ -1,11 +1,10 @@
 """The work that code asks of a GPU, recorded on the CPU with nothing run on a device.
 
-`record_work(fn)` runs fn on a recording backend: its kernels only note each launch, and
-its array module is NumPy except that
-  * matmul notes the GEMM (m, n, k) and returns an uninitialised result of the right shape
-    without computing it (what cuBLAS would be asked for);
-  * ascontiguousarray notes the copy it makes of a non-contiguous array (the transposing
-    copies between NCHW and the GEMMs' (C, N*H*W) layout).
+`record_work(fn)` runs fn on a recording backend: its kernels only note each launch, its
+GEMMs (Backend.gemm) note the (m, n, k) and return an uninitialised result of the right
+shape without computing it (what cuBLAS would be asked for), and its array module is NumPy
+except that ascontiguousarray notes the copy it makes of a non-contiguous array (the
+transposing copies between NCHW and the GEMMs' (C, N*H*W) layout).
 The arrays hold garbage then, but every shape, and so every launch decision of the ops,
 is the real one.
 
@@ -20,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -35,6 +33,7 @@ from p2p_cupy.kernels.signature import parse_signatures
 READ_AND_WRITTEN = {
     "bias_fwd": ("y",),
     "adam_fwd": ("p", "m", "v"),
+    "adam_advance": ("hyper",),
     "batch_norm_train_apply": ("running_mean", "running_var"),
     "batch_norm_train_fwd": ("running_mean", "running_var"),
 }
@@ -104,7 +103,7 @@ def _signatures(kernels_dir: str, family: str) -> dict:
     return parse_signatures(path.read_text(), path)
 
 
-class _RecordingKernels:
+class RecordingKernels:
     """Stands in for kernels/loader.KernelModules: every launch is noted, none is run."""
 
     def __init__(self, log):
@@ -120,24 +119,14 @@ class _RecordingKernels:
 
 
 class _NotingArrays:
-    """An array module (numpy or cupy) whose matmul and ascontiguousarray also note their
-    Work; everything else is the module's own."""
+    """An array module (numpy or cupy) whose ascontiguousarray also notes its Work;
+    everything else is the module's own."""
 
     def __init__(self, xp, log):
         self.xp, self.log = xp, log
 
     def __getattr__(self, name):
         return getattr(self.xp, name)
-
-    def _gemm(self, a, b, result):
-        m, k = a.shape[-2:]
-        batch = math.prod(result.shape[:-2])
-        self.log.append(Work("gemm", "gemm", "cublas", a.nbytes + b.nbytes, result.nbytes,
-                             2 * batch * m * result.shape[-1] * k))
-        return result
-
-    def matmul(self, a, b, out=None):
-        return self._gemm(a, b, self.xp.matmul(a, b, out=out))
 
     def ascontiguousarray(self, a, dtype=None):
         out = self.xp.ascontiguousarray(a, dtype=dtype)
@@ -146,15 +135,22 @@ class _NotingArrays:
         return out
 
 
-class _RecordingArrays(_NotingArrays):
-    """NumPy whose GEMMs are noted and NOT computed: an uninitialised result of the shape."""
+class _NotingBackend(backend.Backend):
+    """A Backend whose GEMMs are noted as Work: computed too when `compute`, else only an
+    uninitialised result of the right shape (the recording backend)."""
 
-    def __init__(self, log):
-        super().__init__(np, log)
+    def __init__(self, name, xp, modules, log, compute):
+        super().__init__(name, xp, modules)
+        self.log, self.compute = log, compute
 
-    def matmul(self, a, b, out=None):
-        shape = np.broadcast_shapes(a.shape[:-2], b.shape[:-2]) + (a.shape[-2], b.shape[-1])
-        return self._gemm(a, b, np.empty(shape, np.result_type(a, b)) if out is None else out)
+    def gemm(self, a, b, out=None, accumulate=False):
+        m, k = a.shape
+        if out is None:
+            out = self.xp.empty((m, b.shape[1]), np.result_type(a.dtype, b.dtype))
+        read = a.nbytes + b.nbytes + (out.nbytes if accumulate else 0)   # beta = 1 reads out
+        self.log.append(Work("gemm", "gemm", "cublas", read, out.nbytes,
+                             2 * m * out.shape[1] * k))
+        return super().gemm(a, b, out, accumulate) if self.compute else out
 
 
 class _NotingKernels:
@@ -178,14 +174,16 @@ def noting_work(bk):
     """(a copy of backend bk that notes the Work of its kernel launches and GEMMs while
     running them, the list they are noted in)."""
     log = []
-    noted = backend.Backend(bk.name, _NotingArrays(bk.xp, log), _NotingKernels(bk.modules, log))
+    noted = _NotingBackend(bk.name, _NotingArrays(bk.xp, log), _NotingKernels(bk.modules, log),
+                           log, compute=True)
     yield noted, log
 
 
 def record_work(fn) -> list:
     """The Work list, in order, of everything fn() asks of the device (see the module doc)."""
     log = []
-    recording = backend.Backend("record", _RecordingArrays(log), _RecordingKernels(log))
+    recording = _NotingBackend("record", _NotingArrays(np, log), RecordingKernels(log), log,
+                               compute=False)
     with backend.using(recording), np.errstate(all="ignore"):
         fn()
     return log

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from p2p_cupy import nn
+from p2p_cupy import backend, nn
 from p2p_cupy.models.unet import make_norm
 
 N_DOWNSAMPLING = 2
@@ -48,11 +48,13 @@ class ResnetBlock(nn.Module):
         self.conv_block = nn.Sequential(*layers)
 
     def forward(self, x):
-        return x + self.conv_block.forward(x)
+        y = self.conv_block.forward(x)     # a new array (no layer keeps it): add x in place
+        backend.current().add_into(y, x)
+        return y
 
     def backward(self, dy):
         dx = self.conv_block.backward(dy)
-        dx += dy
+        backend.current().add_into(dx, dy)
         return dx
 
 

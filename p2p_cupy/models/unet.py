@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from p2p_cupy import nn
-from p2p_cupy.ops.concat import concat_backward, concat_forward
+from p2p_cupy import backend, nn
+from p2p_cupy.ops.concat import concat_backward
 
 
 def make_norm(norm: str, channels: int, rng):
@@ -93,20 +93,38 @@ class UNetGenerator(nn.Module):
                              f"must be multiples of {size}, got {tuple(x.shape[2:])}")
 
     def forward(self, x):
+        return self.forward_into(x, None)
+
+    def forward_into(self, x, out):
+        """forward, the output written into `out` when given. With skips, the two halves
+        of each concat cat(s_{k+1}, u_{k+1}) are written in place by the layers that make
+        them (act_{k+1}'s LeakyReLU and dec_{k+1}'s last layer): no concat copy at all when
+        the halves are contiguous (batch 1), one copy per half otherwise, as a concat."""
         self.check_input(x)
         n = self.num_downs
+        xp = backend.current().xp
         h = self.enc1.forward(x)
-        skip = {}
+        skip, cats = {}, {}
         for k in range(2, n + 1):
-            skip[k] = self.level("act", k).forward(h)
+            act = self.level("act", k)
+            if self.skips:       # s_k is the first half of level k-1's concat
+                c = h.shape[1]
+                cats[k - 1] = xp.empty((h.shape[0], 2 * c) + tuple(h.shape[2:]), h.dtype)
+                skip[k] = act.forward_into(h, cats[k - 1][:, :c])
+            else:
+                skip[k] = act.forward(h)
             h = self.level("enc", k).forward(skip[k])
-        u = self.level("dec", n).forward(h)
         self._concat_caches = {}
-        for k in range(n - 1, 0, -1):
-            if self.skips:
-                u, self._concat_caches[k] = concat_forward([skip[k + 1], u])
-            u = self.level("dec", k).forward(u)
-        return u
+        u = h
+        for k in range(n, 1, -1):
+            dec = self.level("dec", k)
+            if self.skips:       # u_k is the second half of level k-1's concat
+                c = cats[k - 1].shape[1] // 2
+                dec.forward_into(u, cats[k - 1][:, c:])
+                u, self._concat_caches[k - 1] = cats[k - 1], (c, c)
+            else:
+                u = dec.forward(u)
+        return self.dec1.forward(u) if out is None else self.dec1.forward_into(u, out)
 
     def backward(self, dy):
         """Decoder first; a skip's gradient is added to the encoder's at s_k."""
@@ -131,6 +149,6 @@ class UNetGenerator(nn.Module):
         for k in range(n, 1, -1):
             ds = self.level("enc", k).backward(dh)
             if k in dskip:
-                ds += dskip[k]
+                backend.current().add_into(ds, dskip[k])
             dh = self.level("act", k).backward(ds)
         return dh

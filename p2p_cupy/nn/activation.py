@@ -15,9 +15,12 @@ class _Activation(Module):
         self._cache = None
 
     def forward(self, x):
+        return self.forward_into(x, None)
+
+    def forward_into(self, x, out):
         if x.dtype not in (np.float32, np.float64):
             raise ValueError(f"{self!r}: expected float32 or float64 input, got {x.dtype}")
-        y, self._cache = self._forward_op(x)
+        y, self._cache = self._forward_op(x, out)
         return y
 
     def backward(self, dy):
@@ -36,8 +39,8 @@ class LeakyReLU(_Activation):
             raise ValueError(f"LeakyReLU: expected 0 <= slope < 1, got {slope}")
         self.slope = slope
 
-    def _forward_op(self, x):
-        return activations.leaky_relu_forward(x, self.slope)
+    def _forward_op(self, x, out):
+        return activations.leaky_relu_forward(x, self.slope, out)
 
     def _backward_op(self, dy, cache):
         return activations.leaky_relu_backward(dy, cache)
@@ -47,24 +50,24 @@ class LeakyReLU(_Activation):
 
 
 class ReLU(_Activation):
-    def _forward_op(self, x):
-        return activations.relu_forward(x)
+    def _forward_op(self, x, out):
+        return activations.relu_forward(x, out)
 
     def _backward_op(self, dy, cache):
         return activations.relu_backward(dy, cache)
 
 
 class Tanh(_Activation):
-    def _forward_op(self, x):
-        return activations.tanh_forward(x)
+    def _forward_op(self, x, out):
+        return activations.tanh_forward(x, out)
 
     def _backward_op(self, dy, cache):
         return activations.tanh_backward(dy, cache)
 
 
 class Sigmoid(_Activation):
-    def _forward_op(self, x):
-        return activations.sigmoid_forward(x)
+    def _forward_op(self, x, out):
+        return activations.sigmoid_forward(x, out)
 
     def _backward_op(self, dy, cache):
         return activations.sigmoid_backward(dy, cache)

@@ -53,12 +53,12 @@ class _ConvLayer(Module):
     def _backward(self, dy, need_input_grad):
         if self._cache is None:
             raise RuntimeError(f"{self!r}: backward called before forward")
-        dx, dw, db = self._backward_op(dy, self._cache, need_weight_grad=self.requires_grad,
-                                       need_input_grad=need_input_grad)
-        if self.requires_grad:
-            self.weight.accumulate(dw)
-            if self.bias is not None:
-                self.bias.accumulate(db)
+        into = (None, None)
+        if self.requires_grad:     # the op adds dw, db into .grad itself (ops/grad_into.py)
+            into = (self.weight.gradient_target(),
+                    None if self.bias is None else self.bias.gradient_target())
+        dx, _, _ = self._backward_op(dy, self._cache, need_weight_grad=self.requires_grad,
+                                     need_input_grad=need_input_grad, grads_into=into)
         return dx
 
     def _check_input(self, x):

@@ -13,6 +13,7 @@ import numpy as np
 from p2p_cupy import backend
 from p2p_cupy.nn.module import Module
 from p2p_cupy.ops.dropout import dropout_backward, dropout_forward
+from p2p_cupy.ops.launch import deliver_output
 
 
 class Dropout(Module):
@@ -26,13 +27,16 @@ class Dropout(Module):
         self._cache = None
 
     def forward(self, x):
+        return self.forward_into(x, None)
+
+    def forward_into(self, x, out):
         if x.dtype not in (np.float32, np.float64):
             raise ValueError(f"{self!r}: expected float32 or float64 input, got {x.dtype}")
         if not self.training:
             self._cache = None               # identity: backward passes dy through
-            return x
-        y, self._cache = dropout_forward(x, self.p, self.seed, self.step, self.placement)
-        self.step[...] += 1
+            return deliver_output(x, out)
+        y, self._cache = dropout_forward(x, self.p, self.seed, self.step, self.placement, out)
+        backend.current().add_into(self.step, 1)      # one launch, in place
         return y
 
     def backward(self, dy):

@@ -24,26 +24,50 @@ from p2p_cupy import backend
 
 
 class Parameter:
-    """A trainable array and its gradient (same shape, dtype and backend)."""
+    """A trainable array and its gradient (same shape, dtype and backend).
 
-    __slots__ = ("data", "grad")
+    `zeroed` is True from zero_grad until the first gradient lands: an op may then write
+    the gradient straight into `grad` (a GEMM with beta = 0, a reduction kernel's output)
+    instead of computing it elsewhere and adding it, which saves a launch and gives the
+    same values (0 + g = g)."""
+
+    __slots__ = ("data", "_grad", "zeroed")
 
     def __init__(self, data):
         self.data = data
-        self.grad = None
+        self._grad = None
+        self.zeroed = False
+
+    @property
+    def grad(self):
+        return self._grad
+
+    @grad.setter
+    def grad(self, value):
+        self._grad, self.zeroed = value, False
 
     def zero_grad(self):
-        if self.grad is None:
-            self.grad = backend.of(self.data).xp.zeros_like(self.data)
+        if self._grad is None:
+            self._grad = backend.of(self.data).xp.zeros_like(self.data)
         else:
-            self.grad[...] = 0
+            backend.of(self._grad).fill(self._grad, 0)
+        self.zeroed = True
 
     def accumulate(self, g):
         """grad += g (parameter gradients accumulate across backward calls)."""
-        if self.grad is None:
-            self.grad = g.astype(self.data.dtype, copy=True)
+        if self._grad is None:
+            self._grad = g.astype(self.data.dtype, copy=True)
         else:
-            self.grad += g
+            self._grad += g
+        self.zeroed = False
+
+    def gradient_target(self):
+        """(grad, zeroed) for an op that adds its gradient into `grad` itself (or writes
+        it there when zeroed); the gradient counts as written afterwards."""
+        if self._grad is None:
+            self.zero_grad()
+        zeroed, self.zeroed = self.zeroed, False
+        return self._grad, zeroed
 
     def __repr__(self):
         return f"Parameter(shape={tuple(self.data.shape)}, dtype={self.data.dtype})"
@@ -80,6 +104,13 @@ class Module:
     def backward(self, dy):
         raise NotImplementedError
 
+    def forward_into(self, x, out):
+        """forward, with the output written into the caller's array `out` (a planned
+        buffer: the U-Net's concat halves) and returned. Layers whose op can write there
+        directly override this; here the output is copied."""
+        backend.of(out).copy(out, self.forward(x))
+        return out
+
     def backward_without_input_grad(self, dy):
         """backward for an input that needs no gradient (the data pairs of the D step, A
         into G): parameter gradients accumulate as usual, None is returned. Modules whose
@@ -93,20 +124,29 @@ class Module:
 
     # --- watching ------------------------------------------------------------------
     def add_forward_hook(self, hook) -> "ForwardHook":
-        """Call hook(module, x, y) after every forward of this module (whoever calls it),
-        until the returned handle's remove(). The first hook routes this object's forward
-        through the hooks (an attribute shadowing the class's method); removing the last
-        one takes that attribute away again, so nothing of the model changes."""
+        """Call hook(module, x, y) after every forward (or forward_into, which writes into a
+        planned buffer) of this module, whoever calls it, until the returned handle's
+        remove(). The first hook routes this object's forward and forward_into through the
+        hooks (attributes shadowing the class's methods); removing the last one takes them
+        away again, so nothing of the model changes."""
         hooks = self.__dict__.setdefault("_forward_hooks", [])
         if not hooks:
-            run_forward = type(self).forward
+            depth = [0]    # forward and forward_into may call each other: the outer call reports
 
-            def forward(x):
-                y = run_forward(self, x)
-                for watch in list(self._forward_hooks):
-                    watch(self, x, y)
-                return y
-            object.__setattr__(self, "forward", forward)
+            def watched(method):
+                def run(x, *rest):
+                    depth[0] += 1
+                    try:
+                        y = method(self, x, *rest)
+                    finally:
+                        depth[0] -= 1
+                    if depth[0] == 0:
+                        for watch in list(self._forward_hooks):
+                            watch(self, x, y)
+                    return y
+                return run
+            for name in _WATCHED:
+                object.__setattr__(self, name, watched(getattr(type(self), name)))
         hooks.append(hook)
         return ForwardHook(self, hook)
 
@@ -165,8 +205,9 @@ class Module:
         return out
 
     def load_state_dict(self, state, strict: bool = True):
-        """Copy arrays into parameters and buffers (each stays on its backend); names and
-        shapes must match."""
+        """Copy arrays into parameters and buffers, in place (each stays on its backend,
+        and the optimizer's flat buffer and a captured step keep it); names and shapes
+        must match."""
         params = dict(self.named_parameters())
         buffers = {name: (mod, short) for name, mod, short, _ in self.named_buffers()}
         missing = [k for k in list(params) + list(buffers) if k not in state]
@@ -180,7 +221,7 @@ class Module:
                 if tuple(np.shape(value)) != tuple(p.data.shape):
                     raise ValueError(f"{name}: checkpoint shape {tuple(np.shape(value))} "
                                      f"!= model shape {tuple(p.data.shape)}")
-                p.data = backend.of(p.data).asarray(value, dtype=p.data.dtype)
+                p.data[...] = backend.of(p.data).asarray(value, dtype=p.data.dtype)
                 p.grad = None
             elif name in buffers:
                 mod, short = buffers[name]
@@ -188,7 +229,7 @@ class Module:
                 if tuple(np.shape(value)) != tuple(np.shape(old)):
                     raise ValueError(f"{name}: checkpoint shape {tuple(np.shape(value))} "
                                      f"!= model shape {tuple(np.shape(old))}")
-                mod.set_buffer(short, backend.of(old).asarray(value, dtype=old.dtype))
+                old[...] = backend.of(old).asarray(value, dtype=old.dtype)
         return self
 
     def apply_arrays(self, fn):
@@ -216,6 +257,9 @@ class Module:
         return self
 
 
+_WATCHED = ("forward", "forward_into")   # the methods a forward hook watches
+
+
 class ForwardHook:
     """The handle of Module.add_forward_hook."""
 
@@ -226,7 +270,8 @@ class ForwardHook:
         hooks = self.module._forward_hooks
         hooks.remove(self.hook)
         if not hooks:
-            del self.module.__dict__["forward"]
+            for name in _WATCHED:
+                del self.module.__dict__[name]
 
 
 class Sequential(Module):
@@ -250,6 +295,12 @@ class Sequential(Module):
         for layer in self._modules.values():
             x = layer.forward(x)
         return x
+
+    def forward_into(self, x, out):
+        *earlier, last = self._modules.values()
+        for layer in earlier:
+            x = layer.forward(x)
+        return last.forward_into(x, out)
 
     def backward(self, dy):
         for layer in reversed(self._modules.values()):

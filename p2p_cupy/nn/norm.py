@@ -45,6 +45,9 @@ class BatchNorm2d(Module):
         self._cache = None
 
     def forward(self, x):
+        return self.forward_into(x, None)
+
+    def forward_into(self, x, out):
         check_image_input(self, x, self.num_features, self.weight.data.dtype)
         ranks = self.sync.size if self.sync is not None else 1
         if self.training and ranks * x.shape[0] * x.shape[2] * x.shape[3] < 2:
@@ -52,16 +55,16 @@ class BatchNorm2d(Module):
                              f"got input shape {tuple(x.shape)}")
         y, self._cache = batch_norm2d_forward(
             x, self.weight.data, self.bias.data, self.running_mean, self.running_var,
-            self.training, self.momentum, self.eps, self.sync)
+            self.training, self.momentum, self.eps, self.sync, out)
         return y
 
     def backward(self, dy):
         if self._cache is None:
             raise RuntimeError(f"{self!r}: backward called before forward")
-        dx, dgamma, dbeta = batch_norm2d_backward(dy, self._cache)
-        if self.requires_grad:
-            self.weight.accumulate(dgamma)
-            self.bias.accumulate(dbeta)
+        into = (None, None)
+        if self.requires_grad:     # the op adds dgamma, dbeta into .grad (ops/grad_into.py)
+            into = (self.weight.gradient_target(), self.bias.gradient_target())
+        dx, _, _ = batch_norm2d_backward(dy, self._cache, into)
         return dx
 
     def __repr__(self):

@@ -7,16 +7,18 @@
 from __future__ import annotations
 
 from p2p_cupy import backend
-from p2p_cupy.ops.launch import PACK_ITEMS, launch_1d, n_arg
+from p2p_cupy.ops.launch import PACK_ITEMS, deliver_output, launch_1d, n_arg, output_for
 
 
-def _kernel_unary(bk, name, x, *scalars):
-    """y = kernels/activations.cu's <name>_fwd(x) (cuda, emu)."""
+def _kernel_unary(bk, name, x, *scalars, out=None):
+    """(y, cache) of kernels/activations.cu's <name>_fwd(x) (cuda, emu): y in `out` when
+    given; the cache is the contiguous array the kernel wrote (out itself, or its own
+    array when out is strided), which the backward kernel reads."""
     x = bk.xp.ascontiguousarray(x)
-    y = bk.xp.empty_like(x)
+    y = output_for(bk.xp, x, out)
     launch_1d(bk.kernel("activations", f"{name}_fwd", x.dtype), x.size,
               (x, y, n_arg(x.size)) + tuple(x.dtype.type(s) for s in scalars), PACK_ITEMS)
-    return y
+    return deliver_output(y, out), y
 
 
 def _kernel_grad(bk, name, dy, y, *scalars):
@@ -28,14 +30,16 @@ def _kernel_grad(bk, name, dy, y, *scalars):
     return dx
 
 
-def leaky_relu_forward(x, slope):
+def leaky_relu_forward(x, slope, out=None):
+    """(y, cache); y is written into `out` when given (every forward here takes one)."""
     bk = backend.of(x)
     if bk.uses_kernels:
-        y = _kernel_unary(bk, "leaky_relu", x, slope)
-        return y, (y, slope)
+        y, written = _kernel_unary(bk, "leaky_relu", x, slope, out=out)
+        return y, (written, slope)
     xp = bk.xp
     y = x * x.dtype.type(slope)
     xp.maximum(x, y, out=y)              # for 0 <= slope < 1, max picks x exactly when x > 0
+    y = deliver_output(y, out)
     return y, (y, slope)
 
 
@@ -55,13 +59,12 @@ def leaky_relu_backward(dy, cache):
     return factor
 
 
-def relu_forward(x):
+def relu_forward(x, out=None):
     bk = backend.of(x)
     if bk.uses_kernels:
-        y = _kernel_unary(bk, "relu", x)
-        return y, y
+        return _kernel_unary(bk, "relu", x, out=out)
     xp = bk.xp
-    y = xp.maximum(x, 0)
+    y = deliver_output(xp.maximum(x, 0), out)
     return y, y
 
 
@@ -74,13 +77,12 @@ def relu_backward(dy, cache):
     return xp.multiply(dy, cache > 0, dtype=dy.dtype)
 
 
-def tanh_forward(x):
+def tanh_forward(x, out=None):
     bk = backend.of(x)
     if bk.uses_kernels:
-        y = _kernel_unary(bk, "tanh", x)
-        return y, y
+        return _kernel_unary(bk, "tanh", x, out=out)
     xp = bk.xp
-    y = xp.tanh(x)
+    y = deliver_output(xp.tanh(x), out)
     return y, y
 
 
@@ -96,18 +98,18 @@ def tanh_backward(dy, cache):
     return dx
 
 
-def sigmoid_forward(x):
+def sigmoid_forward(x, out=None):
     """Stable for any |x|: exp is only ever taken of -|x|, so it never overflows."""
     bk = backend.of(x)
     if bk.uses_kernels:
-        y = _kernel_unary(bk, "sigmoid", x)
-        return y, y
+        return _kernel_unary(bk, "sigmoid", x, out=out)
     xp = bk.xp
     e = xp.exp(-xp.abs(x))               # in (0, 1]
     y = xp.where(x >= 0, 1, e)           # 1/(1+e^-x) for x >= 0, e^x/(1+e^x) for x < 0
     y = y.astype(x.dtype, copy=False)
     e += 1
     y /= e
+    y = deliver_output(y, out)
     return y, y
 
 

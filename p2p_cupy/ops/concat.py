@@ -48,7 +48,7 @@ def concat_backward(dy, cache):
     bk = backend.of(dy)
     xp = bk.xp
     grads, start = [], 0
-    if bk.uses_kernels:   # one copy kernel per input gradient, out of its channel slice
+    if bk.uses_kernels and dy.shape[0] > 1:   # one copy kernel per gradient, out of its slice
         dy = xp.ascontiguousarray(dy)
         n, total, h, w = dy.shape
         for channels in cache:

@@ -27,7 +27,8 @@ Because col2im is the adjoint of im2col, the two ops are each other's input grad
     transposed's dx = w @ im2col(dy)    = conv2d(dy, w)
 
 and they share the weight gradient, dw = (gradient side) @ im2col(input side)^T.
-The cache holds only x and w (plus the hyper-parameters).
+The cache holds only x and w (plus the hyper-parameters); on the kernel path also
+conv2d's im2col columns, which its weight gradient reuses.
 """
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ from numpy.lib.stride_tricks import as_strided
 
 from p2p_cupy import backend
 from p2p_cupy.ops import conv_kernels
+from p2p_cupy.ops.grad_into import deliver
 
 
 def conv_output_size(size, k, stride, padding, transposed=False, output_padding=0):
@@ -66,18 +68,22 @@ def conv2d_forward(x, w, b, stride, padding):
     out_hw = _conv_out_hw(x.shape, k, stride, padding)
     cache = (x, w, stride, padding, b is not None)
     bk = backend.of(x)
-    if bk.uses_kernels:
-        return conv_kernels.conv2d_forward(bk, x, w, b, stride, padding, out_hw), cache
+    if bk.uses_kernels:   # the cache keeps the columns (conv_kernels.py)
+        y, cols = conv_kernels.conv2d_forward(bk, x, w, b, stride, padding, out_hw)
+        return y, cache + (cols,)
     y = _conv_of_cols(_im2col(x, k, stride, padding, out_hw), w, x.shape[0], out_hw)
     _add_bias(y, b)
     return y, cache
 
 
-def conv2d_backward(dy, cache, need_weight_grad=True, need_input_grad=True):
-    """(dx, dw, db) of conv2d; dx, dw and db are None when not needed (or no bias)."""
+def conv2d_backward(dy, cache, need_weight_grad=True, need_input_grad=True,
+                    grads_into=(None, None)):
+    """(dx, dw, db) of conv2d; dx, dw and db are None when not needed (or no bias), and
+    dw, db also when delivered into the targets `grads_into` (ops/grad_into.py)."""
     bk = backend.of(dy)
     if bk.uses_kernels:
-        return conv_kernels.conv2d_backward(bk, dy, cache, need_weight_grad, need_input_grad)
+        return conv_kernels.conv2d_backward(bk, dy, cache, need_weight_grad, need_input_grad,
+                                            grads_into)
     x, w, stride, padding, has_bias = cache
     # dx = col2im(w^T @ dy): the transposed conv of dy with the same w, at x's size
     dx = _transposed_conv(dy, w, stride, padding, x.shape) if need_input_grad else None
@@ -85,7 +91,8 @@ def conv2d_backward(dy, cache, need_weight_grad=True, need_input_grad=True):
         return dx, None, None
     # dw[o, (c,u,v)] = sum_{n,i,j} dy[n, o, i, j] * x_pad[n, c, i*s + u, j*s + v]
     cols = _im2col(x, w.shape[2], stride, padding, dy.shape[2:])
-    return dx, _weight_grad(dy, cols, w.shape), _bias_grad(dy, has_bias)
+    return (dx, deliver(_weight_grad(dy, cols, w.shape), grads_into[0]),
+            _bias_grad(dy, has_bias, grads_into[1]))
 
 
 def conv_transpose2d_forward(x, w, b, stride, padding, output_padding=0):
@@ -113,12 +120,13 @@ def _transposed_out_shape(x_shape, w_shape, stride, padding, output_padding):
                              for size in (h, wd))
 
 
-def conv_transpose2d_backward(dy, cache, need_weight_grad=True, need_input_grad=True):
-    """(dx, dw, db) of conv_transpose2d; dx, dw and db are None when not needed (or no bias)."""
+def conv_transpose2d_backward(dy, cache, need_weight_grad=True, need_input_grad=True,
+                              grads_into=(None, None)):
+    """(dx, dw, db) of conv_transpose2d, as conv2d_backward's."""
     bk = backend.of(dy)
     if bk.uses_kernels:
         return conv_kernels.conv_transpose2d_backward(bk, dy, cache, need_weight_grad,
-                                                      need_input_grad)
+                                                      need_input_grad, grads_into)
     x, w, stride, padding, has_bias = cache
     # im2col(dy) serves both gradients; its output grid is exactly x's (H, W)
     cols = _im2col(dy, w.shape[2], stride, padding, x.shape[2:])
@@ -127,7 +135,8 @@ def conv_transpose2d_backward(dy, cache, need_weight_grad=True, need_input_grad=
     if not need_weight_grad:
         return dx, None, None
     # dw[c, (o,u,v)] = sum_{n,i,j} x[n, c, i, j] * dy_pad[n, o, i*s + u, j*s + v]
-    return dx, _weight_grad(x, cols, w.shape), _bias_grad(dy, has_bias)
+    return (dx, deliver(_weight_grad(x, cols, w.shape), grads_into[0]),
+            _bias_grad(dy, has_bias, grads_into[1]))
 
 
 # --- the three GEMMs, each serving both ops ---------------------------------------------
@@ -277,9 +286,9 @@ def _add_bias(y, b):
         y += b.reshape(1, -1, 1, 1)
 
 
-def _bias_grad(dy, has_bias):
+def _bias_grad(dy, has_bias, into):
     # db[o] = sum_{n,i,j} dy[n, o, i, j]
-    return dy.sum(axis=(0, 2, 3)) if has_bias else None
+    return deliver(dy.sum(axis=(0, 2, 3)), into) if has_bias else None
 
 
 # Temporaries of tens of MB cost as much in first-touch page faults as the copy that fills

@@ -1,4 +1,4 @@
-"""The kernel path (cuda, emu) of ops/conv.py: kernels/conv.cu rearranges, bk.xp.matmul
+"""The kernel path (cuda, emu) of ops/conv.py: kernels/conv.cu rearranges, bk.gemm
 multiplies (cuBLAS on cuda, NumPy on emu).
 
 The same three GEMMs as the NumPy path (see conv.py for the math), with the batch folded
@@ -8,63 +8,71 @@ pix2pix's 4x4 convs get their unrolled variants (_k4s2, _k4s1). A 4x4 conv with 
 channel (PatchGAN's last layer) has no useful GEMM, so it runs conv_one_out.cu's direct
 kernels instead, without a column matrix. Each function takes the backend and the shapes
 conv.py already worked out.
+
+conv2d's forward keeps its im2col columns for the backward's weight gradient: one im2col
+launch (and its pass over memory) fewer per backward, for the columns' memory meanwhile.
+Weight and bias gradients go straight into the parameters' .grad when the layer passes
+`grads_into` (ops/grad_into.py): the weight GEMM accumulates there, the reduction kernels
+write there (or add, with their accumulate flag).
 """
 from __future__ import annotations
 
 import numpy as np
 
+from p2p_cupy.ops.grad_into import gemm_into, kernel_into
 from p2p_cupy.ops.launch import (BLOCK, MAX_GRID_YZ, TARGET_BLOCKS, check_int32, plane_grid,
                                   reduction_block)
 
 
 def conv2d_forward(bk, x, w, b, stride, padding, out_hw):
-    """y of conv2d: w @ im2col(x), then the bias (one output channel: conv_one_out.cu)."""
+    """(y, cols) of conv2d: y = w @ im2col(x), then the bias; cols = im2col(x), kept for
+    the weight gradient (None for one output channel: conv_one_out.cu, no columns)."""
     k = w.shape[2]
     if _one_output_channel(w):
-        return _one_out_forward(bk, x, w, b, stride, padding, out_hw)
+        return _one_out_forward(bk, x, w, b, stride, padding, out_hw), None
     cols = _im2col(bk, x, k, stride, padding, out_hw)
-    y = _from_rows(bk, bk.xp.matmul(w.reshape(w.shape[0], -1), cols), x.shape[0], out_hw)
+    y = _from_rows(bk, bk.gemm(w.reshape(w.shape[0], -1), cols), x.shape[0], out_hw)
     _add_bias(bk, y, b)
-    return y
+    return y, cols
 
 
-def conv2d_backward(bk, dy, cache, need_weight_grad, need_input_grad):
-    x, w, stride, padding, has_bias = cache
+def conv2d_backward(bk, dy, cache, need_weight_grad, need_input_grad, grads_into):
+    x, w, stride, padding, has_bias, cols = cache
     k = w.shape[2]
     if _one_output_channel(w):
-        return _one_out_backward(bk, dy, cache, need_weight_grad, need_input_grad)
+        return _one_out_backward(bk, dy, cache, need_weight_grad, need_input_grad,
+                                 grads_into)
     dy_rows = _rows(bk, dy)
     dx = None
     if need_input_grad:   # dx = col2im(w^T @ dy)
-        dx = _col2im(bk, bk.xp.matmul(w.reshape(w.shape[0], -1).T, dy_rows), x.shape,
+        dx = _col2im(bk, bk.gemm(w.reshape(w.shape[0], -1).T, dy_rows), x.shape,
                      k, stride, padding)
     if not need_weight_grad:
         return dx, None, None
-    cols = _im2col(bk, x, k, stride, padding, dy.shape[2:])
-    dw = bk.xp.matmul(dy_rows, cols.T).reshape(w.shape)       # dw = dy @ im2col(x)^T
-    return dx, dw, (_bias_grad(bk, dy) if has_bias else None)
+    dw = gemm_into(bk, dy_rows, cols.T, grads_into[0], w.shape)   # dw = dy @ im2col(x)^T
+    return dx, dw, (_bias_grad(bk, dy, grads_into[1]) if has_bias else None)
 
 
 def conv_transpose2d_forward(bk, x, w, b, stride, padding, out_shape):
     """y of conv_transpose2d: col2im(w^T @ x), then the bias."""
     k = w.shape[2]
-    cols = bk.xp.matmul(w.reshape(w.shape[0], -1).T, _rows(bk, x))   # w^T @ x
+    cols = bk.gemm(w.reshape(w.shape[0], -1).T, _rows(bk, x))   # w^T @ x
     y = _col2im(bk, cols, out_shape, k, stride, padding)
     _add_bias(bk, y, b)
     return y
 
 
-def conv_transpose2d_backward(bk, dy, cache, need_weight_grad, need_input_grad):
+def conv_transpose2d_backward(bk, dy, cache, need_weight_grad, need_input_grad, grads_into):
     x, w, stride, padding, has_bias = cache
     cols = _im2col(bk, dy, w.shape[2], stride, padding, x.shape[2:])
     dx = None
     if need_input_grad:   # dx = w @ im2col(dy)
-        dx = _from_rows(bk, bk.xp.matmul(w.reshape(w.shape[0], -1), cols), x.shape[0],
+        dx = _from_rows(bk, bk.gemm(w.reshape(w.shape[0], -1), cols), x.shape[0],
                         x.shape[2:])
     if not need_weight_grad:
         return dx, None, None
-    dw = bk.xp.matmul(_rows(bk, x), cols.T).reshape(w.shape)   # dw = x @ im2col(dy)^T
-    return dx, dw, (_bias_grad(bk, dy) if has_bias else None)
+    dw = gemm_into(bk, _rows(bk, x), cols.T, grads_into[0], w.shape)  # x @ im2col(dy)^T
+    return dx, dw, (_bias_grad(bk, dy, grads_into[1]) if has_bias else None)
 
 
 def _conv_geometry(n, c, h, w, k, stride, padding, out_hw):
@@ -127,7 +135,7 @@ def _one_out_forward(bk, x, w, b, stride, padding, out_hw):
     """y = a dot product per output pixel: block (32, 8) = 32 pixels x 8 channel groups."""
     x = bk.xp.ascontiguousarray(x)
     y = bk.xp.empty((x.shape[0], 1) + tuple(out_hw), x.dtype)
-    bias = b if b is not None else bk.xp.zeros(1, x.dtype)
+    bias = b if b is not None else bk.constant(0.0, x.dtype)   # unread: has_bias = 0
     grid = (-(-out_hw[1] // 32), out_hw[0], x.shape[0])
     bk.kernel("conv_one_out", "conv_one_out_fwd", x.dtype)(
         grid, (32, 8), (x, bk.xp.ascontiguousarray(w), bias, np.int32(b is not None), y)
@@ -135,9 +143,10 @@ def _one_out_forward(bk, x, w, b, stride, padding, out_hw):
     return y
 
 
-def _one_out_backward(bk, dy, cache, need_weight_grad, need_input_grad):
-    """dx by a gather per x element; dw by per-slice partial sums, then their ordered sum."""
-    x, w, stride, padding, has_bias = cache
+def _one_out_backward(bk, dy, cache, need_weight_grad, need_input_grad, grads_into):
+    """dx by a gather per x element; dw by per-slice partial sums, then their ordered sum
+    (written or added into the .grad when given one)."""
+    x, w, stride, padding, has_bias, _ = cache
     x, dy, w = (bk.xp.ascontiguousarray(a) for a in (x, dy, w))
     n, c, h, wd = x.shape
     geometry = _one_out_geometry(x.shape, stride, padding, dy.shape[2:])
@@ -152,10 +161,15 @@ def _one_out_backward(bk, dy, cache, need_weight_grad, need_input_grad):
     partial = bk.xp.empty((c, slices, 16), np.float64)
     bk.kernel("conv_one_out", "conv_one_out_dw_partial", x.dtype)(
         (slices, c), (32, 8), (x, dy, partial) + geometry)
-    dw = bk.xp.empty(w.shape, x.dtype)
-    bk.kernel("conv_one_out", "conv_one_out_dw_sum", x.dtype)(
-        (-(-dw.size // BLOCK),), (BLOCK,), (partial, dw, np.int32(c), np.int32(slices)))
-    return dx, dw, (_bias_grad(bk, dy) if has_bias else None)
+
+    def write(dw, accumulate):
+        dw = bk.xp.empty(w.shape, x.dtype) if dw is None else dw
+        bk.kernel("conv_one_out", "conv_one_out_dw_sum", x.dtype)(
+            (-(-dw.size // BLOCK),), (BLOCK,),
+            (partial, dw, np.int32(c), np.int32(slices), np.int32(accumulate)))
+        return dw
+    dw = kernel_into(bk, write, grads_into[0])
+    return dx, dw, (_bias_grad(bk, dy, grads_into[1]) if has_bias else None)
 
 
 def one_out_slices(rows, channels):
@@ -185,11 +199,15 @@ def _add_bias(bk, y, b):
                                                (y, b, np.int32(n), np.int32(c), np.int32(h * w)))
 
 
-def _bias_grad(bk, dy):
-    """db[o] = sum over n, h, w of dy: one block per channel (conv.cu's bias_bwd)."""
+def _bias_grad(bk, dy, into=None):
+    """db[o] = sum over n, h, w of dy: one block per channel (conv.cu's bias_bwd), into
+    the target `into` (ops/grad_into.py) or returned."""
     dy = bk.xp.ascontiguousarray(dy)
     n, c, h, w = dy.shape
-    db = bk.xp.empty(c, dy.dtype)
-    bk.kernel("conv", "bias_bwd", dy.dtype)((c,), reduction_block(n * h * w),
-                                            (dy, db, np.int32(n), np.int32(c), np.int32(h * w)))
-    return db
+
+    def write(db, accumulate):
+        db = bk.xp.empty(c, dy.dtype) if db is None else db
+        bk.kernel("conv", "bias_bwd", dy.dtype)((c,), reduction_block(n * h * w), (
+            dy, db, np.int32(n), np.int32(c), np.int32(h * w), np.int32(accumulate)))
+        return db
+    return kernel_into(bk, write, into)

@@ -41,6 +41,22 @@ def launch_1d(kernel, n: int, args, items_per_thread: int = 1):
     kernel(grid, block, args)
 
 
+def output_for(xp, like, out):
+    """The array a kernel writes its output into: `out` when the caller gave one and it is
+    contiguous (a planned buffer, e.g. one half of a U-Net concat), else a new one."""
+    return out if out is not None and out.flags.c_contiguous else xp.empty_like(like)
+
+
+def deliver_output(y, out):
+    """What an op with an `out` argument returns: y without `out`, else `out` (with y
+    copied into it when the op could not write there itself)."""
+    if out is None or y is out:
+        return y
+    from p2p_cupy import backend
+    backend.of(out).copy(out, y)
+    return out
+
+
 TARGET_BLOCKS = 1024  # blocks that fill a large GPU (132 SMs x ~8 blocks of 256 threads)
 MAX_GRID_YZ = 65535   # the hardware's limit on gridDim.y and gridDim.z
 INT_MAX = 2**31 - 1

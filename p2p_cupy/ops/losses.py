@@ -28,11 +28,12 @@ def _mean(xp, a):
     return xp.asarray(a.sum() / a.size)      # numpy reductions give scalars; keep a 0-d array
 
 
-def _kernel_target(xp, target, like):
-    """(target array, t_stride) for kernels/losses.cu: a float label becomes 1 element, stride 0."""
+def _kernel_target(bk, target, like):
+    """(target array, t_stride) for kernels/losses.cu: a float label becomes 1 element (a
+    constant of the backend), stride 0."""
     if hasattr(target, "shape") and target.ndim > 0:
-        return xp.ascontiguousarray(target, dtype=like.dtype), np.int32(1)
-    return xp.full(1, target, dtype=like.dtype), np.int32(0)
+        return bk.xp.ascontiguousarray(target, dtype=like.dtype), np.int32(1)
+    return bk.constant(target, like.dtype), np.int32(0)
 
 
 def _kernel_forward(bk, name, pred, target, with_cache):
@@ -41,7 +42,7 @@ def _kernel_forward(bk, name, pred, target, with_cache):
     the cache the first kernel wrote (None for BCE)."""
     xp = bk.xp
     pred = xp.ascontiguousarray(pred)
-    t, t_stride = _kernel_target(xp, target, pred)
+    t, t_stride = _kernel_target(bk, target, pred)
     cache = (xp.empty_like(pred),) if with_cache else ()
     grid, block = grid_1d(pred.size)
     partial = xp.empty(grid[0], np.float64)
@@ -59,7 +60,7 @@ def _kernel_backward(bk, name, args, like, scale, dloss):
     launch_1d(bk.kernel("losses", f"{name}_bwd", like.dtype), like.size,
               args + (grad, n_arg(like.size), like.dtype.type(scale)), PACK_ITEMS)
     if not (isinstance(dloss, (int, float)) and dloss == 1.0):
-        grad *= dloss
+        bk.scale(grad, dloss)
     return grad
 
 
@@ -83,9 +84,8 @@ def bce_with_logits_backward(cache, dloss=1.0):
     logits, target = cache
     bk = backend.of(logits)
     if bk.uses_kernels:
-        xp = bk.xp
-        logits = xp.ascontiguousarray(logits)
-        t, t_stride = _kernel_target(xp, target, logits)
+        logits = bk.xp.ascontiguousarray(logits)
+        t, t_stride = _kernel_target(bk, target, logits)
         return _kernel_backward(bk, "bce_with_logits", (logits, t, t_stride), logits,
                                 1.0 / logits.size, dloss)
     dx, _ = sigmoid_forward(logits)

@@ -10,8 +10,11 @@ batch: the same update a single process would make on all N x batch-size samples
 Averaged gradients are bit-identical on every rank and the optimizer is deterministic, so
 the parameters stay bit-identical; `check_in_sync` verifies that from time to time.
 
-The gradients are copied into one flat buffer per network (one all-reduce instead of one
-per parameter: 100+ small messages would each pay the network's latency) and back.
+The gradients are all-reduced as one flat buffer per network (one all-reduce instead of
+one per parameter: 100+ small messages would each pay the network's latency). That buffer
+is the optimizer's own flat gradient buffer (nn/flat.py: every .grad is a view into it),
+so nothing is copied; only when some parameter has no gradient (a frozen part) are the
+gradients that exist copied into a buffer of their own and back.
 """
 from __future__ import annotations
 
@@ -22,35 +25,45 @@ from p2p_cupy.parallel.comm import ParallelError
 
 
 class GradientAverager:
-    """Averages the gradients of `params` over the ranks of `world` (via `reducer`)."""
+    """Averages the gradients of `params` over the ranks of `world` (via `reducer`).
+    `flat`: the optimizer's FlatParameters over the same params, in the same order, whose
+    gradient buffer is then all-reduced in place."""
 
-    def __init__(self, params, world, reducer):
+    def __init__(self, params, world, reducer, flat=None):
         self.params, self.world, self.reducer = list(params), world, reducer
-        xp = backend.current().xp
-        total = sum(p.data.size for p in self.params)
-        self.flat = xp.empty(total, self.params[0].data.dtype if self.params else np.float32)
-
-    @property
-    def nbytes(self) -> int:
-        return self.flat.nbytes
+        if flat is not None and [id(p) for p in flat.params] != [id(p) for p in self.params]:
+            raise ValueError("GradientAverager: the flat buffer holds other parameters")
+        self.flat_params = flat
+        self.copy = None              # the buffer of the copying path, made when first needed
+        self.dtype = self.params[0].data.dtype if self.params else np.dtype(np.float32)
+        self.nbytes = sum(p.data.size for p in self.params) * np.dtype(self.dtype).itemsize
 
     def average(self):
         """grad <- mean over ranks, for every parameter that has a gradient (the same set
         on every rank: the ranks run the same code on the same networks)."""
         if self.world.size == 1:
             return
+        # sync() points every .grad back at its view; True when all have one
+        if self.flat_params is not None and self.flat_params.sync():
+            self._allreduce_mean(self.flat_params.grad)
+            return
         with_grad = [p for p in self.params if p.grad is not None]
+        if self.copy is None:
+            self.copy = backend.current().xp.empty(self.nbytes // np.dtype(self.dtype).itemsize,
+                                                   self.dtype)
         views, start = [], 0
         for p in with_grad:
-            view = self.flat[start:start + p.grad.size]
+            view = self.copy[start:start + p.grad.size]
             view[...] = p.grad.reshape(-1)
             views.append(view)
             start += p.grad.size
-        used = self.flat[:start]
-        self.reducer.allreduce_sum(used)
-        used *= used.dtype.type(1.0 / self.world.size)
+        self._allreduce_mean(self.copy[:start])
         for p, view in zip(with_grad, views):
             p.grad[...] = view.reshape(p.grad.shape)
+
+    def _allreduce_mean(self, flat):
+        self.reducer.allreduce_sum(flat)
+        flat *= flat.dtype.type(1.0 / self.world.size)
 
 
 def broadcast_parameters(net, world, reducer, root=0):

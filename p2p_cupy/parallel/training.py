@@ -37,8 +37,10 @@ class DataParallel:
                 if sync_bn and isinstance(module, BatchNorm2d):
                     module.sync = self.reducer
             broadcast_parameters(net, world, self.reducer)
-        self.averagers = {id(net): GradientAverager(net.parameters(), world, self.reducer)
-                          for net in self.nets.values()}
+        # the optimizers' flat gradient buffers are what gets all-reduced (no copy)
+        self.averagers = {id(net): GradientAverager(net.parameters(), world, self.reducer,
+                                                    _flat_of(opt, net))
+                          for net, opt in ((run.G, run.opt_G), (run.D, run.opt_D))}
 
     @property
     def gradient_bytes(self) -> int:
@@ -51,3 +53,11 @@ class DataParallel:
 
     def check_in_sync(self, step: int):
         check_in_sync(self.nets, self.world, step)
+
+
+def _flat_of(opt, net):
+    """The optimizer's flat buffers when they hold exactly the network's parameters, in
+    order (as build_run makes them); None otherwise (GradientAverager then copies)."""
+    flat = getattr(opt, "flat", None)
+    same = flat is not None and [id(p) for p in flat.params] == [id(p) for p in net.parameters()]
+    return flat if same else None

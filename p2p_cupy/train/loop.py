@@ -32,12 +32,14 @@ from pathlib import Path
 import numpy as np
 
 from p2p_cupy import backend
+from p2p_cupy.errors import P2PError
 from p2p_cupy.parallel import comm
 from p2p_cupy.train import checkpoint
 from p2p_cupy.train.build import build_run
+from p2p_cupy.train.graphed import GraphedSteps
 from p2p_cupy.train.progress import ProgressBar
 from p2p_cupy.train.report import RunReport, loss_names
-from p2p_cupy.train.step import train_step
+from p2p_cupy.train.step import StepInputs, train_step
 
 
 class TrainingDiverged(RuntimeError):
@@ -59,6 +61,7 @@ class Trainer:
         if world.size > 1 and bk.name == "cuda":
             from p2p_cupy.parallel.nccl import select_local_gpu
             select_local_gpu(world)    # one GPU per process, before any array is made
+        use_graph = self._use_graph()  # refused before anything is built
         self.step, self.epoch, self.epoch_step, self.trained_s = 0, 1, 0, 0.0
         self.epoch_l1 = [0.0, 0]       # sum and count of this epoch's G_L1 (--lr-policy plateau)
         with backend.using(bk):
@@ -74,6 +77,12 @@ class Trainer:
             self.report.truncate_log(self.step)
         self.pending = []              # (step, epoch, lr, {name: 0-d backend array})
         self.latest_losses = {}        # the last host-read losses (progress bar)
+        self.inputs = None             # the StepInputs every step copies its batch into
+        self.graphed = None            # GraphedSteps when steps replay a capture
+        if use_graph:
+            with backend.using(bk):
+                self.graphed = GraphedSteps(self.run, opts.gan_mode, opts.lambda_l1,
+                                            self.report.loss_names, opts.print_freq)
         self.clock = time.perf_counter()   # trained_s is accounted up to this moment
         self.stop_requested = False
         self.last_checkpoint_step = self.step if resume_state is not None else None
@@ -193,11 +202,36 @@ class Trainer:
             self.write_index("running")
         return "finished"
 
+    def _use_graph(self) -> bool:
+        """--cuda-graph: on cuda unless turned off; on emu when asked; never on NumPy, and
+        never with several processes or --sync-bn, whose all-reduces run on the host
+        between kernels where a captured step cannot hold them."""
+        host_reduces = self.world.size > 1 or self.opts.sync_bn
+        if self.opts.gan_mode == "wgangp":     # new host-drawn interpolation weights each step
+            if self.opts.cuda_graph:
+                raise P2PError("--cuda-graph: cannot be used with --gan-mode wgangp (its "
+                               "penalty draws new interpolation weights every step); use "
+                               "--no-cuda-graph")
+            return False
+        if self.opts.cuda_graph is None:
+            if self.bk.name == "cuda" and host_reduces and self.writes:
+                print("note: CUDA graph off (data-parallel steps all-reduce on the host)",
+                      file=self.out)
+            return self.bk.name == "cuda" and not host_reduces
+        if self.opts.cuda_graph and host_reduces:
+            raise P2PError(f"--cuda-graph: cannot be used with {self.world.size} processes "
+                           "or --sync-bn (their all-reduces run on the host); use "
+                           "--no-cuda-graph")
+        if self.opts.cuda_graph and not self.bk.uses_kernels:
+            raise P2PError(f"--cuda-graph: device {self.bk.name!r} runs no kernels to "
+                           "capture; use --device cuda (or emu), or drop --cuda-graph")
+        return bool(self.opts.cuda_graph)
+
     def _epoch(self, batches, bar, started, steps_before):
         """Train on the batches of one epoch; the reason to stop early, or None."""
         opts = self.opts
         for real_A, real_B in batches:
-            losses, fake_B = self.train_batch(self.bk.asarray(real_A), self.bk.asarray(real_B))
+            losses, fake_B = self.train_batch(real_A, real_B)     # copied in by StepInputs
             self.step += 1
             self.epoch_step += 1
             self.pending.append((self.step, self.epoch, self.lr(), losses))
@@ -219,8 +253,15 @@ class Trainer:
         return None
 
     def train_batch(self, real_A, real_B):
-        """train_step on one batch, run by the observer when there is one."""
+        """train_step on one batch, run by the observer when there is one; a captured step
+        replays unless the observer watches this one (it watches eager steps from inside)."""
         r, opts = self.run, self.opts
+        inspected = (self.observer is not None and opts.inspect_freq
+                     and (self.step + 1) % opts.inspect_freq == 0)
+        if self.graphed is not None and not inspected:
+            return self.graphed(real_A, real_B)
+        if self.inputs is None or not self.inputs.fits(real_A, real_B):
+            self.inputs = StepInputs(real_A.shape, real_B.shape, real_A.dtype)
 
         # wgangp's interpolation weights: keyed by the step, so a resumed run draws the same
         alpha = (np.random.default_rng([opts.seed + 3, self.step + 1]).random(real_A.shape[0])
@@ -229,7 +270,7 @@ class Trainer:
 
         def step():
             return train_step(r.G, r.D, r.opt_G, r.opt_D, real_A, real_B, opts.gan_mode,
-                              opts.lambda_l1, alpha, opts.lambda_gp, average)
+                              opts.lambda_l1, self.inputs, average, alpha, opts.lambda_gp)
         if self.observer is None:
             return step()
         return self.observer.observe_step(self.step + 1, r.G, r.D, step)

@@ -25,7 +25,8 @@ RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+ -]{0,126}[A-Za-z0-9._+-]|[A-Za-
 PREPROCESS_MODES = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none")
 
 RESUME_OVERRIDABLE = ("max_steps", "n_epochs", "n_epochs_decay", "print_freq", "sample_freq",
-                      "save_epoch_freq", "save_latest_freq", "device", "inspect_freq")
+                      "save_epoch_freq", "save_latest_freq", "device", "inspect_freq",
+                      "cuda_graph")
 
 
 @dataclass
@@ -71,6 +72,7 @@ class TrainOptions:
     save_epoch_freq: int = 5              # epochs between kept epoch checkpoints
     inspect_freq: int = 0                 # steps between looks inside the networks (0: never)
     init_from: Optional[str] = None       # weights this run started from (p2p train --init-from)
+    cuda_graph: Optional[bool] = None     # replay a captured step (None: on cuda only)
     sync_bn: bool = False                 # data parallel: batch norm over the global batch
 
     def __post_init__(self):
@@ -140,6 +142,11 @@ class TrainOptions:
             warnings.warn(f"--load-size {self.load_size}: one training sample takes "
                           f"{sample_bytes / GIB:.1f} GB of memory before the batch is even formed",
                           LargeSampleWarning, stacklevel=3)
+        # --sync-bn's all-reduces run on the host, between kernels: a captured step
+        # cannot hold them (p2p_cupy/train/graphed.py)
+        need(not (self.cuda_graph and self.sync_bn), "cuda_graph",
+             "cannot be used with --sync-bn (its all-reduces run on the host; "
+             "use --no-cuda-graph)")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -15,7 +15,10 @@ The losses stay 0-d arrays on the backend: nothing here waits for the device.
 """
 from __future__ import annotations
 
-from p2p_cupy.ops.concat import concat_backward, concat_forward
+import numpy as np
+
+from p2p_cupy import backend
+from p2p_cupy.ops.concat import concat_backward
 from p2p_cupy.ops.losses import (bce_with_logits_backward, bce_with_logits_forward,
                                  l1_backward, l1_forward, mse_backward, mse_forward)
 from p2p_cupy.train.gradient_penalty import gradient_penalty, wgan_loss
@@ -38,18 +41,66 @@ def gan_loss(pred, is_real: bool, gan_mode: str):
     return loss, lambda scale=1.0: backward(cache, scale)
 
 
+class StepInputs:
+    """A step's input buffers, allocated once and reused by every step:
+
+        real_AB = cat(A, B)      fake_AB = cat(A, G(A))      (along channels)
+
+    real_A, real_B are views of real_AB's halves and fake_B of fake_AB's second half,
+    which G writes directly: no concat runs in the step (the halves are contiguous at
+    batch 1; at larger batches the ops copy a half where they need it contiguous).
+    copy_in(A, B) brings a new batch in: A into both pairs, B into real_AB."""
+
+    def __init__(self, shape_A, shape_B, dtype):
+        n, c_a, h, w = shape_A
+        if tuple(shape_B[:1]) + tuple(shape_B[2:]) != (n, h, w):
+            raise ValueError(f"train_step: A {tuple(shape_A)} and B {tuple(shape_B)} must share "
+                             "N, H and W")
+        xp = backend.current().xp
+        pair = (n, c_a + shape_B[1], h, w)
+        self.real_AB, self.fake_AB = xp.empty(pair, dtype), xp.empty(pair, dtype)
+        self.real_A, self.real_B = self.real_AB[:, :c_a], self.real_AB[:, c_a:]
+        self.fake_B = self.fake_AB[:, c_a:]
+        self.shapes = (tuple(shape_A), tuple(shape_B), np.dtype(dtype))
+
+    def fits(self, A, B) -> bool:
+        return self.shapes == (tuple(A.shape), tuple(B.shape), np.dtype(A.dtype))
+
+    def copy_in(self, A, B):
+        """Copy a batch (host or backend arrays) into the buffers."""
+        bk = backend.current()
+        c_a = A.shape[1]
+        self.real_A[...] = bk.asarray(A)
+        self.real_B[...] = bk.asarray(B)
+        self.fake_AB[:, :c_a] = self.real_A
+
+
 def train_step(G, D, opt_G, opt_D, real_A, real_B, gan_mode="vanilla", lambda_l1=100.0,
-               gp_alpha=None, lambda_gp=10.0, average_gradients=None):
-    """One iteration on a batch; returns the losses as 0-d backend arrays (no host sync).
-    wgangp needs gp_alpha: the host (N,) interpolation weights of the penalty.
-    average_gradients(net), when given, runs between each backward and its optimizer step
-    (data parallelism: the mean of the gradients over the processes)."""
+               inputs=None, average_gradients=None, gp_alpha=None, lambda_gp=10.0):
+    """One iteration on a batch; returns the losses as 0-d backend arrays (no host sync)
+    and fake_B. `inputs`: the StepInputs the batch is copied into (the training loop keeps
+    one across steps); a new one when None. average_gradients(net), when given, runs
+    between each backward and its optimizer step (data parallelism: the mean of the
+    gradients over the processes). wgangp needs gp_alpha: the host (N,) interpolation
+    weights of the penalty."""
+    if inputs is None or not inputs.fits(real_A, real_B):
+        inputs = StepInputs(real_A.shape, real_B.shape, real_A.dtype)
+    inputs.copy_in(real_A, real_B)
+    return train_step_on(inputs, G, D, opt_G, opt_D, gan_mode, lambda_l1, average_gradients,
+                         gp_alpha, lambda_gp)
+
+
+def train_step_on(inputs, G, D, opt_G, opt_D, gan_mode="vanilla", lambda_l1=100.0,
+                  average_gradients=None, gp_alpha=None, lambda_gp=10.0):
+    """One iteration on the batch already in `inputs` (a StepInputs): everything train_step
+    does after copying the batch in. (A captured step passes no average_gradients: the
+    all-reduces run on the host.)"""
     average = average_gradients or (lambda net: None)
     if gan_mode not in GAN_MODES:
         raise ValueError(f"unknown gan_mode {gan_mode!r}; choose {', '.join(GAN_MODES)}")
-    fake_B = G.forward(real_A)
-    fake_AB, fake_AB_cache = concat_forward([real_A, fake_B])
-    real_AB, _ = concat_forward([real_A, real_B])
+    real_A, real_B, fake_AB, real_AB = inputs.real_A, inputs.real_B, inputs.fake_AB, inputs.real_AB
+    fake_B = G.forward_into(real_A, inputs.fake_B)
+    c_a = real_A.shape[1]
 
     # D step: the fake pair is "detached" and the real pair is data, so neither pass
     # computes D's input gradient (its first conv's transposed conv is skipped).
@@ -68,9 +119,9 @@ def train_step(G, D, opt_G, opt_D, real_A, real_B, gan_mode="vanilla", lambda_l1
     D.freeze(True)
     opt_G.zero_grad()
     loss_G_GAN, grad = gan_loss(D.forward(fake_AB), True, gan_mode)
-    _, d_fake_B = concat_backward(D.backward(grad()), fake_AB_cache)
+    _, d_fake_B = concat_backward(D.backward(grad()), (c_a, fake_B.shape[1]))
     loss_G_L1, l1_cache = l1_forward(fake_B, real_B)
-    d_fake_B += l1_backward(l1_cache, lambda_l1)
+    backend.current().add_into(d_fake_B, l1_backward(l1_cache, lambda_l1))
     G.backward_without_input_grad(d_fake_B)    # real_A is data: no gradient for it
     average(G)
     opt_G.step()

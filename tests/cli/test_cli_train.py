@@ -164,6 +164,48 @@ def test_train_init_from_a_pytorch_generator_through_the_cli(run, tmp_path):
     assert "unet_32 (" in result.output                     # the .pth's architecture
 
 
+def test_cuda_graph_on_emu_trains_the_same_weights_and_resumes_exactly(run, tmp_path):
+    """--cuda-graph on emu: step 1 eager, step 2 planned, then replays of the capture; the
+    weights, moments and losses are those of eager steps, also across a resume."""
+    try:
+        backend.get_backend("emu")
+    except backend.BackendUnavailable as e:
+        pytest.skip(str(e))
+    data, _ = run
+    common = ["--dataroot", str(data), "--out", str(tmp_path), "--netG", "unet_32", "--ngf",
+              "2", "--ndf", "2", "--load-size", "32", "--crop-size", "32", "--print-freq", "2",
+              "--device", "emu"]
+    for name, graph, steps in (("eager", "--no-cuda-graph", "5"), ("graph", "--cuda-graph", "3")):
+        result = CliRunner().invoke(main, ["train", *common, "--name", name, graph,
+                                           "--max-steps", steps])
+        assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(main, ["train", "--resume", str(tmp_path / "graph"),
+                                       "--max-steps", "5"])
+    assert result.exit_code == 0, result.output
+    eager, graph = (np.load(tmp_path / n / "checkpoints" / "latest.npz") for n in ("eager", "graph"))
+    arrays = [k for k in eager.files if k != "__tree__"]
+    assert arrays and all(np.array_equal(eager[k], graph[k]) for k in arrays)
+    logs = [(tmp_path / n / "loss_log.csv").read_text() for n in ("eager", "graph")]
+    assert logs[0] == logs[1] and len(logs[0].splitlines()) == 6
+
+
+def test_cuda_graph_on_the_cpu_is_refused_in_one_line(run, tmp_path):
+    data, _ = run
+    result = CliRunner().invoke(main, ["train", "--dataroot", str(data), "--out", str(tmp_path),
+                                       "--device", "cpu", "--cuda-graph", "--max-steps", "1"])
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: --cuda-graph: device 'numpy' runs no kernels")
+
+
+def test_cuda_graph_with_sync_bn_is_refused_in_one_line(run, tmp_path):
+    data, _ = run
+    result = CliRunner().invoke(main, ["train", "--dataroot", str(data), "--out", str(tmp_path),
+                                       "--device", "emu", "--cuda-graph", "--sync-bn"])
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: --cuda-graph True: cannot be used with --sync-bn")
+    assert len(result.output.splitlines()) == 1
+
+
 @pytest.mark.parametrize("device", ["cpu", "emu"])
 def test_train_runs_a_resnet_generator_and_translate_uses_it(run, tmp_path, device):
     if device == "emu" and "emu" not in backend.available_backends():

@@ -93,3 +93,34 @@ def test_chunks_cover_each_plane_exactly_once():
         chunks, chunk_len = launch.plane_chunks(n, c, hw)
         assert (chunks - 1) * chunk_len < hw <= chunks * chunk_len
     assert launch.plane_chunks(1, 64, 128 * 128)[0] == 16   # 1024 blocks at batch 1
+
+
+def test_one_slice_per_channel_is_summed_by_the_apply_kernels_alone(ordered_kernel_bk,
+                                                                    monkeypatch, rng):
+    """Batch 1 with one chunk per plane: no partial kernels (own = 1), and the same bits
+    as the two-kernel path (own = 0 forced), whose slice sums meet zeros only."""
+    bk = ordered_kernel_bk
+    x, dy = (rng.standard_normal((1, 3, 17, 19)).astype(np.float32) + 3 for _ in range(2))
+    gamma, beta = rng.standard_normal(3).astype(np.float32), rng.standard_normal(3).astype(np.float32)
+    launched = []
+    kernel = bk.kernel
+    monkeypatch.setattr(bk, "kernel", lambda family, op, dtype: launched.append(op) or kernel(
+        family, op, dtype))
+
+    def forward_and_backward():
+        launched.clear()
+        y, mean, inv_std, _, _ = _train_forward(bk, x, gamma, beta)
+        grads = batch_norm.kernel_backward(bk, *(bk.asarray(a) for a in (x, dy, mean, inv_std,
+                                                                          gamma)), 1)
+        return [y, mean, inv_std] + [bk.to_numpy(g) for g in grads], list(launched)
+
+    alone, ops = forward_and_backward()
+    assert ops == ["batch_norm_train_apply", "batch_norm_bwd_apply"]
+    two_kernels = batch_norm._reduction_launch
+    monkeypatch.setattr(batch_norm, "_reduction_launch", lambda *a: (
+        lambda g, b, geometry, p: (g, b, geometry[:-1] + (np.int32(0),), p))(*two_kernels(*a)))
+    both, ops = forward_and_backward()
+    assert ops == ["batch_norm_stats_partial", "batch_norm_train_apply",
+                   "batch_norm_bwd_partial", "batch_norm_bwd_apply"]
+    for a, b in zip(alone, both):
+        np.testing.assert_array_equal(a, b)

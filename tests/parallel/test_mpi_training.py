@@ -188,3 +188,13 @@ def test_bench_step_distributed_times_the_step_its_compute_and_its_all_reduce(tm
     assert record["allreduce_bytes"] == 4 * (G.num_parameters() + D.num_parameters())
     assert record["step"]["median_ms"] > record["all-reduce"]["median_ms"] > 0
     assert 0 < record["scaling_efficiency"] < 1.5
+
+
+def test_cuda_graph_under_mpiexec_is_refused_in_one_line_before_training(data, tmp_path):
+    """Data-parallel steps all-reduce on the host: no captured step (emu stands in for cuda)."""
+    ran = mpi_train(data, tmp_path, "g", device="emu", cuda_graph=True)
+    assert ran.returncode != 0
+    lines = _error_lines(ran)
+    assert len(lines) == 1 and "--cuda-graph: cannot be used with 2 processes" in lines[0], \
+        ran.stderr
+    assert not (tmp_path / "g" / "checkpoints" / "latest.npz").exists()

@@ -128,7 +128,9 @@ function buildTools(info) {
     for (let i = 0; i < info.examples; i++) {
       const img = document.createElement("img");
       img.src = `/api/examples/${i}.png`; img.alt = `starting drawing ${i + 1}`;
-      img.addEventListener("click", () => drawImageFitted(img));
+      // A click before the thumbnail has arrived draws it once it has.
+      img.addEventListener("click", () => img.complete && img.naturalWidth ? drawImageFitted(img)
+        : img.addEventListener("load", () => drawImageFitted(img), { once: true }));
       $("examples").appendChild(img);
     }
   }
