@@ -205,13 +205,10 @@ class Trainer:
     def _use_graph(self) -> bool:
         """--cuda-graph: on cuda unless turned off; on emu when asked; never on NumPy, and
         never with several processes or --sync-bn, whose all-reduces run on the host
-        between kernels where a captured step cannot hold them."""
+        between kernels where a captured step cannot hold them, nor with wgangp, whose
+        penalty draws new interpolation weights on the host every step."""
         host_reduces = self.world.size > 1 or self.opts.sync_bn
-        if self.opts.gan_mode == "wgangp":     # new host-drawn interpolation weights each step
-            if self.opts.cuda_graph:
-                raise P2PError("--cuda-graph: cannot be used with --gan-mode wgangp (its "
-                               "penalty draws new interpolation weights every step); use "
-                               "--no-cuda-graph")
+        if self.opts.gan_mode == "wgangp":     # refused with it by TrainOptions.validate
             return False
         if self.opts.cuda_graph is None:
             if self.bk.name == "cuda" and host_reduces and self.writes:

@@ -147,6 +147,10 @@ class TrainOptions:
         need(not (self.cuda_graph and self.sync_bn), "cuda_graph",
              "cannot be used with --sync-bn (its all-reduces run on the host; "
              "use --no-cuda-graph)")
+        # wgangp's penalty draws new interpolation weights on the host every step
+        need(not (self.cuda_graph and self.gan_mode == "wgangp"), "cuda_graph",
+             "cannot be used with --gan-mode wgangp (its penalty draws new interpolation "
+             "weights every step; use --no-cuda-graph)")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
