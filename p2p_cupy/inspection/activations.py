@@ -105,7 +105,8 @@ def inspect_pair(run_dir, image_path, out_dir, layers=None) -> dict:
     prob_fake = probes.patch_probability(fake_logits, opts.gan_mode)[0]
 
     losses, _ = train_step(G, D, opt_G, opt_D, real_A, real_B, opts.gan_mode, opts.lambda_l1,
-                           np.full(real_A.shape[0], 0.5), opts.lambda_gp)  # wgangp: midpoints
+                           gp_alpha=np.full(real_A.shape[0], 0.5),   # wgangp: midpoints
+                           lambda_gp=opts.lambda_gp)
     stats = {
         "checkpoint": str(checkpoint.latest_checkpoint(run_dir)), "image": str(image_path),
         "losses": {k: float(bk.to_numpy(v)) for k, v in losses.items()},

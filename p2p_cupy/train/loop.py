@@ -267,7 +267,8 @@ class Trainer:
 
         def step():
             return train_step(r.G, r.D, r.opt_G, r.opt_D, real_A, real_B, opts.gan_mode,
-                              opts.lambda_l1, self.inputs, average, alpha, opts.lambda_gp)
+                              opts.lambda_l1, self.inputs, average, gp_alpha=alpha,
+                              lambda_gp=opts.lambda_gp)
         if self.observer is None:
             return step()
         return self.observer.observe_step(self.step + 1, r.G, r.D, step)
