@@ -25,6 +25,7 @@ setup(
         "p2p_cupy.interop",
         "p2p_cupy.evaluation",
         "p2p_cupy.bench",
+        "p2p_cupy.quality",
         "p2p_cupy.parallel",
         "p2p_cupy.serve",
         "p2p_cupy.kernels",

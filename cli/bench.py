@@ -6,12 +6,15 @@
     p2p bench infer  generator forward, batch 1 and 16
     p2p bench layers every conv / transposed conv / batch-norm shape: fwd, dx, dx+dw
     p2p bench kernels each CUDA kernel alone at batch-16 shapes: CUDA-event time, GB/s, % of peak
+    p2p bench quality the paper's ablations on synthetic facades at CPU scale (FCN-score)
     p2p bench model  a roofline prediction of the step on a GPU (--gpu h100|h200|a100), no GPU needed
     p2p bench report regenerate benchmarks/RESULTS.md from benchmarks/results/*.json
 
 Each run prints a summary and saves its record to benchmarks/results/ (or --json OUT);
 paths are relative to the current folder, so from the repository root they are its files.
 """
+import sys
+
 import click
 
 from p2p_cupy.cli.common import device_option
@@ -197,6 +200,50 @@ def kernels(device, batch_size, size, repeats, json_out):
         click.echo(f"{row['kernel']:36s} {row['shape']:24s} {row['ms']:9.3f} "
                    f"{row['gb_per_s']:8.1f} {peak} {100 * row['of_copy']:7.0f}%{extra}")
     _save(r, json_out)
+
+
+@bench.command()
+@click.option("--steps", type=click.IntRange(1), default=300, show_default=True,
+              help="training steps of every configuration")
+@click.option("--work-dir", default="runs/quality", show_default=True,
+              type=click.Path(file_okay=False),
+              help="where the runs go (a rerun continues or reuses them)")
+@click.option("--docs", "docs_dir", default=None, type=click.Path(file_okay=False),
+              help="also write each configuration's sample grid and the overview figure here")
+@click.option("--only", multiple=True,
+              help="train only this configuration (repeatable): l1_cgan, l1, cgan, l1_gan, "
+                   "encoder_decoder, patch_1, patch_16, patch_286 (+ _seed1 for the first 3)")
+@click.option("--no-second-seed", is_flag=True,
+              help="skip the second seed of the three loss configurations")
+@click.option("--num-test", type=click.IntRange(1), default=None,
+              help="score on the first N test pairs only [all 100]")
+@click.option("--crop-size", type=click.IntRange(16), default=None,
+              help="change the scale's 64 px crop (the load size follows at 9/8)")
+@click.option("--train-only", is_flag=True,
+              help="train, don't score: run several of these with disjoint --only sets, "
+                   "then one without it scores every run and writes the table")
+@JSON_OUT
+def quality(steps, work_dir, docs_dir, only, no_second_seed, num_test, crop_size, train_only,
+            json_out):
+    """The paper's ablations on the built-in synthetic facades (v2), at CPU scale: losses
+    L1 / cGAN / L1+cGAN / L1+GAN, U-Net vs encoder-decoder, PatchGAN 1x1 / 16 / 70 / 286
+    (receptive fields scaled to the crop). Each configuration is trained from the same seed
+    and scored by `p2p test` (FCN-score, sharpness, L1, PSNR, SSIM); the FCN scorer is
+    trained once and cached. Scale and receptive fields: p2p_cupy/bench/quality.py."""
+    from p2p_cupy import backend
+    from p2p_cupy.host_memory import keep_freed_memory
+    from p2p_cupy.bench.quality import run_table, table_lines
+    keep_freed_memory()
+    backend.set_backend("cpu")
+    changes = {} if crop_size is None else {"crop_size": crop_size,
+                                            "load_size": crop_size * 9 // 8}
+    record = run_table(steps, work_dir, docs_dir, not no_second_seed, set(only) or None,
+                       num_test, train_only=train_only, **changes)
+    if record is None:
+        return
+    record["command"] = "p2p bench quality " + " ".join(sys.argv[3:])
+    click.echo("\n".join(table_lines(record)))
+    _save(record, json_out)
 
 
 @bench.command()

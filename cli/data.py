@@ -26,12 +26,15 @@ def data():
 @click.option("--size", default=256, show_default=True, type=click.IntRange(16),
               help="Side of the square label map and photo.")
 @click.option("--seed", default=0, show_default=True, type=int)
-def synth_facades(out, n_train, n_val, n_test, size, seed):
+@click.option("--version", default="v2", show_default=True, type=click.Choice(["v1", "v2"]),
+              help="v2: per-instance materials, glass, shadows, irregular layouts (one label "
+                   "map, many renderings); v1: flat colors on a grid (old runs).")
+def synth_facades(out, n_train, n_val, n_test, size, seed, version):
     """Generate the synthetic facades set: OUT/{train,val,test}/N.png, label map (A, left)
     | photo-like rendering (B, right); trains AtoB. Class colors: OUT/classes.txt."""
     from p2p_cupy.data import synthetic
     started = time.perf_counter()
-    synthetic.generate(out, size, seed, n_train, n_val, n_test)
+    synthetic.generate(out, size, seed, n_train, n_val, n_test, version=version)
     click.echo(f"wrote {n_train + n_val + n_test} pairs of {size}x{2 * size} to {out} in "
                f"{time.perf_counter() - started:.1f} s")
 

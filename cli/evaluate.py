@@ -1,5 +1,6 @@
 """`p2p test`: translate a data set's phase (or a folder of AB images, or one) with a
-trained generator, write images, index.html and metrics.json (L1, PSNR, SSIM).
+trained generator, write images, index.html and metrics.json (L1, PSNR, SSIM; on the
+built-in synthetic facades also the FCN-score and the sharpness ratio).
 
     p2p test --checkpoint runs/facades --data datasets/facades --phase test
     p2p test --checkpoint runs/facades --epoch 50 --data my_pairs/ --native-size
@@ -43,7 +44,11 @@ from p2p_cupy.cli.common import device_option
 @device_option()
 def test(run_dir, epoch, data_root, phase, eval_mode, num_test, native_size, fit_mode, tile,
          input_nc, output_nc, out_dir, device):
-    """Score a trained generator on a data set phase."""
+    """Score a trained generator on a data set phase: L1, PSNR, SSIM. On the built-in
+    synthetic facades also the paper's FCN-score (per-pixel accuracy, per-class accuracy,
+    class IoU of a segmenter trained on real renderings, cached after its first use; the
+    same for the real photos as the reference) and the sharpness ratio (high-frequency
+    energy of the outputs / of the real photos: below 1 is blurrier)."""
     from pathlib import Path
 
     from p2p_cupy import backend
@@ -55,5 +60,6 @@ def test(run_dir, epoch, data_root, phase, eval_mode, num_test, native_size, fit
     with backend.using(device):
         result = run_test(run_dir, data_root, out_dir, phase, eval_mode, num_test, epoch,
                           fit_mode, native_size, (input_nc, output_nc), tile)
-    summary = {k: result[k] for k in ("images", "l1", "psnr", "ssim")}
+    summary = {k: result[k] for k in ("images", "l1", "psnr", "ssim", "fcn_score",
+                                      "fcn_score_real", "sharpness") if k in result}
     click.echo(f"{json.dumps(summary)}\nwrote {out_dir}/index.html and {out_dir}/metrics.json")

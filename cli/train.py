@@ -32,7 +32,9 @@ from p2p_cupy.train.options import TrainOptions
       "with gradient penalty).", type=click.Choice(["vanilla", "lsgan", "wgangp"]))
 @_opt("--lambda-gp", "Weight of the gradient penalty (--gan-mode wgangp).",
       type=click.FloatRange(0))
-@_opt("--lambda-l1", "Weight of the L1 loss.", type=float)
+@_opt("--lambda-l1", "Weight of the L1 loss (0: the GAN loss alone).", type=float)
+@_opt("--lambda-gan", "Weight of the GAN loss (0: L1 alone, D is not trained).", type=float)
+@_opt("--unconditional-D", "D judges the photo alone, not the (label, photo) pair.")
 @_opt("--lr", "Adam learning rate.", type=float)
 @_opt("--beta1", "Adam beta1.", type=float)
 @_opt("--n-epochs", "Epochs at the initial learning rate.", type=click.IntRange(0))

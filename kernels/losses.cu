@@ -1,4 +1,5 @@
-// losses.cu: BCE with logits, MSE and L1 with mean reduction (p2p_cupy/ops/losses.py).
+// losses.cu: BCE with logits, MSE, L1 and softmax cross-entropy with mean reduction
+// (p2p_cupy/ops/losses.py).
 //
 // Forward, deterministic in two kernels (no atomics): <loss>_partial runs a grid of blocks
 // over the n elements (grid-stride), each thread summing its terms in double, block_sum2,
@@ -9,6 +10,11 @@
 // The target is an array (t_stride 1) or a scalar label passed as a 1-element array (t_stride 0).
 // Backward, elementwise.cuh's map1 / map2, scale = 1/n (2/n for MSE):
 //   bce  dx = (sigmoid(x) - t) scale      mse  dp = diff scale      l1  dp = sign scale
+// Softmax cross-entropy over classes: logits (N, C, H, W), class indices t (N, H, W) as int.
+// Its partial kernel walks the P = N*H*W pixels; each thread takes a pixel's C logits
+// (stride H*W apart), subtracts their max (no overflow), writes the softmax as the cache
+// and sums log(sum exp) - x_t; loss_total divides by P. Backward, per element:
+// dx = (softmax - [c == t]) / P.
 #include "common.cuh"
 #include "block_reduce.cuh"
 #include "elementwise.cuh"
@@ -58,6 +64,31 @@ __device__ void l1_partial(const T* __restrict__ p, const T* __restrict__ t, int
     });
 }
 
+template <typename T>
+__device__ void softmax_cross_entropy_partial(const T* __restrict__ x, const int* __restrict__ t, T* __restrict__ prob, double* __restrict__ partial, long long pixels, int classes, long long hw) {
+    block_partial_sum(pixels, partial, [&](long long p) {
+        const long long base = (p / hw) * classes * hw + p % hw;   // logit of class 0
+        T m = x[base];
+        for (int c = 1; c < classes; ++c) m = x[base + c * hw] > m ? x[base + c * hw] : m;
+        T total = T(0);
+        for (int c = 0; c < classes; ++c) {
+            const T e = exp_t(x[base + c * hw] - m);
+            prob[base + c * hw] = e;
+            total += e;
+        }
+        for (int c = 0; c < classes; ++c) prob[base + c * hw] /= total;
+        return log((double)total) + (double)m - (double)x[base + (long long)t[p] * hw];
+    });
+}
+template <typename T>
+__device__ void softmax_cross_entropy_bwd(const T* __restrict__ prob, const int* __restrict__ t, T* __restrict__ dx, long long n, int classes, long long hw, T scale) {
+    for (long long i = first_thread(); i < n; i += grid_threads()) {
+        const long long c = (i / hw) % classes;
+        const long long pixel = (i / (hw * classes)) * hw + i % hw;
+        dx[i] = (prob[i] - (t[pixel] == c ? T(1) : T(0))) * scale;
+    }
+}
+
 template <typename T> struct Sigmoid {
     __device__ T operator()(T x) const {
         const T e = exp_t(-(x < T(0) ? -x : x));
@@ -97,3 +128,7 @@ extern "C" __global__ void mse_bwd_f32(const float* __restrict__ diff, float* __
 extern "C" __global__ void mse_bwd_f64(const double* __restrict__ diff, double* __restrict__ dp, long long n, double scale) { map1(diff, dp, n, Scale<double>{scale}); }
 extern "C" __global__ void l1_bwd_f32(const float* __restrict__ sign, float* __restrict__ dp, long long n, float scale) { map1(sign, dp, n, Scale<float>{scale}); }
 extern "C" __global__ void l1_bwd_f64(const double* __restrict__ sign, double* __restrict__ dp, long long n, double scale) { map1(sign, dp, n, Scale<double>{scale}); }
+extern "C" __global__ void __launch_bounds__(1024) softmax_cross_entropy_partial_f32(const float* __restrict__ x, const int* __restrict__ t, float* __restrict__ prob, double* __restrict__ partial, long long pixels, int classes, long long hw) { softmax_cross_entropy_partial(x, t, prob, partial, pixels, classes, hw); }
+extern "C" __global__ void __launch_bounds__(1024) softmax_cross_entropy_partial_f64(const double* __restrict__ x, const int* __restrict__ t, double* __restrict__ prob, double* __restrict__ partial, long long pixels, int classes, long long hw) { softmax_cross_entropy_partial(x, t, prob, partial, pixels, classes, hw); }
+extern "C" __global__ void softmax_cross_entropy_bwd_f32(const float* __restrict__ prob, const int* __restrict__ t, float* __restrict__ dx, long long n, int classes, long long hw, float scale) { softmax_cross_entropy_bwd(prob, t, dx, n, classes, hw, scale); }
+extern "C" __global__ void softmax_cross_entropy_bwd_f64(const double* __restrict__ prob, const int* __restrict__ t, double* __restrict__ dx, long long n, int classes, long long hw, double scale) { softmax_cross_entropy_bwd(prob, t, dx, n, classes, hw, scale); }

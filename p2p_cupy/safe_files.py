@@ -68,3 +68,8 @@ def replace_atomically(path, write):
 
 def write_text_atomically(path, text: str):
     return replace_atomically(path, lambda f: f.write(text.encode("utf-8")))
+
+
+def write_png_atomically(path, image):
+    """A PIL image saved as PNG through replace_atomically."""
+    return replace_atomically(path, lambda f: image.save(f, format="PNG"))

@@ -8,13 +8,14 @@ hundreds of examples cost seconds, not a Python start-up each.
 
 Reproducible in CI: a fixed number of examples, derandomized, no example database.
 """
+import collections
 import json
 import select
 import subprocess
 import sys
 from pathlib import Path
 
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 WORKER = Path(__file__).with_name("fuzz_worker.py")
@@ -94,3 +95,21 @@ def check_outcome(outcome, message, path):
     if outcome == "error":
         assert "\n" not in message, message
         assert Path(path).name in message, message
+
+
+def fuzz_outcomes(worker, kind: str, seed: bytes, path) -> collections.Counter:
+    """Write FUZZ_SETTINGS' mutations of the valid file `seed` to `path` one by one, have
+    the worker read each as `kind`, check every outcome (a clean result or our one-line
+    error), and count the outcomes ("ok", "error")."""
+    outcomes = collections.Counter()
+
+    @FUZZ_SETTINGS
+    @given(MUTATIONS)
+    def read_mutated(mutations):
+        path.write_bytes(mutate(seed, mutations))
+        outcome, message = worker.read(kind, path)
+        check_outcome(outcome, message, path)
+        outcomes[outcome] += 1
+
+    read_mutated()
+    return outcomes

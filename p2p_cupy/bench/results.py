@@ -171,7 +171,29 @@ def render(records) -> str:
                 *layers_table(by_kind["layers"][-1]), ""]
     if by_kind["model"]:
         out += ["## Roofline model (`p2p bench model`)", "", *model_table(by_kind["model"]), ""]
+    quality = [r for r in records if r.get("kind") == "quality"]
+    if quality:
+        out += quality_section(quality[-1])
     return "\n".join(out)
+
+
+def quality_section(record) -> list:
+    """The latest `p2p bench quality` table, ours next to the paper's per-pixel accuracy."""
+    from p2p_cupy.bench.quality import table_lines
+    sc = record["scale"]
+    return ["## Image quality: the paper's ablations (`p2p bench quality`, latest run)", "",
+            f"`{record.get('command', 'p2p bench quality')}` on {record['date']}: synthetic "
+            f"facades v2, {sc['crop_size']} px crops of {sc['load_size']} px, {sc['netG']} "
+            f"ngf {sc['ngf']} / PatchGAN ndf {sc['ndf']}, {sc['steps']} steps of batch "
+            f"{sc['batch_size']} per configuration, "
+            f"{sum(r['train_seconds'] for r in record['rows']) / 60:.0f} min of training in "
+            f"all on {_machine(record)}. FCN-score of a segmenter trained on the real "
+            f"renderings (p2p_cupy/quality; {record['fcn_scorer']['epochs']} epoch(s) of "
+            f"{record['fcn_scorer']['train_pairs']} pairs at {record['fcn_scorer']['size']} "
+            f"px, ngf {record['fcn_scorer']['ngf']}); the paper's column is its Cityscapes "
+            "labels -> photo "
+            "per-pixel accuracy. What agrees and what does not: README.md, Image quality.", "",
+            *table_lines(record), ""]
 
 
 README_BEGIN, README_END = "<!-- bench-summary:begin -->", "<!-- bench-summary:end -->"

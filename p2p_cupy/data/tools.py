@@ -24,7 +24,7 @@ from p2p_cupy.data.aligned import check_ab_pair, warn_skipped
 from p2p_cupy.data.edges import edge_map
 from p2p_cupy.data.images import ImageReadError, list_images, read_image
 from p2p_cupy.output_paths import plan_outputs
-from p2p_cupy.safe_files import replace_atomically
+from p2p_cupy.safe_files import write_png_atomically
 
 PHASES = ("train", "val", "test")
 
@@ -46,12 +46,8 @@ def _combine_folder(a_dir: Path, b_dir: Path, out: Path) -> int:
                            away_from_inputs=True)
     out.mkdir(parents=True, exist_ok=True)
     for (path_a, path_b), (target,) in zip(pairs, targets):
-        _save_png(_side_by_side(read_image(path_a), read_image(path_b)), target)
+        write_png_atomically(target, _side_by_side(read_image(path_a), read_image(path_b)))
     return len(pairs)
-
-
-def _save_png(image: Image.Image, path: Path):
-    replace_atomically(path, lambda f: image.save(f, format="PNG"))
 
 
 def combine(a_dir, b_dir, out) -> int:
@@ -79,7 +75,7 @@ def _pairs_from_photos(src, out, make_a) -> dict:
             warn_skipped(str(e))
             skipped += 1
             continue
-        _save_png(_side_by_side(make_a(photo, i), photo), target)
+        write_png_atomically(target, _side_by_side(make_a(photo, i), photo))
         written += 1
     return {"written": written, "skipped": skipped}
 

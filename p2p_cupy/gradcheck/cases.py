@@ -158,6 +158,14 @@ def gradient_penalty(rng, dtype):
     return Problem({name: p.data for name, p in D.named_parameters()}, forward, backward)
 
 
+def softmax_cross_entropy(rng, dtype):
+    from p2p_cupy.ops.losses import (softmax_cross_entropy_backward,
+                                     softmax_cross_entropy_forward)
+    classes = backend.current().asarray(rng.integers(0, 4, (2, 7, 5)), dtype=np.int32)
+    return _loss_problem(softmax_cross_entropy_forward, softmax_cross_entropy_backward,
+                         _array(rng, (2, 4, 7, 5), dtype), classes)
+
+
 CASES = {
     "conv2d": conv2d,
     "conv_transpose2d": conv_transpose2d,
@@ -177,6 +185,7 @@ CASES = {
     "bce_with_logits_label": bce_with_logits_label,
     "mse": mse,
     "l1": l1,
+    "softmax_cross_entropy": softmax_cross_entropy,
     "unet": unet,
     "resnet": resnet,
     "patchgan": patchgan,

@@ -23,6 +23,7 @@ from PIL import Image
 from p2p_cupy import backend
 from p2p_cupy.data import transforms
 from p2p_cupy.data.images import read_image, to_chw, to_uint8_image
+from p2p_cupy.errors import P2PError
 from p2p_cupy.inspection import pictures, probes
 from p2p_cupy.ops.concat import concat_forward
 from p2p_cupy.train import checkpoint, expected
@@ -97,6 +98,9 @@ def inspect_pair(run_dir, image_path, out_dir, layers=None) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     real_A, real_B = bk.asarray(host_A), bk.asarray(host_B)
 
+    if opts.unconditional_D:      # the patch maps below judge the (A, B) pair
+        raise P2PError(f"{run_dir}: trained with an unconditional D (--unconditional-D); "
+                       "inspect activations reads a conditional D's patch maps")
     fake_B, g_stats, g_maps = probes.run_recording(G, real_A, chosen["G"])
     real_logits = D.forward(concat_forward([real_A, real_B])[0])
     fake_logits, d_stats, d_maps = probes.run_recording(
@@ -105,8 +109,8 @@ def inspect_pair(run_dir, image_path, out_dir, layers=None) -> dict:
     prob_fake = probes.patch_probability(fake_logits, opts.gan_mode)[0]
 
     losses, _ = train_step(G, D, opt_G, opt_D, real_A, real_B, opts.gan_mode, opts.lambda_l1,
-                           gp_alpha=np.full(real_A.shape[0], 0.5),   # wgangp: midpoints
-                           lambda_gp=opts.lambda_gp)
+                           opts.lambda_gan, gp_alpha=np.full(real_A.shape[0], 0.5),
+                           lambda_gp=opts.lambda_gp)     # wgangp: the midpoints
     stats = {
         "checkpoint": str(checkpoint.latest_checkpoint(run_dir)), "image": str(image_path),
         "losses": {k: float(bk.to_numpy(v)) for k, v in losses.items()},

@@ -78,7 +78,8 @@ class TrainingProbe:
 
 def training_probe(opts, run_dir) -> TrainingProbe:
     """The observer of a run with these options (start_or_resume's `observe`)."""
-    return TrainingProbe(run_dir, opts.inspect_freq, opts.gan_mode)
+    # the probe watches D's three passes: nothing to watch when L1 trains alone
+    return TrainingProbe(run_dir, opts.inspect_freq if opts.lambda_gan else 0, opts.gan_mode)
 
 
 class InspectionLog:

@@ -44,10 +44,11 @@ def _seq(*layers):
 
 
 class UNetGenerator(nn.Module):
-    """U-Net generator; `skips=False` gives the paper's encoder-decoder ablation."""
+    """U-Net generator; `skips=False` gives the paper's encoder-decoder ablation,
+    `output_tanh=False` raw outputs (per-class logits of a segmenter, p2p_cupy/quality)."""
 
     def __init__(self, input_nc=3, output_nc=3, num_downs=8, ngf=64, norm="batch",
-                 use_dropout=True, skips=True, seed=0, rng=None):
+                 use_dropout=True, skips=True, seed=0, rng=None, output_tanh=True):
         super().__init__()
         if num_downs < 2:
             raise ValueError(f"UNetGenerator: num_downs must be >= 2, got {num_downs}")
@@ -71,7 +72,8 @@ class UNetGenerator(nn.Module):
             in_ch = ch[k] if (k == n or not skips) else 2 * ch[k]
             if k == 1:
                 setattr(self, "dec1", _seq(nn.ReLU(), nn.ConvTranspose2d(
-                    in_ch, output_nc, 4, 2, 1, bias=True, rng=rng), nn.Tanh()))
+                    in_ch, output_nc, 4, 2, 1, bias=True, rng=rng),
+                    nn.Tanh() if output_tanh else None))
                 continue
             # Each dropout layer gets its own Philox key, drawn like the weights.
             dropout = nn.Dropout(0.5, seed=int(rng.integers(2 ** 62))) if (

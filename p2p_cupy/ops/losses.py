@@ -5,6 +5,9 @@ dloss * dL/dpred.
     bce_with_logits  L = mean(max(x, 0) - x t + log(1 + e^-|x|))    dL/dx = (sigmoid(x) - t) / n
     mse              L = mean((p - t)^2)                            dL/dp = 2 (p - t) / n
     l1               L = mean(|p - t|)                              dL/dp = sign(p - t) / n
+    softmax_cross_entropy   over the P = N*H*W pixels of logits (N, C, H, W) and class
+                     indices t (N, H, W):  L = mean_p(log sum_c e^x_pc - x_p,t_p)
+                                          dL/dx = (softmax(x) - onehot(t)) / P
 The BCE form equals -[t log s + (1 - t) log(1 - s)] with s = sigmoid(x), but only ever
 exponentiates -|x|, so it stays finite for any logit (PyTorch's BCEWithLogitsLoss does the same).
 A target is an array of the prediction's shape or a float label broadcast to it.
@@ -132,4 +135,59 @@ def l1_backward(cache, dloss=1.0):
         return _kernel_backward(bk, "l1", (sign,), sign, 1.0 / sign.size, dloss)
     grad = sign * sign.dtype.type(1.0 / sign.size)
     grad *= dloss
+    return grad
+
+
+def _check_classes(logits, target):
+    if logits.ndim != 4 or tuple(target.shape) != (logits.shape[0],) + tuple(logits.shape[2:]):
+        raise ValueError(f"softmax_cross_entropy: expected logits (N, C, H, W) and class "
+                         f"indices (N, H, W), got {tuple(logits.shape)} and "
+                         f"{tuple(target.shape)}")
+
+
+def softmax_cross_entropy_forward(logits, target):
+    """Mean over pixels of -log softmax(logits)[target]; target holds class indices. The
+    cache holds the softmax (the backward needs nothing else but the target)."""
+    _check_classes(logits, target)
+    bk = backend.current()
+    xp = bk.xp
+    pixels = target.size
+    if bk.uses_kernels:
+        logits = xp.ascontiguousarray(logits)
+        t = xp.ascontiguousarray(target, dtype=np.int32)
+        probs, loss = xp.empty_like(logits), xp.empty((), logits.dtype)
+        grid, block = grid_1d(pixels)                  # as _kernel_forward, over pixels
+        partial = xp.empty(grid[0], np.float64)
+        bk.kernel("losses", "softmax_cross_entropy_partial", logits.dtype)(
+            grid, block, (logits, t, probs, partial, n_arg(pixels), np.int32(logits.shape[1]),
+                          n_arg(logits.shape[2] * logits.shape[3])))
+        bk.kernel("losses", "loss_total", logits.dtype)(
+            (1,), reduction_block(grid[0]), (partial, np.int32(grid[0]), loss, n_arg(pixels)))
+        return loss, (probs, t)
+    # log-sum-exp shifted by the per-pixel max: no overflow for any logit
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    exp = xp.exp(shifted)
+    total = exp.sum(axis=1, keepdims=True)
+    picked = xp.take_along_axis(shifted, target[:, None].astype(np.int64), axis=1)
+    loss = xp.asarray((xp.log(total) - picked).sum() / pixels).astype(logits.dtype)
+    return loss, (exp / total, target)
+
+
+def softmax_cross_entropy_backward(cache, dloss=1.0):
+    probs, target = cache
+    bk = backend.current()
+    pixels = target.size
+    if bk.uses_kernels:
+        n, c, h, w = probs.shape
+        grad = bk.xp.empty_like(probs)
+        launch_1d(bk.kernel("losses", "softmax_cross_entropy_bwd", probs.dtype), probs.size,
+                  (probs, target, grad, n_arg(probs.size), np.int32(c), n_arg(h * w),
+                   probs.dtype.type(1.0 / pixels)))
+    else:
+        grad = probs.copy()
+        onehot = bk.xp.take_along_axis(grad, target[:, None].astype(np.int64), axis=1) - 1
+        bk.xp.put_along_axis(grad, target[:, None].astype(np.int64), onehot, axis=1)
+        grad *= grad.dtype.type(1.0 / pixels)
+    if not (isinstance(dloss, (int, float)) and dloss == 1.0):
+        grad *= dloss
     return grad

@@ -42,7 +42,7 @@ def read_classes(path) -> list:
 def builtin_classes() -> list:
     from p2p_cupy.data import synthetic
     return [{"index": i, "name": name, "color": list(color)}
-            for i, (name, color, _) in enumerate(synthetic.CLASSES)]
+            for i, (name, color) in enumerate(synthetic.CLASSES)]
 
 
 def classes_for_run(dataroot, classes_file=None):

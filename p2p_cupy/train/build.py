@@ -17,9 +17,6 @@ from p2p_cupy.optim import Adam
 from p2p_cupy.schedules import make_schedule
 from p2p_cupy.train import expected
 
-SYNTHETIC = "synthetic-facades"
-
-
 def cache_root() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "p2p_cupy"
 
@@ -35,25 +32,29 @@ def networks_from_options(opts):
     """(G, D): the networks a run with these options trains, freshly initialised on the
     current backend. Training, inference (which keeps G) and `p2p inspect activations`
     all build them here, so a checkpoint's options always rebuild the same networks.
-    D judges (input, output) pairs: input_nc + output_nc channels."""
+    D judges (input, output) pairs, input_nc + output_nc channels, or the output alone
+    (output_nc channels) when unconditional."""
     G = define_G(opts.netG, input_nc=opts.input_nc, output_nc=opts.output_nc, ngf=opts.ngf,
                  norm=opts.norm, use_dropout=not opts.no_dropout, seed=opts.seed,
                  n_blocks=opts.n_blocks)
-    D = define_D(opts.netD, input_nc=opts.input_nc + opts.output_nc, ndf=opts.ndf,
+    d_input_nc = opts.output_nc if opts.unconditional_D else opts.input_nc + opts.output_nc
+    D = define_D(opts.netD, input_nc=d_input_nc, ndf=opts.ndf,
                  n_layers_D=opts.n_layers_D, norm=opts.norm, seed=opts.seed + 1)
     return _initialised(G, opts, opts.seed), _initialised(D, opts, opts.seed + 1)
 
 
 def resolve_dataroot(dataroot: str, size: int) -> Path:
-    """A data root on disk; `synthetic-facades` is generated on first use (atomically:
-    into a temporary folder, then renamed) and reused afterwards."""
-    if dataroot != SYNTHETIC:
+    """A data root on disk; the built-in `synthetic-facades` (its default version) and
+    `synthetic-facades-v1`/`-v2` are generated on first use (atomically: into a temporary
+    folder, then renamed) and reused afterwards."""
+    from p2p_cupy.data import synthetic
+    version = synthetic.builtin_version(dataroot)
+    if version is None:
         return Path(dataroot)
-    target = cache_root() / f"{SYNTHETIC}-{size}-0"
+    target = cache_root() / f"{synthetic.DATA_NAME}-{version}-{size}-0"
     if not target.exists():
-        from p2p_cupy.data import synthetic
         tmp = target.with_name(f".tmp-{os.getpid()}-{target.name}")
-        synthetic.generate(tmp, size=size, seed=0)
+        synthetic.generate(tmp, size=size, seed=0, version=version)
         try:
             os.replace(tmp, target)
         except OSError:                       # another process generated it meanwhile

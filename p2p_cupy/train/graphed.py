@@ -38,8 +38,10 @@ class LossSlots:
 class GraphedSteps:
     """train_step for a run whose steps are replayed from one capture."""
 
-    def __init__(self, run, gan_mode, lambda_l1, loss_names, print_freq):
+    def __init__(self, run, gan_mode, lambda_l1, loss_names, print_freq, lambda_gan=1.0,
+                 conditional_D=True):
         self.run, self.gan_mode, self.lambda_l1 = run, gan_mode, lambda_l1
+        self.lambda_gan, self.conditional_D = lambda_gan, conditional_D
         self.loss_names, self.print_freq = loss_names, print_freq
         self.inputs = self.captured = self.slots = None
         self.steps = 0
@@ -47,7 +49,7 @@ class GraphedSteps:
     def _step(self):
         r = self.run
         return train_step_on(self.inputs, r.G, r.D, r.opt_G, r.opt_D, self.gan_mode,
-                             self.lambda_l1)
+                             self.lambda_l1, self.lambda_gan, self.conditional_D)
 
     def __call__(self, real_A, real_B):
         if self.inputs is None or not self.inputs.fits(real_A, real_B):

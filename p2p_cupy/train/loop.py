@@ -82,7 +82,8 @@ class Trainer:
         if use_graph:
             with backend.using(bk):
                 self.graphed = GraphedSteps(self.run, opts.gan_mode, opts.lambda_l1,
-                                            self.report.loss_names, opts.print_freq)
+                                            self.report.loss_names, opts.print_freq,
+                                            opts.lambda_gan, not opts.unconditional_D)
         self.clock = time.perf_counter()   # trained_s is accounted up to this moment
         self.stop_requested = False
         self.last_checkpoint_step = self.step if resume_state is not None else None
@@ -267,8 +268,9 @@ class Trainer:
 
         def step():
             return train_step(r.G, r.D, r.opt_G, r.opt_D, real_A, real_B, opts.gan_mode,
-                              opts.lambda_l1, self.inputs, average, gp_alpha=alpha,
-                              lambda_gp=opts.lambda_gp)
+                              opts.lambda_l1, opts.lambda_gan, not opts.unconditional_D,
+                              inputs=self.inputs, average_gradients=average,
+                              gp_alpha=alpha, lambda_gp=opts.lambda_gp)
         if self.observer is None:
             return step()
         return self.observer.observe_step(self.step + 1, r.G, r.D, step)

@@ -50,6 +50,8 @@ class TrainOptions:
     gan_mode: str = "vanilla"             # vanilla | lsgan | wgangp (with gradient penalty)
     lambda_gp: float = 10.0               # weight of wgangp's gradient penalty
     lambda_l1: float = 100.0
+    lambda_gan: float = 1.0               # 0: L1 alone (the paper's "L1" ablation)
+    unconditional_D: bool = False         # D judges B alone (the paper's "L1+GAN")
     lr: float = 2e-4
     beta1: float = 0.5
     n_epochs: int = 100
@@ -91,6 +93,10 @@ class TrainOptions:
              "Adam's beta1 must be in [0, 1)")
         need(_finite(self.lambda_l1) and self.lambda_l1 >= 0, "lambda_l1",
              "the L1 weight must be >= 0")
+        need(_finite(self.lambda_gan) and self.lambda_gan >= 0, "lambda_gan",
+             "the GAN weight must be >= 0")
+        need(self.lambda_l1 > 0 or self.lambda_gan > 0, "lambda_gan",
+             "0 together with --lambda-l1 0: no loss left to train the generator")
         for option in ("batch_size", "ngf", "ndf", "load_size", "crop_size", "print_freq",
                        "sample_freq", "save_latest_freq", "save_epoch_freq"):
             need(_int(getattr(self, option)) and getattr(self, option) >= 1, option,

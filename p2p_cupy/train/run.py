@@ -14,10 +14,11 @@ import sys
 from pathlib import Path
 
 from p2p_cupy import backend
+from p2p_cupy.data import synthetic
 from p2p_cupy.data.loader import ranks_mismatch
 from p2p_cupy.parallel import comm
 from p2p_cupy.train import checkpoint, expected, init_from
-from p2p_cupy.train.build import SYNTHETIC, resume_spec
+from p2p_cupy.train.build import resume_spec
 from p2p_cupy.train.loop import Trainer, global_batch_line
 from p2p_cupy.train.options import TrainOptions
 from p2p_cupy.train.run_lock import RunLock
@@ -110,6 +111,6 @@ def _train_locked(opts, given, run_dir: Path, out, resume: bool, epoch, init_g_o
 
 def with_absolute_dataroot(opts: TrainOptions) -> TrainOptions:
     """The data root as an absolute path, so `--resume` finds it from any folder."""
-    if opts.dataroot == SYNTHETIC:
-        return opts
+    if synthetic.builtin_version(opts.dataroot) is not None:
+        return opts                      # a built-in set's name, not a folder
     return dataclasses.replace(opts, dataroot=str(Path(opts.dataroot).resolve()))

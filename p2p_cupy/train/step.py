@@ -6,7 +6,10 @@
 
 GAN is BCE with logits (vanilla) or MSE (lsgan) against a constant label map of 1 (real)
 or 0 (fake), or the Wasserstein critic's -mean / +mean (wgangp), whose D step adds the
-gradient penalty at interpolates of the real and fake pairs (gradient_penalty.py). Our modules keep the cache of their last forward, so D runs as three
+gradient penalty at interpolates of the real and fake pairs (gradient_penalty.py). The
+paper's loss ablations: lambda_gan = 0 trains G with L1 alone (D is not run), lambda_l1 = 0
+with the GAN alone, and an unconditional D judges B alone instead of the pair (A, B) (the
+"L1+GAN" row; D then has 3 input channels). Our modules keep the cache of their last forward, so D runs as three
 forward/backward pairs: fake then real for the D step, then the G step's pass through the
 *updated* D, exactly the order of the reference implementation (and the same three batch
 norm running-statistics updates).
@@ -76,7 +79,8 @@ class StepInputs:
 
 
 def train_step(G, D, opt_G, opt_D, real_A, real_B, gan_mode="vanilla", lambda_l1=100.0,
-               inputs=None, average_gradients=None, gp_alpha=None, lambda_gp=10.0):
+               lambda_gan=1.0, conditional_D=True, inputs=None, average_gradients=None,
+               gp_alpha=None, lambda_gp=10.0):
     """One iteration on a batch; returns the losses as 0-d backend arrays (no host sync)
     and fake_B. `inputs`: the StepInputs the batch is copied into (the training loop keeps
     one across steps); a new one when None. average_gradients(net), when given, runs
@@ -86,21 +90,27 @@ def train_step(G, D, opt_G, opt_D, real_A, real_B, gan_mode="vanilla", lambda_l1
     if inputs is None or not inputs.fits(real_A, real_B):
         inputs = StepInputs(real_A.shape, real_B.shape, real_A.dtype)
     inputs.copy_in(real_A, real_B)
-    return train_step_on(inputs, G, D, opt_G, opt_D, gan_mode, lambda_l1, average_gradients,
-                         gp_alpha, lambda_gp)
+    return train_step_on(inputs, G, D, opt_G, opt_D, gan_mode, lambda_l1, lambda_gan,
+                         conditional_D, average_gradients, gp_alpha, lambda_gp)
 
 
 def train_step_on(inputs, G, D, opt_G, opt_D, gan_mode="vanilla", lambda_l1=100.0,
-                  average_gradients=None, gp_alpha=None, lambda_gp=10.0):
+                  lambda_gan=1.0, conditional_D=True, average_gradients=None,
+                  gp_alpha=None, lambda_gp=10.0):
     """One iteration on the batch already in `inputs` (a StepInputs): everything train_step
     does after copying the batch in. (A captured step passes no average_gradients: the
-    all-reduces run on the host.)"""
+    all-reduces run on the host.) lambda_gan 0: G's step on L1 alone, D untouched;
+    conditional_D False: D judges B alone."""
     average = average_gradients or (lambda net: None)
     if gan_mode not in GAN_MODES:
         raise ValueError(f"unknown gan_mode {gan_mode!r}; choose {', '.join(GAN_MODES)}")
     real_A, real_B, fake_AB, real_AB = inputs.real_A, inputs.real_B, inputs.fake_AB, inputs.real_AB
     fake_B = G.forward_into(real_A, inputs.fake_B)
     c_a = real_A.shape[1]
+    if lambda_gan == 0:
+        return _l1_only_step(G, opt_G, fake_B, real_B, lambda_l1, average, gan_mode), fake_B
+    if not conditional_D:
+        fake_AB, real_AB = fake_B, real_B
 
     # D step: the fake pair is "detached" and the real pair is data, so neither pass
     # computes D's input gradient (its first conv's transposed conv is skipped).
@@ -119,9 +129,12 @@ def train_step_on(inputs, G, D, opt_G, opt_D, gan_mode="vanilla", lambda_l1=100.
     D.freeze(True)
     opt_G.zero_grad()
     loss_G_GAN, grad = gan_loss(D.forward(fake_AB), True, gan_mode)
-    _, d_fake_B = concat_backward(D.backward(grad()), (c_a, fake_B.shape[1]))
+    d_fake_B = D.backward(grad(lambda_gan))
+    if conditional_D:
+        _, d_fake_B = concat_backward(d_fake_B, (c_a, fake_B.shape[1]))
     loss_G_L1, l1_cache = l1_forward(fake_B, real_B)
-    backend.current().add_into(d_fake_B, l1_backward(l1_cache, lambda_l1))
+    if lambda_l1:
+        backend.current().add_into(d_fake_B, l1_backward(l1_cache, lambda_l1))
     G.backward_without_input_grad(d_fake_B)    # real_A is data: no gradient for it
     average(G)
     opt_G.step()
@@ -132,3 +145,17 @@ def train_step_on(inputs, G, D, opt_G, opt_D, gan_mode="vanilla", lambda_l1=100.
     if gan_mode == "wgangp":
         losses["D_GP"] = loss_D_GP
     return losses, fake_B
+
+
+def _l1_only_step(G, opt_G, fake_B, real_B, lambda_l1, average, gan_mode):
+    """G's step on lambda_l1 * L1 alone; the GAN losses (the mode's) are reported as 0."""
+    opt_G.zero_grad()
+    loss_G_L1, l1_cache = l1_forward(fake_B, real_B)
+    G.backward_without_input_grad(l1_backward(l1_cache, lambda_l1))
+    average(G)
+    opt_G.step()
+    zero = loss_G_L1 * 0
+    losses = {"G_GAN": zero, "G_L1": loss_G_L1, "D_real": zero, "D_fake": zero}
+    if gan_mode == "wgangp":
+        losses["D_GP"] = zero
+    return losses

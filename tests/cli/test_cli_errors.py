@@ -138,6 +138,8 @@ def test_a_run_folder_where_a_file_is_gives_one_line(setup, tmp_path):
     ("--beta1", "-0.1", "--beta1 -0.1"),
     ("--lambda-l1", "-100", "--lambda-l1 -100.0: the L1 weight must be >= 0"),
     ("--lambda-l1", "nan", "--lambda-l1 nan"),
+    ("--lambda-gan", "-1", "--lambda-gan -1.0: the GAN weight must be >= 0"),
+    ("--lambda-gan", "inf", "--lambda-gan inf"),
     ("--seed", "-1", "--seed -1"),
     ("--crop-size", "64", "--crop-size 64: larger than --load-size 32"),
     ("--n-epochs", "0", "nothing to train"),
@@ -161,6 +163,15 @@ def test_a_run_name_that_is_not_one_folder_is_refused(setup, tmp_path, name):
                   "1", *TINY)
     _one_line_error(result, "--name")
     assert [p for p in tmp_path.rglob("*") if p.is_file()] == []    # nothing written anywhere
+
+
+def test_no_loss_left_for_the_generator_is_refused():
+    from p2p_cupy.errors import P2PError
+    from p2p_cupy.train.options import TrainOptions
+    with pytest.raises(P2PError, match="--lambda-gan 0.0: 0 together with --lambda-l1 0"):
+        TrainOptions(lambda_l1=0.0, lambda_gan=0.0)
+    TrainOptions(lambda_l1=0.0)            # the GAN term alone still trains G
+    TrainOptions(lambda_gan=0.0)           # and so does L1 alone
 
 
 def test_a_sample_larger_than_a_gigabyte_is_warned_about():

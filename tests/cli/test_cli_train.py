@@ -57,6 +57,7 @@ def test_test_command_writes_outputs_index_and_metrics(run, tmp_path):
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["images"] == 2 and metrics["eval_mode"] is True
     assert 0 < metrics["l1"] < 1 and -1 <= metrics["ssim"] <= 1 and metrics["psnr"] > 0
+    assert "fcn_score" not in metrics         # only for the built-in synthetic facades
     assert len(list((tmp_path / "images").glob("*_output.png"))) == 2
     assert "_target.png" in (tmp_path / "index.html").read_text()
 

@@ -2,14 +2,12 @@
 with one ArchiveError line, and either way nothing is written beside ROOT, no link is
 made and no temporary folder is left (fuzz_worker.py checks), never another exception,
 a hang or a crash (fuzzing.py)."""
-import collections
 import io
 import tarfile
 import zipfile
 
 import pytest
-from fuzzing import FUZZ_SETTINGS, MUTATIONS, Worker, check_outcome, mutate
-from hypothesis import given
+from fuzzing import Worker, fuzz_outcomes
 
 FILES = [("facades/train/1.jpg", b"one" * 40), ("facades/train/2.jpg", b"two" * 30),
          ("facades/val/1.jpg", b"three")]
@@ -40,15 +38,5 @@ def _seed(kind):
 @pytest.mark.parametrize("kind", ["tar.gz", "tar", "zip"])
 def test_mutated_archives_unpack_or_fail_in_one_line(worker, tmp_path, kind):
     seed, path = _seed(kind), tmp_path / f"mutated.{kind}"
-    outcomes = collections.Counter()
-
-    @FUZZ_SETTINGS
-    @given(MUTATIONS)
-    def unpack_mutated(mutations):
-        path.write_bytes(mutate(seed, mutations))
-        outcome, message = worker.read("archive", path)
-        check_outcome(outcome, message, path)
-        outcomes[outcome] += 1
-
-    unpack_mutated()
+    outcomes = fuzz_outcomes(worker, "archive", seed, path)
     assert outcomes["error"] > 0, outcomes

@@ -1,11 +1,9 @@
 """Fuzzing the .pth reader: mutated checkpoints of both formats load or fail with one
 TorchCheckpointError line, never another exception, a hang or a crash (fuzzing.py)."""
-import collections
 
 import numpy as np
 import pytest
-from fuzzing import FUZZ_SETTINGS, MUTATIONS, Worker, check_outcome, mutate
-from hypothesis import given
+from fuzzing import Worker, fuzz_outcomes
 from pth_files import example_state, tensors_pickle, write_legacy, write_storages_zip, write_zip
 
 
@@ -33,15 +31,5 @@ def _seed(tmp_path, fmt):
 @pytest.mark.parametrize("fmt", ["zip", "legacy", "views"])
 def test_mutated_pth_files_load_or_fail_in_one_line(worker, tmp_path, fmt):
     seed, path = _seed(tmp_path, fmt), tmp_path / "mutated.pth"
-    outcomes = collections.Counter()
-
-    @FUZZ_SETTINGS
-    @given(MUTATIONS)
-    def read_mutated(mutations):
-        path.write_bytes(mutate(seed, mutations))
-        outcome, message = worker.read("pth", path)
-        check_outcome(outcome, message, path)
-        outcomes[outcome] += 1
-
-    read_mutated()
+    outcomes = fuzz_outcomes(worker, "pth", seed, path)
     assert outcomes["error"] > 0 and outcomes["ok"] > 0, outcomes

@@ -70,3 +70,29 @@ def test_bce_with_logits_is_finite_for_huge_logits(bk, dtype):
 def test_loss_rejects_mismatched_target_shape(bk):
     with pytest.raises(ValueError, match="mse: target shape"):
         losses.mse_forward(bk.asarray(np.zeros((1, 1, 2, 2))), bk.asarray(np.zeros((1, 1, 2))))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_softmax_cross_entropy_value_and_stability(bk, rng, dtype):
+    logits = rng.standard_normal((2, 3, 4, 5))
+    logits[0, :, 0, 0] = (1e4, -1e4, 0.0)                   # exp would overflow unshifted
+    target = rng.integers(0, 3, (2, 4, 5))
+    target[0, 0, 0] = 1                                       # a confidently wrong pixel
+    loss, cache = losses.softmax_cross_entropy_forward(bk.asarray(logits, dtype),
+                                                       bk.asarray(target))
+    shifted = logits - logits.max(1, keepdims=True)
+    log_p = shifted - np.log(np.exp(shifted).sum(1, keepdims=True))
+    expected = -np.mean(np.take_along_axis(log_p, target[:, None], 1))
+    assert isinstance(loss, bk.xp.ndarray) and loss.shape == () and loss.dtype == dtype
+    assert np.isclose(float(bk.to_numpy(loss)), expected, rtol=1e-5)      # ~2e4 / 40
+    grad = bk.to_numpy(losses.softmax_cross_entropy_backward(cache, 2.0))
+    assert grad.dtype == dtype and np.isfinite(grad).all()
+    # d/dx (softmax - onehot): at the wrong pixel, +1 on class 0 and -1 on the target
+    np.testing.assert_allclose(grad[0, :, 0, 0], np.array([1, -1, 0]) * 2.0 / 40, atol=1e-7)
+    np.testing.assert_allclose(grad.sum(1), 0, atol=1e-6)   # softmax sums to 1 per pixel
+
+
+def test_softmax_cross_entropy_rejects_mismatched_labels(bk):
+    with pytest.raises(ValueError, match=r"class indices \(N, H, W\)"):
+        losses.softmax_cross_entropy_forward(bk.asarray(np.zeros((1, 3, 2, 2))),
+                                             bk.asarray(np.zeros((1, 2, 3), np.int64)))

@@ -1,11 +1,9 @@
 """Fuzzing the .npz checkpoint reader: mutated checkpoints load (generic checks, then
 against the generator they describe) or fail with one CheckpointError line, never
 another exception, a hang or a crash (fuzzing.py)."""
-import collections
 
 import pytest
-from fuzzing import FUZZ_SETTINGS, MUTATIONS, Worker, check_outcome, mutate
-from hypothesis import given
+from fuzzing import Worker, fuzz_outcomes
 
 from p2p_cupy.train import checkpoint
 from p2p_cupy.train.build import networks_from_options
@@ -25,15 +23,5 @@ def test_mutated_checkpoints_load_or_fail_in_one_line(worker, tmp_path):
     seed_path = checkpoint.save_checkpoint(tmp_path, "seed", {
         "options": opts.to_dict(), "G": G.state_dict(), "step": 3, "note": [1.5, None]})
     seed, path = seed_path.read_bytes(), tmp_path / "mutated.npz"
-    outcomes = collections.Counter()
-
-    @FUZZ_SETTINGS
-    @given(MUTATIONS)
-    def read_mutated(mutations):
-        path.write_bytes(mutate(seed, mutations))
-        outcome, message = worker.read("npz", path)
-        check_outcome(outcome, message, path)
-        outcomes[outcome] += 1
-
-    read_mutated()
+    outcomes = fuzz_outcomes(worker, "npz", seed, path)
     assert outcomes["error"] > 0 and outcomes["ok"] > 0, outcomes
