@@ -29,7 +29,7 @@ from p2p_cupy.data.loader import iter_test_pairs
 from p2p_cupy.evaluation import metrics
 from p2p_cupy.evaluation.any_size import Translator
 from p2p_cupy.evaluation.inference import check_channels, load_generator, save_image
-from p2p_cupy.output_paths import plan_outputs
+from p2p_cupy.output_paths import check_output, plan_outputs
 from p2p_cupy.safe_files import write_text_atomically
 from p2p_cupy.train.build import phase_dataset
 
@@ -65,6 +65,8 @@ def run_test(run_dir, data_root, out_dir, phase="test", eval_mode=False, num_tes
                            [f"{{stem}}_{kind}.png" for kind in KINDS],
                            other_inputs=dataset.files(), away_from_inputs=True)
     outputs = dict(zip(pairs, planned))       # dataset index -> its output files
+    for page in ("metrics.json", "index.html"):
+        check_output(out_dir / page, dataset.files())
     (out_dir / "images").mkdir(parents=True, exist_ok=True)
     scores, names, files = [], [], []     # per translated pair: input file, output files
     quality = _QualityScores.for_run(opts, data_root)
@@ -81,7 +83,8 @@ def run_test(run_dir, data_root, out_dir, phase="test", eval_mode=False, num_tes
         names.append(dataset.pairs[index][1].name)
         files.append([p.name for p in outputs[index]])
     if not names:
-        raise ValueError(f"{data_root}: no image pairs in phase {phase!r}")
+        where = f" in phase {phase!r}" if only is None else ""
+        raise ValueError(f"{data_root}: no usable image pairs{where}")
     mean = np.mean(np.array(scores), axis=0)
     result = {"run": str(run_dir), "data": str(data_root), "phase": phase,
               "eval_mode": eval_mode, "images": len(names), "range": "[0, 1]",

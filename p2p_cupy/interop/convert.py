@@ -11,6 +11,7 @@ from pathlib import Path
 from p2p_cupy.interop import pix2pix_names as names
 from p2p_cupy.interop.torch_checkpoint import load_state_dict
 from p2p_cupy.models import GENERATORS
+from p2p_cupy.output_paths import check_output
 from p2p_cupy.train import checkpoint
 from p2p_cupy.train.options import TrainOptions
 
@@ -69,8 +70,7 @@ def convert_checkpoint(src, out, use_dropout=True, input_nc=None, output_nc=None
         raise ValueError(f"{out}: the output must be a .npz file")
     if out.is_dir():
         raise ValueError(f"{out}: is a folder; --out must name the .npz file to write")
-    if out.resolve() == src.resolve():
-        raise ValueError(f"{out}: is the input; choose another --out")
+    check_output(out, [src])
     state = load_state_dict(src)
     if names.is_generator_state(state):
         check_channels(detect_any_generator(state, src),

@@ -27,6 +27,7 @@ import re
 import numpy as np
 
 from p2p_cupy import nn
+from p2p_cupy.errors import some_of
 from p2p_cupy.models import (RESNET_GENERATORS, PatchGAN, PixelDiscriminator, ResnetGenerator,
                              UNetGenerator, define_D, define_G)
 
@@ -124,9 +125,9 @@ def to_our_state(model, ref_state: dict, source="checkpoint") -> dict:
     unexpected = sorted(set(ref_state) - used)
     problems = []
     if missing:
-        problems.append(f"missing keys: {', '.join(missing)}")
+        problems.append(f"missing keys: {some_of(missing)}")
     if unexpected:
-        problems.append(f"unexpected keys: {', '.join(unexpected)}")
+        problems.append(f"unexpected keys: {some_of(unexpected)}")
     if wrong_shape:
         problems.append(f"wrong shapes: {'; '.join(wrong_shape)}")
     if problems:
