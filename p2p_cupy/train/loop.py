@@ -163,7 +163,7 @@ class Trainer:
         """Train until a stop condition; returns why it stopped: 'max-steps', 'finished',
         'interrupted' or 'diverged' (the last after printing the message)."""
         self.clock = time.perf_counter()
-        with _sigint_sets_flag(self), backend.using(self.bk):
+        with _stop_signals_set_flag(self), backend.using(self.bk):
             try:
                 reason = self._loop()
                 self.save()
@@ -305,16 +305,20 @@ def global_batch_line(world, opts) -> str:
             f"{world.size * opts.batch_size}{', synchronized batch norm' if opts.sync_bn else ''}")
 
 
-class _sigint_sets_flag:
-    """During training, the first Ctrl-C asks for a clean stop; the second aborts."""
+class _stop_signals_set_flag:
+    """During training, the first Ctrl-C (SIGINT) or SIGTERM (what `kill` and job
+    schedulers send before they kill) asks for a clean stop: the step ends and a checkpoint
+    is saved; a second one aborts at once."""
+
+    SIGNALS = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM"}
 
     def __init__(self, trainer):
         self.trainer = trainer
 
     def __enter__(self):
-        self.previous = None
+        self.previous = {}
         if threading.current_thread() is threading.main_thread():
-            self.previous = signal.signal(signal.SIGINT, self._handle)
+            self.previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
 
     def _handle(self, signum, frame):
         trainer = self.trainer
@@ -323,10 +327,11 @@ class _sigint_sets_flag:
         trainer.stop_requested = True
         kept = (f"step {trainer.last_checkpoint_step}" if trainer.last_checkpoint_step is not None
                 else "none yet")
-        print(f"\nCtrl-C: stopping after this step and saving a checkpoint (Ctrl-C again: "
+        name = self.SIGNALS[signum]
+        print(f"\n{name}: stopping after this step and saving a checkpoint ({name} again: "
               f"stop at once without saving; the last checkpoint, {kept}, stays)",
-              file=trainer.out)
+              file=trainer.out, flush=True)
 
     def __exit__(self, *exc):
-        if self.previous is not None:
-            signal.signal(signal.SIGINT, self.previous)
+        for s, previous in self.previous.items():     # None: a handler set outside Python
+            signal.signal(s, signal.SIG_DFL if previous is None else previous)

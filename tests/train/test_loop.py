@@ -142,13 +142,16 @@ def test_a_run_killed_with_sigkill_resumes_from_its_last_checkpoint_exactly(faca
                 if p.name.startswith(".tmp")]
 
 
-def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(facades, tmp_path):
+@pytest.mark.parametrize("sent, said", [(signal.SIGINT, "Ctrl-C"), (signal.SIGTERM, "SIGTERM")])
+def test_ctrl_c_or_sigterm_saves_a_checkpoint_and_exits_cleanly(facades, tmp_path, sent, said):
+    """SIGTERM is what `kill` and job schedulers send before they kill: it stops like Ctrl-C."""
     proc = _spawn(facades, tmp_path, "interrupted", "--save-latest-freq", "3")
     _wait_for_checkpoint_step(tmp_path / "interrupted", 3, proc)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sent)
     output, _ = proc.communicate(timeout=60)
     assert proc.returncode == 130, output
     assert "Traceback" not in output and "--resume" in output
+    assert f"{said}: stopping after this step and saving a checkpoint" in output
     state = _weights(tmp_path / "interrupted")[0]
     logged = (tmp_path / "interrupted" / "loss_log.csv").read_text().splitlines()
     assert state["step"] >= 3 and int(logged[-1].split(",")[0]) == state["step"]
