@@ -184,7 +184,11 @@ def damaged(draw):
 
 @settings(max_examples=300, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(data=damaged())
+@given(data=st.one_of(
+    damaged(),
+    st.binary(max_size=300),                   # and random bytes behind each format's magic
+    *(st.builds(lambda b, magic=magic: magic + b, st.binary(max_size=200))
+      for magic in (b"GIF89a", b"BM", b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n"))))
 def test_damaged_real_files_give_an_image_or_our_error(tmp_path, data):
     path = tmp_path / "fuzz.img"
     path.write_bytes(data)
