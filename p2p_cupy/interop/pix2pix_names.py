@@ -60,7 +60,8 @@ def generator_names(G) -> dict:
     """Our module path -> the reference's, for every layer of G that holds arrays."""
     names = {}
     for path, layer in G.named_modules():
-        if not (isinstance(layer, CONVS + NORMS) and (layer._parameters or layer._buffers)):
+        holds_arrays = next(layer.named_parameters(), None) or next(layer.named_buffers(), None)
+        if not (isinstance(layer, CONVS + NORMS) and holds_arrays):
             continue
         if isinstance(G, ResnetGenerator):
             names[path] = path                         # built with the reference's indices
