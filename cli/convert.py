@@ -15,10 +15,17 @@ import click
 @click.option("--no-dropout", is_flag=True,
               help="The U-Net was trained with --no_dropout (dropout has no weights, so "
                    "this cannot be detected; a ResNet's layout shows it).")
-def convert(source, out, no_dropout):
+@click.option("--input-nc", type=click.Choice([1, 3, 4]), default=None,
+              help="A generator's channels are read from its weights (given: checked). "
+                   "A discriminator's input holds input + output channels: this splits it "
+                   "[default: half each].")
+@click.option("--output-nc", type=click.Choice([1, 3]), default=None,
+              help="Like --input-nc, for the generator's output channels.")
+def convert(source, out, no_dropout, input_nc, output_nc):
     """Convert a PyTorch pix2pix checkpoint SOURCE (.pth) to a p2p-cupy .npz."""
     from p2p_cupy.interop.convert import convert_checkpoint
 
-    info = convert_checkpoint(source, out, use_dropout=not no_dropout)
+    info = convert_checkpoint(source, out, use_dropout=not no_dropout, input_nc=input_nc,
+                              output_nc=output_nc)
     details = ", ".join(f"{k} {v}" for k, v in info.items() if k != "network")
     click.echo(f"{source} -> {out}: {info['network']} ({details})")

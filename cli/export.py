@@ -32,8 +32,10 @@ def export(source, fmt, out, verify, device):
 
     from p2p_cupy import backend
     from p2p_cupy.interop.onnx_export import export_onnx
+    from p2p_cupy.output_paths import check_output
     from p2p_cupy.evaluation import inference
 
+    check_output(out, [source])     # e.g. not the run's own checkpoint
     with backend.using(device):
         G, opts = inference.load_generator(source, eval_mode=True)
         Path(out).parent.mkdir(parents=True, exist_ok=True)

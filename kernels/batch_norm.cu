@@ -35,10 +35,6 @@ struct Chunk {
     __device__ Chunk(int hw, int chunk_len) : begin(blockIdx.x * chunk_len), end(min(hw, begin + chunk_len)) {}
 };
 
-__device__ inline long long plane_base(int img, int channels, int c, int hw) {
-    return ((long long)img * channels + c) * hw;
-}
-
 // The channel's two sums over all its slices, in slice order, returned to every thread.
 __device__ inline void reduce_slices(const double* __restrict__ partial, int c, int slices, double& a, double& b) {
     a = 0.0;

@@ -47,3 +47,9 @@
 extern __shared__ __align__(16) unsigned char p2p_dynamic_shared_[];
 #define P2P_DYNAMIC_SHARED(T, name) T* name = reinterpret_cast<T*>(p2p_dynamic_shared_)
 #endif
+
+// Where plane (img, c) of an (n, channels, hw) tensor starts: the one 64-bit product of
+// the plane-grid kernels (p2p_cupy/ops/launch.py: plane_grid).
+__device__ inline long long plane_base(int img, int channels, int c, int hw) {
+    return ((long long)img * channels + c) * hw;
+}

@@ -3,7 +3,7 @@
 //   reflect_pad_fwd  y[n,c,r,q] = x[n,c, reflect(r - p, H), reflect(q - p, W)]
 //   reflect_pad_bwd  dx[n,c,i,j] = sum of dy over every output pixel that read x[n,c,i,j]
 // with reflect(t, S) = -t for t < 0, 2(S - 1) - t for t >= S, else t (needs p <= S - 1).
-// Both are gathers, one thread per OUTPUT element (grid-stride), no atomics. In one
+// Both are gathers, one thread per element of what they write (grid-stride), no atomics. In one
 // dimension input index i is read by at most three output positions, found by inverting
 // reflect: i + p (the copy), p - i (the leading mirror, when 1 <= i <= p) and
 // p + 2(S - 1) - i (the trailing mirror, when S - 1 - p <= i <= S - 2). So a pixel's
@@ -23,35 +23,44 @@ __device__ inline int reflect_readers(int i, int size, int pad, int* out) {
     return count;
 }
 
+// Launched on the 3-D plane grid (p2p_cupy/ops/launch.py: plane_grid): x the pixels of one
+// output plane, y the channels, z the images, so a thread finds its row and column with one
+// 32-bit division by the plane's width and no 64-bit division at all.
 template <typename T>
-__device__ void reflect_pad_fwd(const T* __restrict__ x, T* __restrict__ y, long long total, int h, int w, int pad) {
+__device__ void reflect_pad_fwd(const T* __restrict__ x, T* __restrict__ y, int n, int channels, int h, int w, int pad) {
     const int ho = h + 2 * pad, wo = w + 2 * pad;
-    for (long long idx = blockIdx.x * (long long)blockDim.x + threadIdx.x; idx < total;
-         idx += (long long)gridDim.x * blockDim.x) {
-        const int q = (int)(idx % wo), r = (int)((idx / wo) % ho);
-        const long long plane = idx / ((long long)wo * ho);   // n * C + c
-        y[idx] = x[(plane * h + reflect_index(r - pad, h)) * w + reflect_index(q - pad, w)];
-    }
+    for (int img = blockIdx.z; img < n; img += gridDim.z)
+        for (int c = blockIdx.y; c < channels; c += gridDim.y) {
+            const T* x_plane = x + plane_base(img, channels, c, h * w);
+            T* y_plane = y + plane_base(img, channels, c, ho * wo);
+            for (int t = blockIdx.x * blockDim.x + threadIdx.x; t < ho * wo; t += gridDim.x * blockDim.x) {
+                const int r = t / wo, q = t - r * wo;
+                y_plane[t] = x_plane[reflect_index(r - pad, h) * w + reflect_index(q - pad, w)];
+            }
+        }
 }
 
 template <typename T>
-__device__ void reflect_pad_bwd(const T* __restrict__ dy, T* __restrict__ dx, long long total, int h, int w, int pad) {
+__device__ void reflect_pad_bwd(const T* __restrict__ dy, T* __restrict__ dx, int n, int channels, int h, int w, int pad) {
     const int ho = h + 2 * pad, wo = w + 2 * pad;
-    for (long long idx = blockIdx.x * (long long)blockDim.x + threadIdx.x; idx < total;
-         idx += (long long)gridDim.x * blockDim.x) {
-        const int j = (int)(idx % w), i = (int)((idx / w) % h);
-        const long long plane = idx / ((long long)w * h);
-        int rows[3], cols[3];
-        const int n_rows = reflect_readers(i, h, pad, rows), n_cols = reflect_readers(j, w, pad, cols);
-        T sum = T(0);
-        for (int a = 0; a < n_rows; ++a)
-            for (int b = 0; b < n_cols; ++b)
-                sum += dy[(plane * ho + rows[a]) * wo + cols[b]];
-        dx[idx] = sum;
-    }
+    for (int img = blockIdx.z; img < n; img += gridDim.z)
+        for (int c = blockIdx.y; c < channels; c += gridDim.y) {
+            const T* dy_plane = dy + plane_base(img, channels, c, ho * wo);
+            T* dx_plane = dx + plane_base(img, channels, c, h * w);
+            for (int t = blockIdx.x * blockDim.x + threadIdx.x; t < h * w; t += gridDim.x * blockDim.x) {
+                const int i = t / w, j = t - i * w;
+                int rows[3], cols[3];
+                const int n_rows = reflect_readers(i, h, pad, rows), n_cols = reflect_readers(j, w, pad, cols);
+                T sum = T(0);
+                for (int a = 0; a < n_rows; ++a)
+                    for (int b = 0; b < n_cols; ++b)
+                        sum += dy_plane[rows[a] * wo + cols[b]];
+                dx_plane[t] = sum;
+            }
+        }
 }
 
-extern "C" __global__ void reflect_pad_fwd_f32(const float* __restrict__ x, float* __restrict__ y, long long total, int h, int w, int pad) { reflect_pad_fwd(x, y, total, h, w, pad); }
-extern "C" __global__ void reflect_pad_fwd_f64(const double* __restrict__ x, double* __restrict__ y, long long total, int h, int w, int pad) { reflect_pad_fwd(x, y, total, h, w, pad); }
-extern "C" __global__ void reflect_pad_bwd_f32(const float* __restrict__ dy, float* __restrict__ dx, long long total, int h, int w, int pad) { reflect_pad_bwd(dy, dx, total, h, w, pad); }
-extern "C" __global__ void reflect_pad_bwd_f64(const double* __restrict__ dy, double* __restrict__ dx, long long total, int h, int w, int pad) { reflect_pad_bwd(dy, dx, total, h, w, pad); }
+extern "C" __global__ void reflect_pad_fwd_f32(const float* __restrict__ x, float* __restrict__ y, int n, int channels, int h, int w, int pad) { reflect_pad_fwd(x, y, n, channels, h, w, pad); }
+extern "C" __global__ void reflect_pad_fwd_f64(const double* __restrict__ x, double* __restrict__ y, int n, int channels, int h, int w, int pad) { reflect_pad_fwd(x, y, n, channels, h, w, pad); }
+extern "C" __global__ void reflect_pad_bwd_f32(const float* __restrict__ dy, float* __restrict__ dx, int n, int channels, int h, int w, int pad) { reflect_pad_bwd(dy, dx, n, channels, h, w, pad); }
+extern "C" __global__ void reflect_pad_bwd_f64(const double* __restrict__ dy, double* __restrict__ dx, int n, int channels, int h, int w, int pad) { reflect_pad_bwd(dy, dx, n, channels, h, w, pad); }

@@ -22,3 +22,11 @@ def describe_error(error: BaseException) -> str:
         return f"out of memory{': ' + str(error) if str(error) else ''}"
     text = str(error) or type(error).__name__
     return " ".join(text.split())   # one line, whatever the message held
+
+
+def some_of(names, shown: int = 4) -> str:
+    """A list of names short enough for a one-line message: the first few and how many."""
+    names = [str(n) for n in names]
+    if len(names) <= shown:
+        return ", ".join(names) or "none"
+    return f"{', '.join(names[:shown])} and {len(names) - shown} more"

@@ -1,4 +1,4 @@
-"""Adam and pix2pix's learning-rate schedule.
+"""Adam (the learning-rate schedules are in p2p_cupy/schedules.py).
 
 Adam (Kingma & Ba), in PyTorch's form, for each parameter p with gradient g at step t:
 
@@ -156,51 +156,3 @@ def _advance(hyper, b1, b2):
     hyper[STEP_SIZE] = hyper[LR] / (1.0 - b1 ** t)
     hyper[INV_SQRT_BC2] = 1.0 / math.sqrt(1.0 - b2 ** t)
 
-
-class LinearDecaySchedule:
-    """pix2pix's "linear" policy: the full learning rate for n_epochs epochs, then a linear
-    decay toward zero over n_epochs_decay more (docs/DESIGN.md, "The pix2pix spec"; the
-    paper's schedule).
-
-    The reference (pytorch-CycleGAN-and-pix2pix, models/networks.py get_scheduler) wraps
-
-        lambda_rule(k) = 1 - max(0, k + epoch_count - n_epochs) / (n_epochs_decay + 1)
-
-    in torch's LambdaLR, k counting the scheduler steps so far. We step at the *end* of each
-    epoch, as the reference did until 2020, so epoch e (1-based) trains with
-    k = e - epoch_count, i.e. lr * factor(e) where
-
-        factor(e) = 1 - max(0, e - n_epochs) / (n_epochs_decay + 1)
-
-    (100 + 100: epochs 1..100 at 1.0, epoch 101 at 100/101, ..., epoch 200 at 1/101). The
-    current reference steps at the *start* of each epoch, one epoch earlier, which trains
-    only n_epochs - 1 epochs at the full rate and spends its last epoch at lr 0; we keep
-    n_epochs at the full rate. The factor depends on the epoch only, which is what
-    makes a resumed run continue exactly: epoch_count just relabels k.
-    """
-
-    def __init__(self, n_epochs: int, n_epochs_decay: int, epoch_count: int = 1):
-        if n_epochs < 0 or n_epochs_decay < 0 or epoch_count < 1:
-            raise ValueError(f"LinearDecaySchedule: expected n_epochs >= 0, n_epochs_decay >= 0 "
-                             f"and epoch_count >= 1, got {n_epochs}, {n_epochs_decay}, "
-                             f"{epoch_count}")
-        self.n_epochs, self.n_epochs_decay = int(n_epochs), int(n_epochs_decay)
-        self.epoch_count = int(epoch_count)
-
-    def lambda_rule(self, k: int) -> float:
-        """The reference's multiplier after k scheduler steps."""
-        return 1.0 - max(0, k + self.epoch_count - self.n_epochs) / float(self.n_epochs_decay + 1)
-
-    def factor(self, epoch: int) -> float:
-        """The learning-rate multiplier for training epoch `epoch` (1-based)."""
-        return self.lambda_rule(epoch - self.epoch_count)
-
-    def state_dict(self) -> dict:
-        return {"n_epochs": np.array(self.n_epochs),
-                "n_epochs_decay": np.array(self.n_epochs_decay),
-                "epoch_count": np.array(self.epoch_count)}
-
-    def load_state_dict(self, state):
-        self.__init__(int(state["n_epochs"]), int(state["n_epochs_decay"]),
-                      int(state["epoch_count"]))
-        return self

@@ -12,6 +12,13 @@ written, any output that would land on an input of the same command:
   replace the photo.
 - With `away_from_inputs`, the output folder may not be a folder the inputs come from:
   pairs written next to the photos would be read back as photos by the next run.
+
+Every command that writes files, also those writing one file (export, convert) or a fixed
+set (test's metrics.json and index.html, inspect activations), checks each path with
+check_output: besides the inputs, a run folder's own files are refused: its report,
+loss log and lock, and anything in its checkpoints/ and samples/ folders, which only
+training writes (`p2p test --out RUN` would replace the run's report; `p2p export --out
+RUN/checkpoints/latest.npz` its checkpoint).
 """
 from __future__ import annotations
 
@@ -53,6 +60,41 @@ def _file_id(path: Path):
     return st.st_dev, st.st_ino
 
 
+# What training writes in a run folder (p2p_cupy/train): files, and folders it owns.
+RUN_FILES = ("index.html", "loss_log.csv", ".lock")
+RUN_FOLDERS = ("checkpoints", "samples")
+
+
+def _is_run_folder(folder: Path) -> bool:
+    return (folder / "checkpoints").is_dir() and (folder / "loss_log.csv").is_file()
+
+
+def run_owning(path) -> Path | None:
+    """The run folder whose training output `path` is (or would be), else None."""
+    path = Path(os.path.abspath(path))
+    for folder in (path.parent, path.parent.parent):
+        if _is_run_folder(folder):
+            inside = path.relative_to(folder).parts
+            if inside[0] in RUN_FOLDERS or inside == (inside[0],) and inside[0] in RUN_FILES:
+                return folder
+    return None
+
+
+def check_output(out, inputs=()):
+    """Refuse (OutputClash) writing `out` when it is one of `inputs` (the same path, or
+    the same file through a link) or a file of a training run (run_owning)."""
+    out = Path(out)
+    for path in inputs:
+        if os.path.abspath(path) == os.path.abspath(out) or (
+                out.exists() and _file_id(out) == _file_id(Path(path))):
+            raise OutputClash(f"{out}: would overwrite the input {path}; choose another "
+                              f"output")
+    run = run_owning(out)
+    if run is not None:
+        raise OutputClash(f"{out}: is a file of the training run {run} (only training writes "
+                          f"there); choose another output")
+
+
 def plan_outputs(inputs, out_dir, templates=("{stem}.png",), other_inputs=(),
                  away_from_inputs=False) -> list:
     """For each of `inputs`, a tuple of out_dir / template.format(stem=its distinct stem,
@@ -84,4 +126,5 @@ def plan_outputs(inputs, out_dir, templates=("{stem}.png",), other_inputs=(),
             if clash is not None:
                 raise OutputClash(f"{out}: would overwrite the input {clash}; choose another "
                                   f"output folder")
+            check_output(out)                 # not a training run's file either
     return plan

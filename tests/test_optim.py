@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from p2p_cupy.nn import Parameter
-from p2p_cupy.optim import Adam, LinearDecaySchedule
+from p2p_cupy.optim import Adam
+from p2p_cupy.schedules import LinearDecaySchedule
 
 
 def _params(bk, rng, shapes=((3, 4), (5,), ()), dtype=np.float64):

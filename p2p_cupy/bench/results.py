@@ -10,6 +10,9 @@ import datetime as dt
 import json
 from pathlib import Path
 
+from p2p_cupy.output_paths import check_output
+from p2p_cupy.safe_files import write_text_atomically
+
 RESULTS_DIR = Path("benchmarks") / "results"
 RESULTS_MD = RESULTS_DIR.parent / "RESULTS.md"
 README = Path("README.md")
@@ -30,9 +33,9 @@ def default_path(record: dict) -> Path:
 
 def save(record: dict, path=None) -> Path:
     path = Path(path) if path else default_path(record)
+    check_output(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
-    return path
+    return write_text_atomically(path, json.dumps(record, indent=1) + "\n")
 
 
 def load_all(folder: Path = RESULTS_DIR) -> list:

@@ -18,8 +18,8 @@ import warnings
 from pathlib import Path
 
 from p2p_cupy.data import transforms
-from p2p_cupy.data.images import (IMAGE_EXTENSIONS, ImageReadError, image_size, list_images,
-                                  read_image, to_chw)
+from p2p_cupy.data.images import (CHANNEL_MODES, IMAGE_EXTENSIONS, ImageReadError, image_size,
+                                  list_images, read_image, to_chw, with_channels)
 
 
 
@@ -50,8 +50,8 @@ class AlignedDataset:
         if direction not in ("AtoB", "BtoA"):
             raise ValueError(f"direction must be AtoB or BtoA, got {direction!r}")
         for name, nc in (("input_nc", input_nc), ("output_nc", output_nc)):
-            if nc not in (1, 3):
-                raise ValueError(f"{name} must be 1 or 3, got {nc}")
+            if nc not in CHANNEL_MODES:
+                raise ValueError(f"{name} must be 1, 3 or 4, got {nc}")
         self.root, self.phase, self.direction = Path(root), phase, direction
         self.preprocess = preprocess or transforms.Preprocess()
         self.input_nc, self.output_nc = input_nc, output_nc
@@ -110,12 +110,12 @@ class AlignedDataset:
         nc_a, nc_b = ((self.input_nc, self.output_nc) if self.direction == "AtoB"
                       else (self.output_nc, self.input_nc))
         if path_b is None:
-            ab = read_image(path)
+            ab = read_image(path, 4 if 4 in (nc_a, nc_b) else 3)
             w, h = ab.size
             if w % 2:                              # the header lied about the width
                 raise ImageReadError(f"{path}: AB image width {w} is odd")
             a, b = ab.crop((0, 0, w // 2, h)), ab.crop((w // 2, 0, w, h))
-            return (a.convert("L") if nc_a == 1 else a), (b.convert("L") if nc_b == 1 else b)
+            return with_channels(a, nc_a), with_channels(b, nc_b)
         a, b = read_image(path, nc_a), read_image(path_b, nc_b)
         if a.size != b.size:
             raise ImageReadError(f"{path}: A is {a.size[0]}x{a.size[1]} but B is "

@@ -1,5 +1,9 @@
-"""Reading images: any file Pillow opens becomes an RGB (or one-channel) image, or a clean
-ImageReadError naming the file and the problem. Nothing else escapes from a bad file.
+"""Reading images: any file Pillow opens becomes an RGB, one-channel or RGBA image, or a
+clean ImageReadError naming the file and the problem. Nothing else escapes from a bad file.
+
+Channels (--input-nc / --output-nc): 3 is RGB, 1 is grayscale ("L"), 4 is RGBA with the
+alpha channel kept as a fourth input channel (a file without one gets alpha 255): the way
+to give a model an RGB image plus a mask is a PNG whose alpha channel is the mask.
 
 Mode conversions (what `convert("RGB")` alone gets wrong):
   16-bit integer grayscale ("I;16", "I") -> 8 bit by scaling the 16-bit range (65535 ->
@@ -103,15 +107,28 @@ def _flatten(img: Image.Image) -> Image.Image:
     return img.convert("RGB")        # CMYK, YCbCr, LAB, HSV, 1 (bilevel)
 
 
+CHANNEL_MODES = {1: "L", 3: "RGB", 4: "RGBA"}
+
+
+def with_channels(img: Image.Image, channels: int) -> Image.Image:
+    """img as mode L (1), RGB (3) or RGBA (4): transparency is composited onto white for
+    1 and 3 channels and kept as the fourth channel for 4."""
+    if channels not in CHANNEL_MODES:
+        raise ValueError(f"channels must be 1, 3 or 4, got {channels}")
+    if channels == 4:
+        gray16 = img.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F")
+        return (_to_8bit_gray(img) if gray16 else img).convert("RGBA")
+    return _flatten(img).convert(CHANNEL_MODES[channels])
+
+
 def read_image(path, channels: int = 3) -> Image.Image:
-    """The fully decoded image at path as mode "RGB" (channels=3) or "L" (channels=1)."""
-    if channels not in (1, 3):
-        raise ValueError(f"{path}: channels must be 1 or 3, got {channels}")
+    """The fully decoded image at path as mode "RGB" (channels=3), "L" (1) or "RGBA" (4)."""
+    if channels not in CHANNEL_MODES:
+        raise ValueError(f"{path}: channels must be 1, 3 or 4, got {channels}")
     try:
         with _open_checked(path) as img:
             img.load()               # decode now: a truncated file fails here, not later
-            flat = _flatten(img)
-            flat = flat.convert("L" if channels == 1 else "RGB")
+            flat = with_channels(img, channels)
             flat.load()
     except ImageReadError:
         raise
@@ -141,13 +158,23 @@ def to_chw(img: Image.Image) -> np.ndarray:
     a = np.asarray(img, dtype=np.float32)
     if a.ndim == 2:
         a = a[:, :, None]
-    return np.ascontiguousarray(a.transpose(2, 0, 1)) / 127.5 - 1.0
+    chw = np.ascontiguousarray(a.transpose(2, 0, 1))
+    chw /= 127.5                    # in place: a big image is not copied twice more
+    chw -= 1.0
+    return chw
 
+ROWS_AT_ONCE = 256       # to_uint8_image converts a big image in bands of this many rows
 
 
 def to_uint8_image(chw) -> np.ndarray:
-    """The inverse of to_chw: a (C, H, W) host array in [-1, 1] -> (H, W, 3) uint8 (one
-    channel is repeated), rounded to the nearest level."""
-    img = np.clip((np.asarray(chw, dtype=np.float64) + 1.0) * 127.5 + 0.5, 0, 255)
-    img = img.astype(np.uint8).transpose(1, 2, 0)
-    return np.repeat(img, 3, axis=2) if img.shape[2] == 1 else img
+    """The inverse of to_chw, to look at: a (C, H, W) host array in [-1, 1] -> (H, W, 3)
+    uint8 rounded to the nearest level; one channel is repeated, of 4 (RGBA, RGB + mask)
+    the color ones are shown."""
+    chw = np.asarray(chw)
+    img = np.empty(chw.shape, np.uint8)
+    for y in range(0, chw.shape[1], ROWS_AT_ONCE):   # float64 temporaries for a band only
+        band = np.clip((chw[:, y:y + ROWS_AT_ONCE].astype(np.float64) + 1.0) * 127.5 + 0.5,
+                       0, 255)
+        img[:, y:y + ROWS_AT_ONCE] = band
+    img = img.transpose(1, 2, 0)
+    return np.repeat(img, 3, axis=2) if img.shape[2] == 1 else img[:, :, :3]

@@ -49,7 +49,8 @@ class StopFlag:
 
 class PairLoader:
     def __init__(self, dataset: AlignedDataset, batch_size: int = 1, seed: int = 0,
-                 prefetch: bool = True, rank: int = 0, ranks: int = 1):
+                 prefetch: bool = True, rank: int = 0, ranks: int = 1,
+                 shuffle: bool = True):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.dataset, self.batch_size, self.seed = dataset, batch_size, seed
@@ -58,7 +59,7 @@ class PairLoader:
         if ranks > 1 and len(dataset) < self.global_batch:
             raise ValueError(f"{dataset.root}: {len(dataset)} training pairs cannot fill one "
                              f"global batch of {ranks} processes x batch size {batch_size}")
-        self.prefetch = prefetch
+        self.prefetch, self.shuffle = prefetch, shuffle
         self.epoch, self.position = 1, 0          # the next batch to hand out
         self.bad = {}                             # dataset index -> message
 
@@ -74,6 +75,10 @@ class PairLoader:
         return len(self.dataset.skipped) + len(self.bad)
 
     def order(self, epoch: int) -> np.ndarray:
+        """The epoch's sample order: a keyed permutation, or file order (--serial-batches;
+        the augmentation stays random)."""
+        if not self.shuffle:
+            return np.arange(len(self.dataset))
         return np.random.default_rng([self.seed, epoch]).permutation(len(self.dataset))
 
     def _sample(self, order, epoch: int, position: int):
@@ -210,12 +215,14 @@ def ranks_mismatch(saved: int, now: int) -> str:
 
 def make_train_loader(dataroot, opts, seed: int = 0, rank: int = 0, ranks: int = 1) -> PairLoader:
     """The training loader of a run's options (direction, preprocess, load/crop size,
-    no_flip, batch_size; input_nc, output_nc, max_dataset_size where the options have them),
+    no_flip, batch_size; input_nc, output_nc, max_dataset_size, serial_batches where the
+    options have them),
     for rank `rank` of `ranks` data-parallel processes."""
     dataset = AlignedDataset(dataroot, "train", opts.direction, Preprocess.from_options(opts),
                              getattr(opts, "input_nc", 3), getattr(opts, "output_nc", 3),
                              getattr(opts, "max_dataset_size", None))
-    return PairLoader(dataset, opts.batch_size, seed, rank=rank, ranks=ranks)
+    return PairLoader(dataset, opts.batch_size, seed, rank=rank, ranks=ranks,
+                      shuffle=not getattr(opts, "serial_batches", False))
 
 
 def test_dataset(dataroot, phase, opts) -> AlignedDataset:
@@ -225,11 +232,14 @@ def test_dataset(dataroot, phase, opts) -> AlignedDataset:
                           getattr(opts, "input_nc", 3), getattr(opts, "output_nc", 3))
 
 
-def iter_test_pairs(dataroot, phase, opts, limit=None, dataset=None):
+def iter_test_pairs(dataroot, phase, opts, limit=None, dataset=None, indices=None):
     """(index, input, target) of a phase (of `dataset` if given), C x H x W, preprocessed
-    at test settings; unreadable files are warned about and skipped."""
+    at test settings; unreadable files are warned about and skipped. indices: those pairs
+    only (else the first `limit`, or all)."""
     dataset = dataset if dataset is not None else test_dataset(dataroot, phase, opts)
-    for index in range(len(dataset) if limit is None else min(limit, len(dataset))):
+    if indices is None:
+        indices = range(len(dataset) if limit is None else min(limit, len(dataset)))
+    for index in indices:
         try:
             a, b = dataset.load(index)
         except ImageReadError as e:

@@ -5,6 +5,11 @@ share a name, p2p_cupy/output_paths.py), index.html (one row per image)
 and metrics.json with the mean L1, PSNR and SSIM of output vs target, computed on images
 scaled to [0, 1] (per image, then averaged).
 
+The data: a root with PHASE/ (or A/PHASE and B/PHASE), a folder of AB images itself, or
+one AB image. Pairs are preprocessed as the run's test setting (the reference's: resized
+to the crop size), or kept at their own size (native_size: the reference's --preprocess
+none, sides rounded to a multiple of 4), fitted to the generator's stride (any_size.py).
+
 On the built-in synthetic facades (label map -> photo) it adds the paper's FCN-score of
 the outputs and, as the reference a perfect generator would reach, of the real photos
 (the cached FCN scorer of p2p_cupy/quality labels them, trained first if needed), and the
@@ -12,6 +17,7 @@ sharpness ratio: high-frequency energy of the outputs / of the real photos.
 """
 from __future__ import annotations
 
+import dataclasses
 import html
 import json
 from pathlib import Path
@@ -21,27 +27,52 @@ import numpy as np
 from p2p_cupy.data import synthetic
 from p2p_cupy.data.loader import iter_test_pairs
 from p2p_cupy.evaluation import metrics
-from p2p_cupy.evaluation.inference import load_generator, save_image, translate
-from p2p_cupy.output_paths import plan_outputs
+from p2p_cupy.evaluation.any_size import Translator
+from p2p_cupy.evaluation.inference import check_channels, load_generator, save_image
+from p2p_cupy.output_paths import check_output, plan_outputs
 from p2p_cupy.safe_files import write_text_atomically
 from p2p_cupy.train.build import phase_dataset
 
 KINDS = ("input", "output", "target")
 
 
-def run_test(run_dir, data_root, out_dir, phase="test", eval_mode=False, num_test=None) -> dict:
-    G, opts = load_generator(run_dir, eval_mode=eval_mode)
+def data_location(data, phase):
+    """(root, phase, only): a data root with PHASE/ as given; a folder of AB images is its
+    own phase (root = its parent); one AB image is its folder's, that file only."""
+    path = Path(data)
+    if path.is_file():
+        return str(path.parent.parent), path.parent.name, path.stem
+    two_folders = (path / "A").is_dir() and (path / "B").is_dir()
+    if path.is_dir() and not (path / phase).is_dir() and not two_folders:
+        return str(path.parent), path.name, None
+    return data, phase, None
+
+
+def run_test(run_dir, data_root, out_dir, phase="test", eval_mode=False, num_test=None,
+             epoch=None, fit_mode="pad", native_size=False, channels=(None, None),
+             tile=None) -> dict:
+    G, opts = load_generator(run_dir, eval_mode=eval_mode, epoch=epoch)
+    check_channels(G, *channels, run_dir)
+    if native_size:
+        opts = dataclasses.replace(opts, preprocess="none")
+    translator = Translator(G, fit_mode, tile)
+    root, phase, only = data_location(data_root, phase)
     out_dir = Path(out_dir)
-    dataset = phase_dataset(opts, data_root, phase)
-    pairs = range(len(dataset))[:num_test]
-    outputs = plan_outputs([dataset.pairs[i][1] for i in pairs], out_dir / "images",
+    dataset = phase_dataset(opts, root, phase)
+    pairs = range(len(dataset))[:num_test] if only is None else \
+        [i for i in range(len(dataset)) if dataset.name(i) == only]
+    planned = plan_outputs([dataset.pairs[i][1] for i in pairs], out_dir / "images",
                            [f"{{stem}}_{kind}.png" for kind in KINDS],
                            other_inputs=dataset.files(), away_from_inputs=True)
+    outputs = dict(zip(pairs, planned))       # dataset index -> its output files
+    for page in ("metrics.json", "index.html"):
+        check_output(out_dir / page, dataset.files())
     (out_dir / "images").mkdir(parents=True, exist_ok=True)
     scores, names, files = [], [], []     # per translated pair: input file, output files
     quality = _QualityScores.for_run(opts, data_root)
-    for index, real_A, real_B in iter_test_pairs(None, phase, opts, num_test, dataset):
-        fake_B = translate(G, real_A[None])[0]
+    for index, real_A, real_B in iter_test_pairs(None, phase, opts, dataset=dataset,
+                                                 indices=pairs):
+        fake_B = translator(real_A, name=dataset.name(index))
         if quality:
             quality.add(real_A, fake_B, real_B)
         for path, img in zip(outputs[index], (real_A, fake_B, real_B)):
@@ -52,7 +83,8 @@ def run_test(run_dir, data_root, out_dir, phase="test", eval_mode=False, num_tes
         names.append(dataset.pairs[index][1].name)
         files.append([p.name for p in outputs[index]])
     if not names:
-        raise ValueError(f"{data_root}: no image pairs in phase {phase!r}")
+        where = f" in phase {phase!r}" if only is None else ""
+        raise ValueError(f"{data_root}: no usable image pairs{where}")
     mean = np.mean(np.array(scores), axis=0)
     result = {"run": str(run_dir), "data": str(data_root), "phase": phase,
               "eval_mode": eval_mode, "images": len(names), "range": "[0, 1]",
@@ -81,7 +113,8 @@ class _QualityScores:
     def for_run(cls, opts, data_root):
         """Scores for a labels -> photo run on the built-in set, else None."""
         version = synthetic.builtin_version(data_root)
-        if version is None or opts.direction != "AtoB":
+        colors = (opts.input_nc, opts.output_nc) == (3, 3)     # label map and photo in RGB
+        if version is None or opts.direction != "AtoB" or not colors:
             return None
         from p2p_cupy.quality.scorer import load_or_train_scorer, scorer_size
         return cls(load_or_train_scorer(version, scorer_size(opts.crop_size)))

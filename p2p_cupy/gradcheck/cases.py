@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from p2p_cupy import backend, nn
-from p2p_cupy.gradcheck.check import check_problem, function_problem, module_problem
+from p2p_cupy.gradcheck.check import Problem, check_problem, function_problem, module_problem
 from p2p_cupy.gradcheck.networks import patchgan, resnet, unet
 
 KINK_MARGIN = 0.1   # |input| kept at least this far from a kink (well above h of any dtype)
@@ -137,6 +137,27 @@ def l1(rng, dtype):
     return _loss_problem(l1_forward, l1_backward, pred, target)
 
 
+def gradient_penalty(rng, dtype):
+    """WGAN-GP's penalty lambda * mean(||dD/dx|| - 1)^2 with respect to D's parameters: the
+    hand-derived tangent-pass gradient (p2p_cupy/train/gradient_penalty.py), through conv,
+    batch norm and leaky ReLU."""
+    from p2p_cupy.models import define_D
+    from p2p_cupy.train.gradient_penalty import gradient_penalty as penalty
+    D = _perturbed_parameters(define_D("n_layers", input_nc=2, ndf=2, n_layers_D=1,
+                                       seed=int(rng.integers(2 ** 31))).astype(dtype), rng)
+    real, fake = (_array(rng, (2, 2, 10, 10), dtype) for _ in range(2))
+    alpha = rng.uniform(0, 1, 2)
+
+    def forward():
+        return penalty(D, real, fake, alpha).reshape(1)
+
+    def backward(gy):
+        D.zero_grad()
+        penalty(D, real, fake, alpha)
+        return {name: p.grad * gy[0] for name, p in D.named_parameters()}
+    return Problem({name: p.data for name, p in D.named_parameters()}, forward, backward)
+
+
 def softmax_cross_entropy(rng, dtype):
     from p2p_cupy.ops.losses import (softmax_cross_entropy_backward,
                                      softmax_cross_entropy_forward)
@@ -168,6 +189,7 @@ CASES = {
     "unet": unet,
     "resnet": resnet,
     "patchgan": patchgan,
+    "gradient_penalty": gradient_penalty,
 }
 
 

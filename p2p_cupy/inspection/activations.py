@@ -26,6 +26,8 @@ from p2p_cupy.data.images import read_image, to_chw, to_uint8_image
 from p2p_cupy.errors import P2PError
 from p2p_cupy.inspection import pictures, probes
 from p2p_cupy.ops.concat import concat_forward
+from p2p_cupy.output_paths import check_output
+from p2p_cupy.safe_files import write_png_atomically, write_text_atomically
 from p2p_cupy.train import checkpoint, expected
 from p2p_cupy.train.build import adams, networks_from_options
 from p2p_cupy.train.step import train_step
@@ -95,6 +97,11 @@ def inspect_pair(run_dir, image_path, out_dir, layers=None) -> dict:
                          f"generator takes {G.input_nc}")
     chosen = split_layers(layers or default_layers(G, D))
     out = Path(out_dir)
+    chosen_files = {net: {name: f"features_{net}_{name.replace('.', '_')}.png"
+                          for name in chosen[net]} for net in ("G", "D")}
+    for file in ("patchmap.png", "stats.json", "index.html",
+                 *(f for files in chosen_files.values() for f in files.values())):
+        check_output(out / file, [image_path])
     out.mkdir(parents=True, exist_ok=True)
     real_A, real_B = bk.asarray(host_A), bk.asarray(host_B)
 
@@ -109,7 +116,8 @@ def inspect_pair(run_dir, image_path, out_dir, layers=None) -> dict:
     prob_fake = probes.patch_probability(fake_logits, opts.gan_mode)[0]
 
     losses, _ = train_step(G, D, opt_G, opt_D, real_A, real_B, opts.gan_mode, opts.lambda_l1,
-                           opts.lambda_gan)
+                           opts.lambda_gan, gp_alpha=np.full(real_A.shape[0], 0.5),
+                           lambda_gp=opts.lambda_gp)     # wgangp: the midpoints
     stats = {
         "checkpoint": str(checkpoint.latest_checkpoint(run_dir)), "image": str(image_path),
         "losses": {k: float(bk.to_numpy(v)) for k, v in losses.items()},
@@ -121,16 +129,16 @@ def inspect_pair(run_dir, image_path, out_dir, layers=None) -> dict:
                        for net, model in (("G", G), ("D", D))},
     }
     images = [to_uint8_image(a[0]) for a in (host_A, host_B, bk.to_numpy(fake_B))]
-    Image.fromarray(pictures.patch_map_panel(*images, prob_real, prob_fake)).save(
-        out / "patchmap.png")
+    write_png_atomically(out / "patchmap.png", Image.fromarray(
+        pictures.patch_map_panel(*images, prob_real, prob_fake)))
     grids = []
     for net, maps in (("G", g_maps), ("D", d_maps)):
-        for name in chosen[net]:
-            file = f"features_{net}_{name.replace('.', '_')}.png"
-            Image.fromarray(pictures.feature_grid(maps[name][0], MAX_MAPS)).save(out / file)
+        for name, file in chosen_files[net].items():
+            write_png_atomically(out / file, Image.fromarray(
+                pictures.feature_grid(maps[name][0], MAX_MAPS)))
             grids.append((f"{net}.{name}", maps[name].shape[1:], file))
-    (out / "stats.json").write_text(json.dumps(stats, indent=1))
-    (out / "index.html").write_text(page(stats, grids), encoding="utf-8")
+    write_text_atomically(out / "stats.json", json.dumps(stats, indent=1))
+    write_text_atomically(out / "index.html", page(stats, grids))
     return stats
 
 

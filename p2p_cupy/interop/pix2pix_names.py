@@ -27,6 +27,7 @@ import re
 import numpy as np
 
 from p2p_cupy import nn
+from p2p_cupy.errors import some_of
 from p2p_cupy.models import (RESNET_GENERATORS, PatchGAN, PixelDiscriminator, ResnetGenerator,
                              UNetGenerator, define_D, define_G)
 
@@ -59,7 +60,8 @@ def generator_names(G) -> dict:
     """Our module path -> the reference's, for every layer of G that holds arrays."""
     names = {}
     for path, layer in G.named_modules():
-        if not (isinstance(layer, CONVS + NORMS) and (layer._parameters or layer._buffers)):
+        holds_arrays = next(layer.named_parameters(), None) or next(layer.named_buffers(), None)
+        if not (isinstance(layer, CONVS + NORMS) and holds_arrays):
             continue
         if isinstance(G, ResnetGenerator):
             names[path] = path                         # built with the reference's indices
@@ -124,9 +126,9 @@ def to_our_state(model, ref_state: dict, source="checkpoint") -> dict:
     unexpected = sorted(set(ref_state) - used)
     problems = []
     if missing:
-        problems.append(f"missing keys: {', '.join(missing)}")
+        problems.append(f"missing keys: {some_of(missing)}")
     if unexpected:
-        problems.append(f"unexpected keys: {', '.join(unexpected)}")
+        problems.append(f"unexpected keys: {some_of(unexpected)}")
     if wrong_shape:
         problems.append(f"wrong shapes: {'; '.join(wrong_shape)}")
     if problems:

@@ -21,6 +21,7 @@ from collections import OrderedDict
 import numpy as np
 
 from p2p_cupy import backend
+from p2p_cupy.errors import some_of
 
 
 class Parameter:
@@ -213,8 +214,8 @@ class Module:
         missing = [k for k in list(params) + list(buffers) if k not in state]
         unexpected = [k for k in state if k not in params and k not in buffers]
         if strict and (missing or unexpected):
-            raise KeyError(f"{type(self).__name__}.load_state_dict: missing keys {missing}, "
-                           f"unexpected keys {unexpected}")
+            raise KeyError(f"{type(self).__name__}.load_state_dict: missing keys "
+                           f"{some_of(missing)}; unexpected keys {some_of(unexpected)}")
         for name, value in state.items():
             if name in params:
                 p = params[name]

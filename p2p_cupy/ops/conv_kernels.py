@@ -46,7 +46,7 @@ def conv2d_backward(bk, dy, cache, need_weight_grad, need_input_grad, grads_into
     dx = None
     if need_input_grad:   # dx = col2im(w^T @ dy)
         dx = _col2im(bk, bk.gemm(w.reshape(w.shape[0], -1).T, dy_rows), x.shape,
-                     k, stride, padding)
+                     k, stride, padding, dy.shape[2:])
     if not need_weight_grad:
         return dx, None, None
     dw = gemm_into(bk, dy_rows, cols.T, grads_into[0], w.shape)   # dw = dy @ im2col(x)^T
@@ -57,7 +57,7 @@ def conv_transpose2d_forward(bk, x, w, b, stride, padding, out_shape):
     """y of conv_transpose2d: col2im(w^T @ x), then the bias."""
     k = w.shape[2]
     cols = bk.gemm(w.reshape(w.shape[0], -1).T, _rows(bk, x))   # w^T @ x
-    y = _col2im(bk, cols, out_shape, k, stride, padding)
+    y = _col2im(bk, cols, out_shape, k, stride, padding, x.shape[2:])
     _add_bias(bk, y, b)
     return y
 
@@ -101,11 +101,11 @@ def _im2col(bk, x, k, stride, padding, out_hw):
     return cols
 
 
-def _col2im(bk, cols, x_shape, k, stride, padding):
+def _col2im(bk, cols, x_shape, k, stride, padding, grid_hw):
     """x of x_shape, as conv.py's _col2im, by conv.cu's im2col_bwd: each pixel gathers its
-    column entries (4x4 stride 2: each thread a 2x2 group of pixels)."""
+    column entries (4x4 stride 2: each thread a 2x2 group of pixels). grid_hw: the conv's
+    output size (the columns' grid of positions), which the caller's arrays carry."""
     n, c, h, w = x_shape
-    grid_hw = ((h + 2 * padding - k) // stride + 1, (w + 2 * padding - k) // stride + 1)
     x = bk.xp.empty(x_shape, cols.dtype)
     variant = _specialised(k, stride)
     items = ((h + padding + 1) // 2) * ((w + padding + 1) // 2) if variant == "_k4s2" else h * w

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from p2p_cupy import backend
-from p2p_cupy.ops.launch import launch_1d, n_arg
+from p2p_cupy.ops.launch import check_int32, plane_grid
 
 
 def reflection_pad2d_forward(x, padding):
@@ -24,8 +24,7 @@ def reflection_pad2d_forward(x, padding):
     if bk.uses_kernels:   # kernels/pad.cu: one thread per output pixel, a gather
         x = bk.xp.ascontiguousarray(x)
         y = bk.xp.empty(x.shape[:2] + (h + 2 * padding, w + 2 * padding), x.dtype)
-        launch_1d(bk.kernel("pad", "reflect_pad_fwd", x.dtype), y.size,
-                  (x, y, n_arg(y.size), np.int32(h), np.int32(w), np.int32(padding)))
+        _launch(bk, "reflect_pad_fwd", y, (x, y), h, w, padding)
         return y, (h, w, padding)
     pads = ((0, 0), (0, 0), (padding, padding), (padding, padding))
     return bk.xp.pad(x, pads, mode="reflect"), (h, w, padding)
@@ -38,10 +37,19 @@ def reflection_pad2d_backward(dy, cache):
     if bk.uses_kernels:   # each input pixel gathers the (at most 3 x 3) pixels that read it
         dy = bk.xp.ascontiguousarray(dy)
         dx = bk.xp.empty(dy.shape[:2] + (h, w), dy.dtype)
-        launch_1d(bk.kernel("pad", "reflect_pad_bwd", dy.dtype), dx.size,
-                  (dy, dx, n_arg(dx.size), np.int32(h), np.int32(w), np.int32(padding)))
+        _launch(bk, "reflect_pad_bwd", dx, (dy, dx), h, w, padding)
         return dx
     return _fold_borders(_fold_borders(dy, 2, h, padding), 3, w, padding)
+
+
+def _launch(bk, name, written, arrays, h, w, padding):
+    """One of kernels/pad.cu's gathers on the plane grid: a thread per pixel of `written`."""
+    n, c, out_h, out_w = written.shape
+    check_int32("reflection_pad2d", plane=(h + 2 * padding) * (w + 2 * padding))
+    grid, block = plane_grid(out_h * out_w, c, n)
+    bk.kernel("pad", name, written.dtype)(grid, block, (*arrays, np.int32(n), np.int32(c),
+                                                        np.int32(h), np.int32(w),
+                                                        np.int32(padding)))
 
 
 def _fold_borders(dy, axis, size, p):

@@ -12,22 +12,35 @@ from pathlib import Path
 
 from p2p_cupy import backend
 from p2p_cupy.models import define_D, define_G
-from p2p_cupy.optim import Adam, LinearDecaySchedule
+from p2p_cupy.models.init import DEFAULT_INIT, init_weights
+from p2p_cupy.optim import Adam
+from p2p_cupy.schedules import make_schedule
 from p2p_cupy.train import expected
 
 def cache_root() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "p2p_cupy"
 
 
+def _initialised(net, opts, seed):
+    """net with the options' --init-type/--init-gain (the layers drew the default)."""
+    if (opts.init_type, opts.init_gain) != DEFAULT_INIT:
+        init_weights(net, opts.init_type, opts.init_gain, seed)
+    return net
+
+
 def networks_from_options(opts):
     """(G, D): the networks a run with these options trains, freshly initialised on the
     current backend. Training, inference (which keeps G) and `p2p inspect activations`
-    all build them here, so a checkpoint's options always rebuild the same networks."""
-    G = define_G(opts.netG, ngf=opts.ngf, norm=opts.norm, use_dropout=not opts.no_dropout,
-                 seed=opts.seed, n_blocks=opts.n_blocks)
-    D = define_D(opts.netD, input_nc=3 if opts.unconditional_D else 6, ndf=opts.ndf,
+    all build them here, so a checkpoint's options always rebuild the same networks.
+    D judges (input, output) pairs, input_nc + output_nc channels, or the output alone
+    (output_nc channels) when unconditional."""
+    G = define_G(opts.netG, input_nc=opts.input_nc, output_nc=opts.output_nc, ngf=opts.ngf,
+                 norm=opts.norm, use_dropout=not opts.no_dropout, seed=opts.seed,
+                 n_blocks=opts.n_blocks)
+    d_input_nc = opts.output_nc if opts.unconditional_D else opts.input_nc + opts.output_nc
+    D = define_D(opts.netD, input_nc=d_input_nc, ndf=opts.ndf,
                  n_layers_D=opts.n_layers_D, norm=opts.norm, seed=opts.seed + 1)
-    return G, D
+    return _initialised(G, opts, opts.seed), _initialised(D, opts, opts.seed + 1)
 
 
 def resolve_dataroot(dataroot: str, size: int) -> Path:
@@ -64,7 +77,8 @@ def resume_spec(opts, ranks: int = 1) -> dict:
     know their shapes (a second or so for unet_256): a resume checks the file completely
     before reading any of it."""
     with backend.using("numpy"):
-        return expected.run_spec(*networks_from_options(opts), ranks)
+        return {**expected.run_spec(*networks_from_options(opts), ranks),
+                **expected.schedule_spec(opts.lr_policy)}
 
 
 class Run:
@@ -75,7 +89,7 @@ class Run:
         self.opts = opts
         self.G, self.D = networks_from_options(opts)
         self.opt_G, self.opt_D = adams(opts, self.G, self.D)
-        self.schedule = LinearDecaySchedule(opts.n_epochs, opts.n_epochs_decay)
+        self.schedule = make_schedule(opts)
         self.dataroot = resolve_dataroot(opts.dataroot, opts.load_size)
         self.loader = make_train_loader(self.dataroot, opts, seed=opts.seed + 2, rank=rank,
                                         ranks=ranks)

@@ -304,3 +304,26 @@ def latest_checkpoint(run_dir) -> Path:
     if not path.exists():
         raise CheckpointError(f"{run_dir}: no checkpoint found (expected {path})")
     return path
+
+
+def epoch_name(epoch: int) -> str:
+    """The name of the checkpoint kept at the end of an epoch (--save-epoch-freq)."""
+    return f"epoch_{epoch:04d}"
+
+
+def run_checkpoint(run_dir, epoch=None) -> Path:
+    """The checkpoint of a run for `epoch`: None or "latest" -> latest.npz, N -> the one
+    kept after epoch N (a clear error listing the kept epochs when there is none)."""
+    if epoch is None or str(epoch) == "latest":
+        return latest_checkpoint(run_dir)
+    try:
+        n = int(epoch)
+    except ValueError:
+        raise ValueError(f"--epoch {epoch!r}: expected an epoch number or 'latest'") from None
+    path = checkpoint_dir(run_dir) / f"{epoch_name(n)}.npz"
+    if not path.exists():
+        kept = sorted(int(p.stem.split("_")[1])
+                      for p in checkpoint_dir(run_dir).glob("epoch_*.npz"))
+        raise ValueError(f"{run_dir}: no checkpoint kept for epoch {n} (kept epochs: "
+                         f"{', '.join(map(str, kept)) or 'none'})")
+    return path

@@ -75,6 +75,22 @@ def saved_ranks(ckpt: CheckpointFile) -> int:
     return ranks
 
 
+# What the schedule keeps in a checkpoint (schedules.py): plateau's state, nothing else's.
+PLATEAU_SPEC = {"best": ArraySpec((), np.float64), "bad_epochs": ArraySpec((), np.int64),
+                "current": ArraySpec((), np.float64)}
+ADDED_LATER = ("schedule", "epoch_l1")     # parts that runs saved before them do not have
+
+
+def schedule_spec(lr_policy: str) -> dict:
+    """The schedule's part of Trainer.state_dict and the epoch's L1 sum and count."""
+    return {"schedule": PLATEAU_SPEC if lr_policy == "plateau" else {}, "epoch_l1": list}
+
+
+def present_or_required(ckpt: CheckpointFile, spec: dict) -> dict:
+    """spec without the parts of ADDED_LATER that an older checkpoint does not have."""
+    return {k: v for k, v in spec.items() if k in ckpt.tree or k not in ADDED_LATER}
+
+
 def saved_options(ckpt: CheckpointFile) -> TrainOptions:
     """The TrainOptions a checkpoint was made with: known names, the right types, and an
     architecture of a sane size."""

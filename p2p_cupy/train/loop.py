@@ -32,13 +32,13 @@ from pathlib import Path
 import numpy as np
 
 from p2p_cupy import backend
+from p2p_cupy.errors import P2PError
 from p2p_cupy.parallel import comm
 from p2p_cupy.train import checkpoint
-from p2p_cupy.train.progress import ProgressBar
-from p2p_cupy.train.report import LOSS_NAMES, RunReport
 from p2p_cupy.train.build import build_run
-from p2p_cupy.errors import P2PError
 from p2p_cupy.train.graphed import GraphedSteps
+from p2p_cupy.train.progress import ProgressBar
+from p2p_cupy.train.report import RunReport, loss_names
 from p2p_cupy.train.step import StepInputs, train_step
 
 
@@ -63,6 +63,7 @@ class Trainer:
             select_local_gpu(world)    # one GPU per process, before any array is made
         use_graph = self._use_graph()  # refused before anything is built
         self.step, self.epoch, self.epoch_step, self.trained_s = 0, 1, 0, 0.0
+        self.epoch_l1 = [0.0, 0]       # sum and count of this epoch's G_L1 (--lr-policy plateau)
         with backend.using(bk):
             self.run = build_run(opts, world.rank, world.size)   # G, D, opt_G, opt_D, ...
             if resume_state is not None:
@@ -71,7 +72,7 @@ class Trainer:
             if world.size > 1:
                 from p2p_cupy.parallel.training import DataParallel
                 self.parallel = DataParallel(world, self.run, self.bk, opts.sync_bn)
-        self.report = RunReport(self.run_dir)
+        self.report = RunReport(self.run_dir, loss_names(opts.gan_mode))
         if self.writes:
             self.report.truncate_log(self.step)
         self.pending = []              # (step, epoch, lr, {name: 0-d backend array})
@@ -81,8 +82,8 @@ class Trainer:
         if use_graph:
             with backend.using(bk):
                 self.graphed = GraphedSteps(self.run, opts.gan_mode, opts.lambda_l1,
-                                            LOSS_NAMES, opts.print_freq, opts.lambda_gan,
-                                            not opts.unconditional_D)
+                                            self.report.loss_names, opts.print_freq,
+                                            opts.lambda_gan, not opts.unconditional_D)
         self.clock = time.perf_counter()   # trained_s is accounted up to this moment
         self.stop_requested = False
         self.last_checkpoint_step = self.step if resume_state is not None else None
@@ -94,7 +95,9 @@ class Trainer:
                 "epoch_step": self.epoch_step, "trained_s": self.trained_s,
                 "options": self.opts.to_dict(), "G": dict(r.G.state_dict()),
                 "D": dict(r.D.state_dict()), "opt_G": r.opt_G.state_dict(),
-                "opt_D": r.opt_D.state_dict(), "loader": r.loader.state_dict()}
+                "opt_D": r.opt_D.state_dict(), "loader": r.loader.state_dict(),
+                "schedule": r.schedule.state_dict() if r.schedule.stateful else {},
+                "epoch_l1": list(self.epoch_l1)}
 
     def load_state(self, state):
         r = self.run
@@ -105,6 +108,9 @@ class Trainer:
         r.loader.load_state_dict(state["loader"])
         self.step, self.epoch = state["step"], state["epoch"]
         self.epoch_step, self.trained_s = state["epoch_step"], state["trained_s"]
+        if r.schedule.stateful and "schedule" in state:
+            r.schedule.load_state_dict(state["schedule"])
+        self.epoch_l1 = list(state.get("epoch_l1", [0.0, 0]))
 
     def save(self, name="latest"):
         self.flush_losses()            # raises TrainingDiverged before a bad state is saved
@@ -122,23 +128,26 @@ class Trainer:
         if not self.pending:
             return
         xp = self.bk.xp
-        table = self.bk.to_numpy(xp.stack([xp.stack([losses[k] for k in LOSS_NAMES])
+        names = self.report.loss_names
+        table = self.bk.to_numpy(xp.stack([xp.stack([losses[k] for k in names])
                                            for *_, losses in self.pending]))
         ranks = np.stack(self.world.allgather(table))     # (ranks, steps, losses)
-        rows = [(step, epoch, lr, dict(zip(LOSS_NAMES, map(float, values))))
+        rows = [(step, epoch, lr, dict(zip(names, map(float, values))))
                 for (step, epoch, lr, _), values in zip(self.pending, ranks.mean(axis=0))]
         self.pending = []
         bad = [(i, r, k) for i, row in enumerate(rows) for r in range(len(ranks))
-               for k in range(len(LOSS_NAMES)) if not np.isfinite(ranks[r, i, k])]
+               for k in range(len(names)) if not np.isfinite(ranks[r, i, k])]
         good_rows = rows[:bad[0][0]] if bad else rows
         if self.writes:
             self.report.log_losses(good_rows)
+        for *_, losses in good_rows:   # every rank: the plateau schedule must agree
+            self.epoch_l1 = [self.epoch_l1[0] + losses["G_L1"], self.epoch_l1[1] + 1]
         if good_rows:
             self.latest_losses = good_rows[-1][3]
         if bad:
             i, r, k = bad[0]
             where = f" on rank {r} of {len(ranks)}" if len(ranks) > 1 else ""
-            raise TrainingDiverged(f"loss {LOSS_NAMES[k]} is {ranks[r, i, k]} at step "
+            raise TrainingDiverged(f"loss {names[k]} is {ranks[r, i, k]} at step "
                                    f"{rows[i][0]}{where}")
         if self.parallel is not None:
             self.parallel.check_in_sync(self.step)
@@ -154,7 +163,7 @@ class Trainer:
         """Train until a stop condition; returns why it stopped: 'max-steps', 'finished',
         'interrupted' or 'diverged' (the last after printing the message)."""
         self.clock = time.perf_counter()
-        with _sigint_sets_flag(self), backend.using(self.bk):
+        with _stop_signals_set_flag(self), backend.using(self.bk):
             try:
                 reason = self._loop()
                 self.save()
@@ -185,18 +194,23 @@ class Trainer:
             self.flush_losses()
             bar.finish(self.epoch_step, self._speed(started, steps_before), self.latest_losses,
                        elapsed, self.lr())
-            self.epoch, self.epoch_step = self.epoch + 1, 0
+            total, count = self.epoch_l1
+            r.schedule.epoch_finished(total / max(count, 1))
+            self.epoch, self.epoch_step, self.epoch_l1 = self.epoch + 1, 0, [0.0, 0]
             self.save()
             if (self.epoch - 1) % opts.save_epoch_freq == 0:
-                self.save(f"epoch_{self.epoch - 1:04d}")
+                self.save(checkpoint.epoch_name(self.epoch - 1))
             self.write_index("running")
         return "finished"
 
     def _use_graph(self) -> bool:
         """--cuda-graph: on cuda unless turned off; on emu when asked; never on NumPy, and
         never with several processes or --sync-bn, whose all-reduces run on the host
-        between kernels where a captured step cannot hold them."""
+        between kernels where a captured step cannot hold them, nor with wgangp, whose
+        penalty draws new interpolation weights on the host every step."""
         host_reduces = self.world.size > 1 or self.opts.sync_bn
+        if self.opts.gan_mode == "wgangp":     # refused with it by TrainOptions.validate
+            return False
         if self.opts.cuda_graph is None:
             if self.bk.name == "cuda" and host_reduces and self.writes:
                 print("note: CUDA graph off (data-parallel steps all-reduce on the host)",
@@ -247,12 +261,16 @@ class Trainer:
         if self.inputs is None or not self.inputs.fits(real_A, real_B):
             self.inputs = StepInputs(real_A.shape, real_B.shape, real_A.dtype)
 
+        # wgangp's interpolation weights: keyed by the step, so a resumed run draws the same
+        alpha = (np.random.default_rng([opts.seed + 3, self.step + 1]).random(real_A.shape[0])
+                 if opts.gan_mode == "wgangp" else None)
         average = self.parallel.average_gradients if self.parallel else None
 
         def step():
             return train_step(r.G, r.D, r.opt_G, r.opt_D, real_A, real_B, opts.gan_mode,
                               opts.lambda_l1, opts.lambda_gan, not opts.unconditional_D,
-                              inputs=self.inputs, average_gradients=average)
+                              inputs=self.inputs, average_gradients=average,
+                              gp_alpha=alpha, lambda_gp=opts.lambda_gp)
         if self.observer is None:
             return step()
         return self.observer.observe_step(self.step + 1, r.G, r.D, step)
@@ -287,16 +305,20 @@ def global_batch_line(world, opts) -> str:
             f"{world.size * opts.batch_size}{', synchronized batch norm' if opts.sync_bn else ''}")
 
 
-class _sigint_sets_flag:
-    """During training, the first Ctrl-C asks for a clean stop; the second aborts."""
+class _stop_signals_set_flag:
+    """During training, the first Ctrl-C (SIGINT) or SIGTERM (what `kill` and job
+    schedulers send before they kill) asks for a clean stop: the step ends and a checkpoint
+    is saved; a second one aborts at once."""
+
+    SIGNALS = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM"}
 
     def __init__(self, trainer):
         self.trainer = trainer
 
     def __enter__(self):
-        self.previous = None
+        self.previous = {}
         if threading.current_thread() is threading.main_thread():
-            self.previous = signal.signal(signal.SIGINT, self._handle)
+            self.previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
 
     def _handle(self, signum, frame):
         trainer = self.trainer
@@ -305,10 +327,11 @@ class _sigint_sets_flag:
         trainer.stop_requested = True
         kept = (f"step {trainer.last_checkpoint_step}" if trainer.last_checkpoint_step is not None
                 else "none yet")
-        print(f"\nCtrl-C: stopping after this step and saving a checkpoint (Ctrl-C again: "
+        name = self.SIGNALS[signum]
+        print(f"\n{name}: stopping after this step and saving a checkpoint ({name} again: "
               f"stop at once without saving; the last checkpoint, {kept}, stays)",
-              file=trainer.out)
+              file=trainer.out, flush=True)
 
     def __exit__(self, *exc):
-        if self.previous is not None:
-            signal.signal(signal.SIGINT, self.previous)
+        for s, previous in self.previous.items():     # None: a handler set outside Python
+            signal.signal(s, signal.SIG_DFL if previous is None else previous)

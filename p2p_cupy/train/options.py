@@ -35,6 +35,10 @@ class TrainOptions:
     out: str = "runs"                     # runs are written to OUT/NAME
     name: str = "pix2pix"
     direction: str = "AtoB"
+    input_nc: int = 3                     # channels of the generator's input: 1, 3 or 4
+    output_nc: int = 3                    # channels of its output: 1 or 3
+    max_dataset_size: Optional[int] = None   # use only the first N training pairs
+    serial_batches: bool = False          # pairs in file order, not shuffled
     netG: str = "unet_256"
     n_blocks: Optional[int] = None        # residual blocks of a resnet netG (None: its name's)
     netD: str = "basic"
@@ -43,7 +47,8 @@ class TrainOptions:
     ndf: int = 64
     norm: str = "batch"
     no_dropout: bool = False
-    gan_mode: str = "vanilla"
+    gan_mode: str = "vanilla"             # vanilla | lsgan | wgangp (with gradient penalty)
+    lambda_gp: float = 10.0               # weight of wgangp's gradient penalty
     lambda_l1: float = 100.0
     lambda_gan: float = 1.0               # 0: L1 alone (the paper's "L1" ablation)
     unconditional_D: bool = False         # D judges B alone (the paper's "L1+GAN")
@@ -51,6 +56,10 @@ class TrainOptions:
     beta1: float = 0.5
     n_epochs: int = 100
     n_epochs_decay: int = 100
+    lr_policy: str = "linear"             # linear | step | plateau | cosine (schedules.py)
+    lr_decay_iters: int = 50              # step: multiply by 0.1 every this many epochs
+    init_type: str = "normal"             # normal | xavier | kaiming | orthogonal
+    init_gain: float = 0.02
     batch_size: int = 1
     load_size: int = 286
     crop_size: int = 256
@@ -64,6 +73,7 @@ class TrainOptions:
     save_latest_freq: int = 5000          # steps between `latest` checkpoints
     save_epoch_freq: int = 5              # epochs between kept epoch checkpoints
     inspect_freq: int = 0                 # steps between looks inside the networks (0: never)
+    init_from: Optional[str] = None       # weights this run started from (p2p train --init-from)
     cuda_graph: Optional[bool] = None     # replay a captured step (None: on cuda only)
     sync_bn: bool = False                 # data parallel: batch norm over the global batch
 
@@ -112,8 +122,28 @@ class TrainOptions:
              "a run name is one folder name: a letter or digit, then letters, digits, "
              "'.', '_', '-', '+' or inner spaces (no path separators, no '..', at most 128 "
              "characters)")
+        # issue 18's options (the lazy imports keep this module free of the frameworks)
+        from p2p_cupy.models.init import INIT_TYPES
+        from p2p_cupy.schedules import LR_POLICIES
+        from p2p_cupy.train.step import GAN_MODES
+        need(self.input_nc in (1, 3, 4), "input_nc", "must be 1, 3 or 4 (RGBA)")
+        need(self.output_nc in (1, 3), "output_nc", "must be 1 or 3")
+        need(self.max_dataset_size is None or (_int(self.max_dataset_size)
+                                               and self.max_dataset_size >= 1),
+             "max_dataset_size", "must be a whole number >= 1")
+        need(self.gan_mode in GAN_MODES, "gan_mode", f"must be one of {', '.join(GAN_MODES)}")
+        need(_finite(self.lambda_gp) and self.lambda_gp >= 0, "lambda_gp",
+             "the gradient penalty's weight must be >= 0")
+        need(self.lr_policy in LR_POLICIES, "lr_policy",
+             f"must be one of {', '.join(LR_POLICIES)}")
+        need(_int(self.lr_decay_iters) and self.lr_decay_iters >= 1, "lr_decay_iters",
+             "must be a whole number >= 1")
+        need(self.init_type in INIT_TYPES, "init_type",
+             f"must be one of {', '.join(INIT_TYPES)}")
+        need(_finite(self.init_gain) and self.init_gain > 0, "init_gain", "must be > 0")
         side = max(self.load_size, self.crop_size)
-        sample_bytes = side * side * 6 * 4        # A and B, 3 channels each, float32
+        # A and B, float32
+        sample_bytes = side * side * (self.input_nc + self.output_nc) * 4
         if sample_bytes > GIB:
             warnings.warn(f"--load-size {self.load_size}: one training sample takes "
                           f"{sample_bytes / GIB:.1f} GB of memory before the batch is even formed",
@@ -123,6 +153,10 @@ class TrainOptions:
         need(not (self.cuda_graph and self.sync_bn), "cuda_graph",
              "cannot be used with --sync-bn (its all-reduces run on the host; "
              "use --no-cuda-graph)")
+        # wgangp's penalty draws new interpolation weights on the host every step
+        need(not (self.cuda_graph and self.gan_mode == "wgangp"), "cuda_graph",
+             "cannot be used with --gan-mode wgangp (its penalty draws new interpolation "
+             "weights every step; use --no-cuda-graph)")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

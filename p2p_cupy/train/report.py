@@ -23,7 +23,13 @@ from p2p_cupy.data.images import to_uint8_image
 from p2p_cupy.safe_files import naming, replace_atomically, write_text_atomically
 
 LOSS_NAMES = ("G_GAN", "G_L1", "D_real", "D_fake")
-LOG_HEADER = ("step", "epoch", "lr", *LOSS_NAMES)
+
+
+def loss_names(gan_mode: str) -> tuple:
+    """The losses a run logs: wgangp adds its gradient penalty, D_GP."""
+    return LOSS_NAMES + (("D_GP",) if gan_mode == "wgangp" else ())
+
+
 SAMPLES_SHOWN = 6
 
 
@@ -38,14 +44,14 @@ class TornLogWarning(UserWarning):
     """A loss_log.csv line left incomplete by a killed run, dropped on reading."""
 
 
-def _parse_row(fields):
+def _parse_row(fields, header):
     """{column: value} of one CSV row (step and epoch int, the rest float), or None if it
     is not a whole row."""
-    if len(fields) != len(LOG_HEADER):
+    if len(fields) != len(header):
         return None
     try:
         return {k: (int(v) if k in ("step", "epoch") else float(v))
-                for k, v in zip(LOG_HEADER, fields)}
+                for k, v in zip(header, fields)}
     except ValueError:
         return None
 
@@ -53,8 +59,9 @@ def _parse_row(fields):
 class RunReport:
     """Appends to the loss log, saves sample grids and rewrites index.html."""
 
-    def __init__(self, run_dir):
-        self.run_dir = Path(run_dir)
+    def __init__(self, run_dir, loss_names=LOSS_NAMES):
+        self.run_dir, self.loss_names = Path(run_dir), tuple(loss_names)
+        self.header = ("step", "epoch", "lr", *self.loss_names)    # the loss log's columns
         self.samples_dir = self.run_dir / "samples"
         self.samples_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = self.run_dir / "loss_log.csv"
@@ -64,11 +71,11 @@ class RunReport:
         """Drop rows after `step`: a run killed after its last checkpoint logged steps
         that the resumed run will redo. The log is rewritten through a temporary file, so
         a kill during the rewrite leaves the old log, never a part of it."""
-        rows = [[row[k] for k in LOG_HEADER] for row in self.read_log(warn=True)
+        rows = [[row[k] for k in self.header] for row in self.read_log(warn=True)
                 if row["step"] <= step]
         buffer = io.StringIO()
         writer = csv.writer(buffer)
-        writer.writerow(LOG_HEADER)
+        writer.writerow(self.header)
         writer.writerows(rows)
         write_text_atomically(self.log_path, buffer.getvalue())
 
@@ -78,10 +85,10 @@ class RunReport:
         with naming(self.log_path), open(self.log_path, "a", newline="") as f:
             writer = csv.writer(f)
             if new:
-                writer.writerow(LOG_HEADER)
+                writer.writerow(self.header)
             for step, epoch, lr, losses in rows:
                 writer.writerow([step, epoch, repr(float(lr))]
-                                + [repr(float(losses[k])) for k in LOSS_NAMES])
+                                + [repr(float(losses[k])) for k in self.loss_names])
 
     def read_log(self, warn: bool = False) -> list:
         """The logged rows as {column: value}. A last line without its newline was torn by a kill mid-append: it is
@@ -97,7 +104,7 @@ class RunReport:
             lines = lines[:-1]
         rows = []
         for number, fields in enumerate(csv.reader(lines[1:]), start=2):
-            row = _parse_row(fields)
+            row = _parse_row(fields, self.header)
             if row is None:
                 if warn:
                     warnings.warn(f"{self.log_path}: dropped unreadable line {number}",
@@ -122,7 +129,7 @@ class RunReport:
         extra: more HTML before the options (the --inspect-freq section)."""
         rows = self.read_log()
         charts = "\n".join(loss_chart(name, [r["step"] for r in rows], [r[name] for r in rows])
-                           for name in LOSS_NAMES)
+                           for name in self.loss_names)
         samples = "\n".join(
             f'<figure><img src="samples/{p.name}" alt="{p.name}">'
             f'<figcaption>step {int(p.stem.split("_")[1])}</figcaption></figure>'

@@ -5,9 +5,11 @@
     G step:  loss_G = GAN(D(A, fake_B), real) + lambda_L1 * mean|fake_B - B|   (D frozen)
 
 GAN is BCE with logits (vanilla) or MSE (lsgan) against a constant label map of 1 (real)
-or 0 (fake). The paper's loss ablations: lambda_gan = 0 trains G with L1 alone (D is not
-run), lambda_l1 = 0 with the GAN alone, and an unconditional D judges B alone instead of
-the pair (A, B) (the "L1+GAN" row; D then has 3 input channels). Our modules keep the cache of their last forward, so D runs as three
+or 0 (fake), or the Wasserstein critic's -mean / +mean (wgangp), whose D step adds the
+gradient penalty at interpolates of the real and fake pairs (gradient_penalty.py). The
+paper's loss ablations: lambda_gan = 0 trains G with L1 alone (D is not run), lambda_l1 = 0
+with the GAN alone, and an unconditional D judges B alone instead of the pair (A, B) (the
+"L1+GAN" row; D then has 3 input channels). Our modules keep the cache of their last forward, so D runs as three
 forward/backward pairs: fake then real for the D step, then the G step's pass through the
 *updated* D, exactly the order of the reference implementation (and the same three batch
 norm running-statistics updates).
@@ -22,6 +24,7 @@ from p2p_cupy import backend
 from p2p_cupy.ops.concat import concat_backward
 from p2p_cupy.ops.losses import (bce_with_logits_backward, bce_with_logits_forward,
                                  l1_backward, l1_forward, mse_backward, mse_forward)
+from p2p_cupy.train.gradient_penalty import gradient_penalty, wgan_loss
 
 GAN_LOSSES = {
     "vanilla": (bce_with_logits_forward, bce_with_logits_backward),
@@ -29,8 +32,13 @@ GAN_LOSSES = {
 }
 
 
+GAN_MODES = (*GAN_LOSSES, "wgangp")
+
+
 def gan_loss(pred, is_real: bool, gan_mode: str):
     """(loss, dloss/dpred) of the GAN criterion toward the label map real=1 / fake=0."""
+    if gan_mode == "wgangp":
+        return wgan_loss(pred, is_real)
     forward, backward = GAN_LOSSES[gan_mode]
     loss, cache = forward(pred, 1.0 if is_real else 0.0)
     return loss, lambda scale=1.0: backward(cache, scale)
@@ -71,33 +79,36 @@ class StepInputs:
 
 
 def train_step(G, D, opt_G, opt_D, real_A, real_B, gan_mode="vanilla", lambda_l1=100.0,
-               lambda_gan=1.0, conditional_D=True, inputs=None, average_gradients=None):
+               lambda_gan=1.0, conditional_D=True, inputs=None, average_gradients=None,
+               gp_alpha=None, lambda_gp=10.0):
     """One iteration on a batch; returns the losses as 0-d backend arrays (no host sync)
     and fake_B. `inputs`: the StepInputs the batch is copied into (the training loop keeps
     one across steps); a new one when None. average_gradients(net), when given, runs
     between each backward and its optimizer step (data parallelism: the mean of the
-    gradients over the processes)."""
+    gradients over the processes). wgangp needs gp_alpha: the host (N,) interpolation
+    weights of the penalty."""
     if inputs is None or not inputs.fits(real_A, real_B):
         inputs = StepInputs(real_A.shape, real_B.shape, real_A.dtype)
     inputs.copy_in(real_A, real_B)
     return train_step_on(inputs, G, D, opt_G, opt_D, gan_mode, lambda_l1, lambda_gan,
-                         conditional_D, average_gradients)
+                         conditional_D, average_gradients, gp_alpha, lambda_gp)
 
 
 def train_step_on(inputs, G, D, opt_G, opt_D, gan_mode="vanilla", lambda_l1=100.0,
-                  lambda_gan=1.0, conditional_D=True, average_gradients=None):
+                  lambda_gan=1.0, conditional_D=True, average_gradients=None,
+                  gp_alpha=None, lambda_gp=10.0):
     """One iteration on the batch already in `inputs` (a StepInputs): everything train_step
     does after copying the batch in. (A captured step passes no average_gradients: the
     all-reduces run on the host.) lambda_gan 0: G's step on L1 alone, D untouched;
     conditional_D False: D judges B alone."""
     average = average_gradients or (lambda net: None)
-    if gan_mode not in GAN_LOSSES:
-        raise ValueError(f"unknown gan_mode {gan_mode!r}; choose vanilla or lsgan")
+    if gan_mode not in GAN_MODES:
+        raise ValueError(f"unknown gan_mode {gan_mode!r}; choose {', '.join(GAN_MODES)}")
     real_A, real_B, fake_AB, real_AB = inputs.real_A, inputs.real_B, inputs.fake_AB, inputs.real_AB
     fake_B = G.forward_into(real_A, inputs.fake_B)
     c_a = real_A.shape[1]
     if lambda_gan == 0:
-        return _l1_only_step(G, opt_G, fake_B, real_B, lambda_l1, average), fake_B
+        return _l1_only_step(G, opt_G, fake_B, real_B, lambda_l1, average, gan_mode), fake_B
     if not conditional_D:
         fake_AB, real_AB = fake_B, real_B
 
@@ -109,6 +120,8 @@ def train_step_on(inputs, G, D, opt_G, opt_D, gan_mode="vanilla", lambda_l1=100.
     D.backward_without_input_grad(grad(0.5))
     loss_D_real, grad = gan_loss(D.forward(real_AB), True, gan_mode)
     D.backward_without_input_grad(grad(0.5))
+    if gan_mode == "wgangp":
+        loss_D_GP = gradient_penalty(D, real_AB, fake_AB, gp_alpha, lambda_gp)
     average(D)
     opt_D.step()
 
@@ -127,16 +140,22 @@ def train_step_on(inputs, G, D, opt_G, opt_D, gan_mode="vanilla", lambda_l1=100.
     opt_G.step()
     D.freeze(False)
 
-    return {"G_GAN": loss_G_GAN, "G_L1": loss_G_L1,
-            "D_real": loss_D_real, "D_fake": loss_D_fake}, fake_B
+    losses = {"G_GAN": loss_G_GAN, "G_L1": loss_G_L1, "D_real": loss_D_real,
+              "D_fake": loss_D_fake}
+    if gan_mode == "wgangp":
+        losses["D_GP"] = loss_D_GP
+    return losses, fake_B
 
 
-def _l1_only_step(G, opt_G, fake_B, real_B, lambda_l1, average):
-    """G's step on lambda_l1 * L1 alone; the GAN losses are reported as 0."""
+def _l1_only_step(G, opt_G, fake_B, real_B, lambda_l1, average, gan_mode):
+    """G's step on lambda_l1 * L1 alone; the GAN losses (the mode's) are reported as 0."""
     opt_G.zero_grad()
     loss_G_L1, l1_cache = l1_forward(fake_B, real_B)
     G.backward_without_input_grad(l1_backward(l1_cache, lambda_l1))
     average(G)
     opt_G.step()
     zero = backend.current().xp.zeros_like(loss_G_L1)   # an allocation a capture can replay
-    return {"G_GAN": zero, "G_L1": loss_G_L1, "D_real": zero, "D_fake": zero}
+    losses = {"G_GAN": zero, "G_L1": loss_G_L1, "D_real": zero, "D_fake": zero}
+    if gan_mode == "wgangp":
+        losses["D_GP"] = zero
+    return losses

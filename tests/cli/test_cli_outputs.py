@@ -157,3 +157,27 @@ def test_split_refuses_to_copy_a_folder_onto_itself(tmp_path):
     before = photo.read_bytes()
     _refused(_p2p("data", "split", tmp_path / "train", tmp_path), "the inputs are read from")
     assert photo.read_bytes() == before
+
+
+def _files(folder):
+    return {p: p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("command", [
+    ("test", "--checkpoint", "{run}", "--data", "{data}", "--out", "{run}"),
+    ("inspect", "activations", "--checkpoint", "{run}", "--out", "{run}", "{pair}"),
+    ("translate", "--checkpoint", "{run}", "{photo}", "--out", "{run}/checkpoints"),
+    ("translate", "--checkpoint", "{run}", "{photo}", "--out", "{run}/samples"),
+    ("export", "{run}", "--out", "{run}/checkpoints/latest.npz", "--no-verify"),
+    ("convert", "{pth}", "--out", "{run}/checkpoints/latest.npz"),
+], ids=lambda c: "-".join(c[:2]))
+def test_no_command_writes_over_a_training_run_s_own_files(run, tmp_path, command):
+    """A run folder's report, log, checkpoints and samples are written by training alone:
+    every other command that writes files refuses them before writing anything."""
+    data, run_dir = run
+    (tmp_path / "model.pth").write_bytes(b"not read: the output is checked first")
+    where = {"run": run_dir, "data": data, "pair": data / "test" / "b.png",
+             "photo": _photo(tmp_path / "photo.png", 50), "pth": tmp_path / "model.pth"}
+    before = _files(run_dir)
+    _refused(_p2p(*(part.format(**where) for part in command)), "training run", run_dir)
+    assert _files(run_dir) == before

@@ -62,18 +62,107 @@ def test_test_command_writes_outputs_index_and_metrics(run, tmp_path):
     assert "_target.png" in (tmp_path / "index.html").read_text()
 
 
-def test_translate_accepts_any_multiple_of_32_and_names_the_nearest_valid_size(run, tmp_path):
+@pytest.mark.parametrize("fit", ["pad", "resize", "none"])
+def test_translate_brings_a_1000x700_photo_back_at_its_size_with_every_fit(run, tmp_path, fit):
     _, run_dir = run
-    Image.fromarray(np.zeros((64, 96, 3), np.uint8)).save(tmp_path / "wide.png")
-    Image.fromarray(np.zeros((50, 70, 3), np.uint8)).save(tmp_path / "odd.png")
-    result = CliRunner().invoke(main, ["translate", "--checkpoint", str(run_dir),
-                                       str(tmp_path / "wide.png"), "--out", str(tmp_path / "o")])
+    photo = np.random.default_rng(1).integers(0, 256, (700, 1000, 3), dtype=np.uint8)
+    Image.fromarray(photo).save(tmp_path / "photo.jpg")
+    result = CliRunner().invoke(main, ["translate", "--checkpoint", str(run_dir), "--fit", fit,
+                                       str(tmp_path / "photo.jpg"), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 0, result.output
+    assert Image.open(tmp_path / "o" / "photo.png").size == (1000, 700)
+
+
+def test_translate_takes_folders_sizes_tiles_and_kept_epochs(run, tmp_path):
+    _, run_dir = run
+    (tmp_path / "in").mkdir()
+    Image.fromarray(np.zeros((64, 96, 3), np.uint8)).save(tmp_path / "in" / "wide.png")
+    Image.fromarray(np.zeros((50, 70), np.uint8)).save(tmp_path / "in" / "gray.png")
+    result = CliRunner().invoke(main, ["translate", "--checkpoint", str(run_dir), "--tile", "32",
+                                       str(tmp_path / "in"), "--out", str(tmp_path / "o")])
     assert result.exit_code == 0, result.output
     assert Image.open(tmp_path / "o" / "wide.png").size == (96, 64)
-    result = CliRunner().invoke(main, ["translate", "--checkpoint", str(run_dir),
-                                       str(tmp_path / "odd.png"), "--out", str(tmp_path / "o")])
-    assert result.exit_code == 1
-    assert "70x50" in result.output and "nearest valid size is 64x64" in result.output
+    assert Image.open(tmp_path / "o" / "gray.png").size == (70, 50)
+    result = CliRunner().invoke(main, ["translate", "--checkpoint", str(run_dir), "--size", "35",
+                                       "--epoch", "latest", str(tmp_path / "in" / "gray.png"),
+                                       "--out", str(tmp_path / "s")])
+    assert result.exit_code == 0, result.output
+    assert Image.open(tmp_path / "s" / "gray.png").size == (35, 25)
+    for args, message in ((["--epoch", "3"], "no checkpoint kept for epoch 3"),
+                          (["--input-nc", "1"], "has 3 input channels"),
+                          (["--fit", "none", "--size", "20x20"], "at least 32 pixels")):
+        result = CliRunner().invoke(main, ["translate", "--checkpoint", str(run_dir), *args,
+                                           str(tmp_path / "in"), "--out", str(tmp_path / "x")])
+        assert result.exit_code == 1 and message in result.output, result.output
+
+
+def test_test_command_takes_a_folder_of_pairs_at_their_own_size(run, tmp_path):
+    data, run_dir = run
+    folder = tmp_path / "pairs"
+    folder.mkdir()
+    Image.fromarray(np.zeros((40, 100, 3), np.uint8)).save(folder / "p.png")
+    result = CliRunner().invoke(main, ["test", "--checkpoint", str(run_dir), "--data",
+                                       str(folder), "--native-size", "--out", str(tmp_path / "t")])
+    assert result.exit_code == 0, result.output
+    assert Image.open(tmp_path / "t" / "images" / "p_output.png").size == (48, 40)   # 50 rounded to 4s
+    result = CliRunner().invoke(main, ["test", "--checkpoint", str(run_dir), "--data",
+                                       str(data / "test" / "1.png"), "--out", str(tmp_path / "u")])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "u" / "images").iterdir()) == [
+        "1_input.png", "1_output.png", "1_target.png"]
+
+
+@pytest.mark.parametrize("input_nc,output_nc", [(4, 3), (3, 1)])
+def test_translate_rgba_inputs_and_grayscale_outputs(tmp_path, input_nc, output_nc):
+    from p2p_cupy.train import checkpoint
+    from p2p_cupy.train.build import networks_from_options
+    from p2p_cupy.train.options import TrainOptions
+    opts = TrainOptions(netG="unet_32", ngf=4, input_nc=input_nc, output_nc=output_nc)
+    with backend.using(backend.get_backend("numpy")):
+        G = networks_from_options(opts)[0]
+        checkpoint.save_checkpoint(tmp_path, "m", {"options": opts.to_dict(),
+                                                   "G": dict(G.state_dict())})
+    rgba = np.random.default_rng(2).integers(0, 256, (40, 36, 4), dtype=np.uint8)
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "in.png")
+    result = CliRunner().invoke(main, ["translate", "--checkpoint", str(tmp_path / "m.npz"),
+                                       "--input-nc", str(input_nc), "--output-nc",
+                                       str(output_nc), "--eval", "--device", "numpy",
+                                       str(tmp_path / "in.png"), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 0, result.output
+    out = Image.open(tmp_path / "o" / "in.png")
+    assert out.size == (36, 40) and out.mode == ("L" if output_nc == 1 else "RGB")
+
+
+def test_train_init_from_a_run_through_the_cli(run, tmp_path):
+    data, run_dir = run
+    result = CliRunner().invoke(main, [
+        "train", "--init-from", str(run_dir), "--init-g-only", "--dataroot", str(data),
+        "--out", str(tmp_path), "--name", "ft", "--load-size", "32", "--crop-size", "32",
+        "--max-steps", "1", "--lr-policy", "cosine", "--init-type", "orthogonal",
+        "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert f"starting from the G weights of {run_dir}" in result.output
+    assert "unet_32" in result.output                       # the source's architecture
+    result = CliRunner().invoke(main, ["train", "--resume", str(tmp_path / "ft"), "--epoch",
+                                       "2"])
+    assert result.exit_code == 1 and "no checkpoint kept for epoch 2" in result.output
+
+
+def test_train_init_from_a_pytorch_generator_through_the_cli(run, tmp_path):
+    """The .pth is read by the interop reader that `p2p train` hands down to the run."""
+    torch = pytest.importorskip("torch")
+    from p2p_cupy.bench.torch_ref import load_reference
+    data, _ = run
+    tG = load_reference()[1].build(seed=0, num_downs=5, ngf=4, use_dropout=False)[0]
+    pth = tmp_path / "latest_net_G.pth"
+    torch.save(tG.state_dict(), pth)
+    result = CliRunner().invoke(main, [
+        "train", "--init-from", str(pth), "--dataroot", str(data), "--out", str(tmp_path),
+        "--name", "ft", "--load-size", "32", "--crop-size", "32", "--max-steps", "1",
+        "--ndf", "4", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert f"starting from the G weights of {pth}" in result.output
+    assert "unet_32 (" in result.output                     # the .pth's architecture
 
 
 @pytest.mark.parametrize("ablation", [[], ["--lambda-gan", "0"], ["--unconditional-D"]],

@@ -110,3 +110,18 @@ def test_truncation_found_only_when_decoding_raises_our_error(ab_root):
     ds = AlignedDataset(ab_root, preprocess=Preprocess("none"))
     with pytest.raises(ImageReadError, match="3.png: unreadable image"):
         ds.load(3)
+
+
+def test_four_channel_inputs_keep_alpha_and_three_channel_targets_are_flattened(tmp_path):
+    (tmp_path / "train").mkdir()
+    ab = np.zeros((8, 16, 4), np.uint8)
+    ab[:, :8] = (10, 20, 30, 0)            # A: transparent, its color must survive
+    ab[:, 8:] = (200, 100, 50, 0)          # B: transparent, composited onto white as RGB
+    Image.fromarray(ab, "RGBA").save(tmp_path / "train" / "0.png")
+    a, b = AlignedDataset(tmp_path, preprocess=Preprocess("none", 8, 8, True),
+                          input_nc=4).load(0)
+    assert a.shape == (4, 8, 8) and b.shape == (3, 8, 8)
+    np.testing.assert_allclose(a[:, 0, 0], np.array([10, 20, 30, 0]) / 127.5 - 1, atol=1e-6)
+    np.testing.assert_allclose(b[:, 0, 0], 1.0)
+    with pytest.raises(ValueError, match="1, 3 or 4"):
+        AlignedDataset(tmp_path, input_nc=2)

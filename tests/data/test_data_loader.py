@@ -70,6 +70,17 @@ def test_stopping_early_stops_the_worker(root):
     assert threading.active_count() == before
 
 
+def test_serial_batches_and_max_dataset_size(root):
+    opts = TrainOptions(load_size=24, crop_size=16, batch_size=2, serial_batches=True,
+                        max_dataset_size=5)
+    loader = make_train_loader(root, opts, seed=3)
+    assert len(loader.dataset) == 5 and len(loader) == 3
+    ids = sum((_ids(a) for a, _ in loader.iter_from(2)), [])
+    assert ids == [0, 1, 2, 3, 4]                   # file order, every epoch
+    shuffled = make_train_loader(root, TrainOptions(load_size=24, crop_size=16), seed=3)
+    assert list(shuffled.order(2)) != list(range(7))
+
+
 def test_resume_from_the_state_continues_exactly(root):
     whole = _loader(root, batch_size=2)
     expected = [b for e in (1, 2) for b in whole.iter_from(e)]

@@ -16,8 +16,8 @@ from p2p_cupy.data import AlignedDataset, Preprocess
 from p2p_cupy.data.images import (MAX_PIXELS_ENV, ImageReadError, image_size, read_image,
                                   to_chw)
 from p2p_cupy.errors import P2PError
-from p2p_cupy.evaluation.inference import load_image
 from p2p_cupy.models import define_G
+from p2p_cupy.evaluation.inference import read_input
 
 
 def _png_declaring(width, height, bit_depth=16, color_type=0, idat=b""):
@@ -123,16 +123,16 @@ def test_translate_reads_an_image_exactly_as_training_does(tmp_path, pixels):
     path = tmp_path / ("x.tif" if pixels == "CMYK" else "x.png")
     img.save(path)
     G = define_G("unet_32", ngf=2)
-    np.testing.assert_array_equal(load_image(path, G)[0], to_chw(read_image(path)))
+    np.testing.assert_array_equal(read_input(path, G.input_nc), to_chw(read_image(path)))
     if pixels == "16-bit gray":
-        assert 0.2 < (load_image(path, G).mean() + 1) / 2 < 0.8          # mid-gray, not 255
+        assert 0.2 < (read_input(path, G.input_nc).mean() + 1) / 2 < 0.8          # mid-gray, not 255
 
 
 def test_translate_refuses_an_oversized_image_with_the_cap_message(tmp_path):
     path = tmp_path / "bomb.png"
     path.write_bytes(_png_declaring(26000, 6800))
     with pytest.raises(ImageReadError, match="more than the cap"):
-        load_image(path, define_G("unet_32", ngf=2))
+        read_input(path, define_G("unet_32", ngf=2).input_nc)
 
 
 # --- fuzzing: real files, randomly damaged ------------------------------------------------------
@@ -184,7 +184,11 @@ def damaged(draw):
 
 @settings(max_examples=300, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(data=damaged())
+@given(data=st.one_of(
+    damaged(),
+    st.binary(max_size=300),                   # and random bytes behind each format's magic
+    *(st.builds(lambda b, magic=magic: magic + b, st.binary(max_size=200))
+      for magic in (b"GIF89a", b"BM", b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n"))))
 def test_damaged_real_files_give_an_image_or_our_error(tmp_path, data):
     path = tmp_path / "fuzz.img"
     path.write_bytes(data)

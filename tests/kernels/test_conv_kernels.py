@@ -50,7 +50,7 @@ def test_im2col_and_col2im_match_numpy(ordered_kernel_bk, shape, k, s, p, dtype,
     cols = conv_kernels._im2col(bk, bk.asarray(x), k, s, p, out_hw)
     np.testing.assert_array_equal(bk.to_numpy(cols), ref_cols)      # a pure copy: exact
     c = rng.standard_normal(ref_cols.shape).astype(dtype)
-    back = conv_kernels._col2im(bk, bk.asarray(c), shape, k, s, p)
+    back = conv_kernels._col2im(bk, bk.asarray(c), shape, k, s, p, out_hw)
     np.testing.assert_allclose(bk.to_numpy(back), _col2im_reference(c, shape, k, s, p, out_hw),
                                rtol=TOL[dtype], atol=TOL[dtype])
 
@@ -70,7 +70,7 @@ def test_unrolled_kernels_equal_the_generic_ones_bit_for_bit(ordered_kernel_bk, 
     c = bk.asarray(rng.standard_normal(generic_cols.shape))
     generic_x = bk.xp.empty(shape)
     bk.kernel("conv", "im2col_bwd", np.float64)((1, 3, 2), (128,), (c, generic_x) + geometry)
-    np.testing.assert_array_equal(bk.to_numpy(conv_kernels._col2im(bk, c, shape, k, s, p)),
+    np.testing.assert_array_equal(bk.to_numpy(conv_kernels._col2im(bk, c, shape, k, s, p, out_hw)),
                                   bk.to_numpy(generic_x))
 
 

@@ -3,9 +3,9 @@
 * it compiles for sm_80 and sm_90 (g++, the emulator, accepts some code nvcc rejects);
 * ptxas reports no register spills in any kernel (spilled registers live in local memory,
   off chip);
-* the PTX of the conv and batch-norm kernels, the memory-bound hot paths, holds no 64-bit
-  integer division or remainder (tens of instructions each, once per element they would
-  cost more than the loads they index).
+* the PTX of the conv, batch-norm and padding kernels, the memory-bound hot paths, holds
+  no 64-bit integer division or remainder (tens of instructions each, once per element
+  they would cost more than the loads they index).
 
 One nvcc run per file and architecture (-Xptxas -v, keeping the PTX) serves all three.
 Skipped, with the reason shown (pytest -rs), where nvcc is not installed.
@@ -26,7 +26,7 @@ HERE = Path(__file__).resolve().parent
 SOURCES = sorted(KERNELS_DIR.glob("*.cu")) + sorted(HERE.glob("*.cu"))
 NVCC = shutil.which("nvcc")
 ARCHS = ["sm_80", "sm_90"]
-NO_WIDE_DIVISION = ("conv", "conv_one_out", "batch_norm")   # kernels/<family>.cu
+NO_WIDE_DIVISION = ("conv", "conv_one_out", "batch_norm", "pad")   # kernels/<family>.cu
 WIDE_DIVISION = re.compile(r"^\s*(?:div|rem)\.[su]64\b", re.M)
 needs_nvcc = pytest.mark.skipif(NVCC is None,
                                 reason="nvcc not installed: CUDA sources not compile-checked")

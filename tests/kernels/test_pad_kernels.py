@@ -24,13 +24,14 @@ def test_reflect_pad_kernels_match_numpy(kernel_bk, order, h, w, p, dtype, rng):
     bk = kernel_bk
     x = rng.standard_normal((2, 3, h, w)).astype(dtype)
     dy = rng.standard_normal((2, 3, h + 2 * p, w + 2 * p)).astype(dtype)
-    geometry = (np.int32(h), np.int32(w), np.int32(p))
+    geometry = tuple(np.int32(v) for v in (2, 3, h, w, p))     # images, channels, ...
     y, dx = bk.xp.empty(dy.shape, dtype), bk.xp.empty(x.shape, dtype)
-    with thread_order(order):     # 3 blocks of 64 threads: each thread loops (grid stride)
-        bk.kernel("pad", "reflect_pad_fwd", dtype)((3,), (64,), (bk.asarray(x), y,
-                                                                  np.int64(y.size)) + geometry)
-        bk.kernel("pad", "reflect_pad_bwd", dtype)((3,), (64,), (bk.asarray(dy), dx,
-                                                                  np.int64(dx.size)) + geometry)
+    # A plane grid smaller than the work in every dimension: 2 x 16 threads per plane, 2 of
+    # the 3 channels, 1 of the 2 images, so each thread loops (grid stride) along x, y and z.
+    grid, block = (2, 2, 1), (16,)
+    with thread_order(order):
+        bk.kernel("pad", "reflect_pad_fwd", dtype)(grid, block, (bk.asarray(x), y) + geometry)
+        bk.kernel("pad", "reflect_pad_bwd", dtype)(grid, block, (bk.asarray(dy), dx) + geometry)
     np.testing.assert_array_equal(bk.to_numpy(y),
                                   np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)), mode="reflect"))
     tol = 1e-5 if dtype == np.float32 else 1e-12

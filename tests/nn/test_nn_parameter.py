@@ -1,5 +1,7 @@
-"""Parameter: gradients accumulate into one reused buffer; zero_grad restarts the sum."""
+"""Parameter: gradients accumulate into one reused buffer; zero_grad restarts the sum.
+load_state_dict refuses a state that does not fit."""
 import numpy as np
+import pytest
 
 from p2p_cupy.nn.module import Parameter
 
@@ -36,3 +38,15 @@ def test_assigning_grad_replaces_it_and_clears_the_zero_mark(bk):
     np.testing.assert_array_equal(bk.to_numpy(p.grad), np.full(3, 4.0))
     p.grad = None
     assert p.grad is None
+
+
+def test_a_state_of_another_architecture_is_refused_in_one_short_line():
+    """Loading a deeper U-Net's weights names a few of the keys that do not fit and how
+    many more, not all of them (the message is one line of the CLI)."""
+    from p2p_cupy.models import define_G
+    small, deep = define_G("unet_32", ngf=2), define_G("unet_256", ngf=2)
+    with pytest.raises(KeyError) as err:
+        small.load_state_dict(deep.state_dict())
+    message = str(err.value)
+    assert "missing keys none; unexpected keys enc" in message and " more" in message
+    assert len(message) < 300

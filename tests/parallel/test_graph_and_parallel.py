@@ -11,13 +11,14 @@ from p2p_cupy.train.loop import Trainer
 from p2p_cupy.train.options import InvalidOption, TrainOptions
 
 
-def _use_graph(cuda_graph, processes=1, sync_bn=False, device="cuda"):
+def _use_graph(cuda_graph, processes=1, sync_bn=False, device="cuda", gan_mode="vanilla"):
     """Trainer._use_graph's answer and note for a backend named `device` (no GPU needed:
     the decision reads only the names, the world size and the options)."""
     out = io.StringIO()
     trainer = SimpleNamespace(bk=SimpleNamespace(name=device, uses_kernels=True),
                               world=SimpleNamespace(size=processes), writes=True, out=out,
-                              opts=SimpleNamespace(cuda_graph=cuda_graph, sync_bn=sync_bn))
+                              opts=SimpleNamespace(cuda_graph=cuda_graph, sync_bn=sync_bn,
+                                                   gan_mode=gan_mode))
     return Trainer._use_graph(trainer), out.getvalue()
 
 
@@ -42,3 +43,10 @@ def test_the_default_graph_is_on_on_cuda_alone_and_off_on_emu():
     assert _use_graph(None) == (True, "")
     assert _use_graph(None, device="emu") == (False, "")
     assert _use_graph(False, processes=2) == (False, "")
+
+
+def test_wgangp_steps_eagerly_and_refuses_cuda_graph():
+    assert _use_graph(None, gan_mode="wgangp") == (False, "")
+    with pytest.raises(InvalidOption,
+                       match=r"^--cuda-graph True: cannot be used with --gan-mode wgangp"):
+        TrainOptions(cuda_graph=True, gan_mode="wgangp")

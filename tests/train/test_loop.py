@@ -7,28 +7,10 @@ import time
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from p2p_cupy.train import checkpoint, loop
 from p2p_cupy.train.options import TrainOptions
 from p2p_cupy.train.run import start_or_resume
-
-
-@pytest.fixture(scope="module")
-def facades(tmp_path_factory):
-    """A tiny AB data set: 6 training pairs of 40x40 (label map | photo-ish image)."""
-    root = tmp_path_factory.mktemp("tiny_facades")
-    rng = np.random.default_rng(0)
-    for phase, n in (("train", 6), ("test", 2)):
-        (root / phase).mkdir()
-        for i in range(n):
-            labels = np.zeros((40, 40, 3), np.uint8) + rng.integers(0, 256, 3, dtype=np.uint8)
-            for _ in range(5):
-                y, x = rng.integers(0, 32, 2)
-                labels[y:y + 8, x:x + 6] = rng.integers(0, 256, 3)
-            Image.fromarray(np.concatenate([labels, 255 - labels], axis=1)).save(
-                root / phase / f"{i}.png")
-    return root
 
 
 def _options(facades, out, name, **kw):
@@ -160,13 +142,16 @@ def test_a_run_killed_with_sigkill_resumes_from_its_last_checkpoint_exactly(faca
                 if p.name.startswith(".tmp")]
 
 
-def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(facades, tmp_path):
+@pytest.mark.parametrize("sent, said", [(signal.SIGINT, "Ctrl-C"), (signal.SIGTERM, "SIGTERM")])
+def test_ctrl_c_or_sigterm_saves_a_checkpoint_and_exits_cleanly(facades, tmp_path, sent, said):
+    """SIGTERM is what `kill` and job schedulers send before they kill: it stops like Ctrl-C."""
     proc = _spawn(facades, tmp_path, "interrupted", "--save-latest-freq", "3")
     _wait_for_checkpoint_step(tmp_path / "interrupted", 3, proc)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sent)
     output, _ = proc.communicate(timeout=60)
     assert proc.returncode == 130, output
     assert "Traceback" not in output and "--resume" in output
+    assert f"{said}: stopping after this step and saving a checkpoint" in output
     state = _weights(tmp_path / "interrupted")[0]
     logged = (tmp_path / "interrupted" / "loss_log.csv").read_text().splitlines()
     assert state["step"] >= 3 and int(logged[-1].split(",")[0]) == state["step"]

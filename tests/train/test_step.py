@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from p2p_cupy.models import define_D, define_G
 from p2p_cupy.optim import Adam
@@ -86,3 +87,18 @@ def test_gan_weights_change_g_s_update_and_an_unconditional_d_sees_b_alone():
         updates[name] = G.state_dict()["enc1.0.weight"]
     assert not np.allclose(updates["l1+cgan"], updates["cgan"])
     assert not np.allclose(updates["l1+cgan"], updates["l1+gan"])
+
+
+@pytest.mark.parametrize("gan_mode", ["vanilla", "lsgan", "wgangp"])
+@pytest.mark.parametrize("ablation", [{"lambda_gan": 0.0}, {"lambda_l1": 0.0},
+                                      {"conditional_D": False}])
+def test_every_gan_mode_with_every_ablation_reports_the_mode_s_losses(gan_mode, ablation):
+    """The loss ablations of the quality table combine with every GAN loss: the step
+    reports the loss names the run's log has columns for (wgangp's D_GP too)."""
+    from p2p_cupy.train.report import loss_names
+    G, D, opt_G, opt_D = _tiny(3 if ablation == {"conditional_D": False} else 6)
+    A, B = _pairs(np.random.default_rng(4), 2)
+    losses, _ = train_step(G, D, opt_G, opt_D, A, B, gan_mode, gp_alpha=np.full(2, 0.5),
+                           **ablation)
+    assert tuple(losses) == loss_names(gan_mode)
+    assert all(np.isfinite(float(v)) for v in losses.values())
