@@ -8,12 +8,15 @@ outputs, and the sharpness ratio. The FCN scorer's score on the real test photos
 The scale (the paper: 256 px crops of 286 px images, ngf = ndf = 64, 200 epochs): 128 px
 crops of 142 px images, unet_128 (down to 1x1, as unet_256 at 256 px) with ngf = ndf = 16,
 batch 1, Adam 2e-4 / 0.5, a fixed 5000 steps (12.5 epochs of the 400 training pairs), no
-learning-rate decay. Chosen by measured step times on the 2-core machine (one process
-per core, OpenBLAS on one thread): L1+cGAN at 128 px ngf 16 about 70-95 ms a step, ngf 8
-only about 1.4x faster (at these widths the per-layer overheads dominate), 64 px ngf 16
-about as fast as 128 px ngf 8; so the table keeps 128 px and ngf 16 and spends the rest
-of the 40-minute budget on steps. The committed table was trained by two `--train-only`
-processes (disjoint --only sets, each on one core) and then scored by one run without it;
+learning-rate decay. The whole table has to finish in about 40 minutes on a 2-core CPU.
+Step times, idle, interleaved, OpenBLAS on one thread (one process per core), L1+cGAN:
+64 px ngf 16 27 ms, 128 px ngf 8 30 ms, 128 px ngf 16 61 ms (in training, with the data
+loading, 128 px ngf 16 ran at 16-17 steps a second). We chose 128 px (U-Net and PatchGAN
+one level short of the paper's, and textures a few pixels wide) and ngf 16 from a first
+measurement taken under load that put ngf 8 only 1.4x faster; idle it is 2x faster, so the same budget would train
+ngf 8 for 10000 steps (a check of the three loss rows at that scale: README.md, Image
+quality). The committed table was trained by two `--train-only` processes (disjoint
+--only sets, each on one core) and then scored by one run without them;
 benchmarks/RESULTS.md gives the command, README.md the summed and the wall times.
 
 Receptive fields, scaled with the crop (patch_layers): the paper's PatchGANs see 1, 16, 70
