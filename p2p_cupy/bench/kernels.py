@@ -96,7 +96,7 @@ def _cases(bk, n, size, dtype):
         ("im2col_fwd_k4s2", f"{shape} k4s2p1",
          lambda: conv_kernels._im2col(backend.current(), x, 4, 2, 1, down)),
         ("im2col_bwd_k4s2 (col2im)", f"{shape} k4s2p1",
-         lambda: conv_kernels._col2im(backend.current(), cols, x.shape, 4, 2, 1)),
+         lambda: conv_kernels._col2im(backend.current(), cols, x.shape, 4, 2, 1, down)),
         ("conv k4s2 forward (im2col + GEMM)", f"{shape} -> {2 * c} ch",
          lambda: conv.conv2d_forward(x, k4, None, 2, 1)),
         ("conv_one_out fwd", f"{n}x{8 * c}x{d4 - 1}x{d4 - 1}",
