@@ -21,6 +21,8 @@ from __future__ import annotations
 import importlib
 import multiprocessing
 import os
+import sys
+import threading
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -93,14 +95,26 @@ def _write_pair(job):
         Image.fromarray(np.concatenate([label_rgb, photo], axis=1)).save(path, compress_level=1)
 
 
+def _worker_context():
+    """Forked workers where forking is safe: on Linux, from a process with one thread and no
+    CUDA context. They need nothing from the caller's script, so a script that calls
+    generate() without `if __name__ == "__main__":` works (a spawned worker re-runs the
+    script's top level, and Python refuses to start it from there). Otherwise spawned:
+    forking a process that holds threads or a CUDA context can deadlock the child."""
+    if (sys.platform.startswith("linux") and threading.active_count() == 1
+            and "cupy" not in sys.modules):
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("spawn")
+
+
 def generate(out, size: int = 256, seed: int = 0, n_train: int = 400, n_val: int = 100,
              n_test: int = 100, workers: int | None = None,
              version: str = DEFAULT_VERSION) -> Path:
     """Write OUT/{train,val,test}/N.png (label | photo, size x 2size) and OUT/classes.txt.
 
     Pairs are independent (each has its own Generator), so they are made by `workers`
-    processes (default: one per CPU, at most 8) with the same files as a single process.
-    Spawned, not forked: safe even when the caller holds threads or a CUDA context."""
+    processes (default: one per CPU, at most 8) with the same files as a single process
+    (how they start: _worker_context)."""
     if size < 16:
         raise ValueError(f"synthetic facades: size must be >= 16, got {size}")
     _renderer(version)                        # an unknown version fails before any file
@@ -112,8 +126,7 @@ def generate(out, size: int = 256, seed: int = 0, n_train: int = 400, n_val: int
                  for i in range(n)]
     workers = min(os.cpu_count() or 1, 8) if workers is None else workers
     if workers > 1 and len(jobs) >= 64:
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        with ProcessPoolExecutor(workers, mp_context=_worker_context()) as pool:
             list(pool.map(_write_pair, jobs, chunksize=16))
     else:
         for job in jobs:

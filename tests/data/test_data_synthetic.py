@@ -100,3 +100,20 @@ def test_worker_processes_write_the_same_files_as_one_process(tmp_path):
     for path in (tmp_path / "1" / "train").iterdir():
         assert path.read_bytes() == (tmp_path / "2" / "train" / path.name).read_bytes()
     assert len(list((tmp_path / "2" / "train").iterdir())) == 64
+
+
+def test_a_script_without_a_main_guard_can_generate_with_workers(tmp_path):
+    """The Python API from a plain script (no `if __name__ == "__main__":`): its top level
+    runs once, and the workers write the set."""
+    import subprocess
+    import sys
+    script = tmp_path / "make_set.py"
+    script.write_text("from p2p_cupy.data import synthetic\n"
+                      "print('top level ran')\n"
+                      f"synthetic.generate({str(tmp_path / 'set')!r}, size=16, n_train=64, "
+                      "n_val=0, n_test=0, workers=2)\n")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("top level ran") == 1
+    assert len(list((tmp_path / "set" / "train").glob("*.png"))) == 64
