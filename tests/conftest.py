@@ -3,12 +3,24 @@
 numpy always runs; emu runs where g++ can build the emulator (CI included); cuda runs
 where CuPy sees a GPU. Absent backends are skipped with the reason shown (pytest -rs).
 """
+import signal
+
 import numpy as np
 import pytest
 
 from p2p_cupy import backend
 
 ALL_BACKENDS = ("numpy", "emu", "cuda")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def ctrl_c_is_delivered():
+    """Some tests send Ctrl-C (SIGINT) to this process or to a child. A shell starts a
+    background job (`pytest ... &` in a script) with SIGINT ignored, and children inherit
+    that: Python's own handler is put back, so those tests test our code, not the shell."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
 
 
 def _backend_or_skip(name):
