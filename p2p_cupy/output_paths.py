@@ -80,19 +80,41 @@ def run_owning(path) -> Path | None:
     return None
 
 
-def check_output(out, inputs=()):
-    """Refuse (OutputClash) writing `out` when it is one of `inputs` (the same path, or
-    the same file through a link) or a file of a training run (run_owning)."""
-    out = Path(out)
-    for path in inputs:
-        if os.path.abspath(path) == os.path.abspath(out) or (
-                out.exists() and _file_id(out) == _file_id(Path(path))):
-            raise OutputClash(f"{out}: would overwrite the input {path}; choose another "
-                              f"output")
+class _Inputs:
+    """A command's input files, asked whether an output path is one of them: by path, or,
+    for an output that already exists, by (device, inode), which finds it through links
+    too. The inode index is built only once some output exists."""
+
+    def __init__(self, paths):
+        self.paths = [Path(p) for p in paths]
+        self.by_name = {os.path.abspath(p): p for p in self.paths}
+        self.by_id = None
+
+    def clashing_with(self, out: Path):
+        """The input that `out` is, or None."""
+        found = self.by_name.get(os.path.abspath(out))
+        if found is None and out.exists():
+            if self.by_id is None:
+                self.by_id = {_file_id(p): p for p in self.paths}
+                self.by_id.pop(None, None)
+            found = self.by_id.get(_file_id(out))
+        return found
+
+
+def _refuse_clashes(out: Path, inputs: _Inputs, choose: str):
+    clash = inputs.clashing_with(out)
+    if clash is not None:
+        raise OutputClash(f"{out}: would overwrite the input {clash}; choose another {choose}")
     run = run_owning(out)
     if run is not None:
         raise OutputClash(f"{out}: is a file of the training run {run} (only training writes "
-                          f"there); choose another output")
+                          f"there); choose another {choose}")
+
+
+def check_output(out, inputs=()):
+    """Refuse (OutputClash) writing `out` when it is one of `inputs` (the same path, or
+    the same file through a link) or a file of a training run (run_owning)."""
+    _refuse_clashes(Path(out), _Inputs(inputs), "output")
 
 
 def plan_outputs(inputs, out_dir, templates=("{stem}.png",), other_inputs=(),
@@ -113,18 +135,8 @@ def plan_outputs(inputs, out_dir, templates=("{stem}.png",), other_inputs=(),
                                   f"read them back as inputs")
     plan = [tuple(out_dir / t.format(stem=stem, name=path.name) for t in templates)
             for path, stem in zip(inputs, distinct_stems(inputs))]
-    by_name = {os.path.abspath(p): p for p in every_input}
-    by_id = None                  # built only if some output already exists
+    known_inputs = _Inputs(every_input)
     for outputs in plan:
         for out in outputs:
-            clash = by_name.get(os.path.abspath(out))
-            if clash is None and out.exists():
-                if by_id is None:
-                    by_id = {_file_id(p): p for p in every_input}
-                    by_id.pop(None, None)
-                clash = by_id.get(_file_id(out))
-            if clash is not None:
-                raise OutputClash(f"{out}: would overwrite the input {clash}; choose another "
-                                  f"output folder")
-            check_output(out)                 # not a training run's file either
+            _refuse_clashes(out, known_inputs, "output folder")
     return plan

@@ -6,7 +6,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from p2p_cupy.cli.main import main
-from p2p_cupy.output_paths import OutputClash, distinct_stems, plan_outputs
+from p2p_cupy.output_paths import OutputClash, distinct_stems, plan_outputs, run_owning
 
 TINY = ["--netG", "unet_32", "--ngf", "2", "--ndf", "2", "--load-size", "32", "--crop-size",
         "32", "--device", "cpu"]
@@ -19,6 +19,11 @@ def _p2p(*args):
 def _photo(path, value, size=32):
     Image.fromarray(np.full((size, size, 3), value, np.uint8)).save(path)
     return path
+
+
+def _files(folder):
+    """Every file under folder and its bytes: a snapshot to compare after a refusal."""
+    return {p: p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def _refused(result, *expected):
@@ -120,10 +125,10 @@ def test_data_tools_refuse_to_write_into_the_source_folder(tool, tmp_path):
     photos.mkdir()
     _photo(photos / "p.jpg", 50)
     _photo(photos / "q.png", 150)
-    before = {p.name: p.read_bytes() for p in photos.iterdir()}
+    before = _files(photos)
     _refused(_p2p("data", tool, photos, photos), "is the folder the inputs are read from")
     _refused(_p2p("data", tool, photos, tmp_path / "." / "photos"), "is the folder the inputs")
-    assert {p.name: p.read_bytes() for p in photos.iterdir()} == before
+    assert _files(photos) == before
 
 
 @pytest.mark.parametrize("tool", ["colorize", "edges", "blank"])
@@ -159,10 +164,6 @@ def test_split_refuses_to_copy_a_folder_onto_itself(tmp_path):
     assert photo.read_bytes() == before
 
 
-def _files(folder):
-    return {p: p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
 @pytest.mark.parametrize("command", [
     ("test", "--checkpoint", "{run}", "--data", "{data}", "--out", "{run}"),
     ("inspect", "activations", "--checkpoint", "{run}", "--out", "{run}", "{pair}"),
@@ -181,3 +182,12 @@ def test_no_command_writes_over_a_training_run_s_own_files(run, tmp_path, comman
     before = _files(run_dir)
     _refused(_p2p(*(part.format(**where) for part in command)), "training run", run_dir)
     assert _files(run_dir) == before
+
+
+def test_every_file_a_training_run_writes_is_one_the_guard_knows(run):
+    """output_paths names a run's files without importing train (it sits below it): every
+    file a real run wrote must be one of them, or the guard above would miss it."""
+    _, run_dir = run
+    files = [p for p in run_dir.rglob("*") if p.is_file()]
+    assert any(p.parent.name == "checkpoints" for p in files) and len(files) > 3
+    assert {p: run_owning(p) for p in files} == {p: run_dir for p in files}

@@ -3,6 +3,7 @@ import json
 
 import numpy as np
 import pytest
+from ab_pairs import write_random_pairs
 from click.testing import CliRunner
 from PIL import Image
 
@@ -17,10 +18,7 @@ def run(tmp_path_factory):
     data = root / "data"
     rng = np.random.default_rng(0)
     for phase, n in (("train", 4), ("test", 3)):
-        (data / phase).mkdir(parents=True)
-        for i in range(n):
-            a = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
-            Image.fromarray(np.concatenate([a, 255 - a], axis=1)).save(data / phase / f"{i}.png")
+        write_random_pairs(data / phase, n, rng=rng)
     result = CliRunner().invoke(main, [
         "train", "--dataroot", str(data), "--out", str(root), "--name", "tiny", "--netG",
         "unet_32", "--ngf", "4", "--ndf", "4", "--load-size", "32", "--crop-size", "32",

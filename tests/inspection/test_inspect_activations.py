@@ -3,6 +3,7 @@ import json
 
 import numpy as np
 import pytest
+from ab_pairs import write_random_pairs
 from click.testing import CliRunner
 from PIL import Image
 
@@ -17,12 +18,7 @@ from p2p_cupy.train.options import TrainOptions
 def tiny_run(tmp_path_factory):
     """A 2-step run of a tiny unet_32 on random AB pairs; returns (run dir, an AB image)."""
     root = tmp_path_factory.mktemp("inspect")
-    rng = np.random.default_rng(0)
-    (root / "data" / "train").mkdir(parents=True)
-    for i in range(2):
-        a = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
-        ab = np.concatenate([a, 255 - a], axis=1)
-        Image.fromarray(ab).save(root / "data" / "train" / f"{i}.png")
+    write_random_pairs(root / "data" / "train", 2)
     result = CliRunner().invoke(main, [
         "train", "--dataroot", str(root / "data"), "--out", str(root), "--name", "tiny",
         "--netG", "unet_32", "--ngf", "4", "--ndf", "4", "--load-size", "32", "--crop-size",

@@ -2,6 +2,7 @@
 import json
 
 import numpy as np
+from ab_pairs import write_random_pairs
 from click.testing import CliRunner
 from PIL import Image
 
@@ -57,11 +58,7 @@ def test_log_keeps_step_order_when_a_resumed_run_repeats_steps(tmp_path):
 
 
 def test_train_with_inspect_freq_reports_every_n_steps(tmp_path):
-    rng = np.random.default_rng(0)
-    (tmp_path / "data" / "train").mkdir(parents=True)
-    a = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
-    ab = np.concatenate([a, 255 - a], axis=1)
-    Image.fromarray(ab).save(tmp_path / "data" / "train" / "0.png")
+    write_random_pairs(tmp_path / "data" / "train", 1)
     result = CliRunner().invoke(main, [
         "train", "--dataroot", str(tmp_path / "data"), "--out", str(tmp_path), "--name", "r",
         "--netG", "unet_32", "--ngf", "2", "--ndf", "2", "--load-size", "32", "--crop-size",

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from ab_pairs import write_random_pairs
 from click.testing import CliRunner
 from npz_files import npy_bytes, put_together, take_apart, used_members
 from PIL import Image
@@ -29,12 +30,7 @@ from p2p_cupy.train.run import start_or_resume
 def run_dir(tmp_path_factory):
     """A freshly started tiny run (unet_32, 4 filters) with its step-0 checkpoint."""
     root = tmp_path_factory.mktemp("crafted")
-    rng = np.random.default_rng(0)
-    (root / "data" / "train").mkdir(parents=True)
-    for i in range(2):
-        a = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
-        Image.fromarray(np.concatenate([a, 255 - a], axis=1)).save(
-            root / "data" / "train" / f"{i}.png")
+    write_random_pairs(root / "data" / "train", 2)
     opts = TrainOptions(dataroot=str(root / "data"), out=str(root), name="run", netG="unet_32",
                         ngf=4, ndf=4, load_size=32, crop_size=32, device="numpy")
     Trainer(opts, root / "run", backend.get_backend(opts.device)).save()

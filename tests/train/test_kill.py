@@ -21,7 +21,7 @@ import time
 
 import numpy as np
 import pytest
-from PIL import Image
+from ab_pairs import write_random_pairs
 
 from p2p_cupy.train import checkpoint, loop
 from p2p_cupy.train.options import TrainOptions
@@ -35,11 +35,7 @@ PRINT_FREQ = 3
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     root = tmp_path_factory.mktemp("kill_data")
-    (root / "train").mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(3):
-        a = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
-        Image.fromarray(np.concatenate([a, 255 - a], axis=1)).save(root / "train" / f"{i}.png")
+    write_random_pairs(root / "train", 3)
     return root
 
 

@@ -9,6 +9,7 @@ import time
 
 import numpy as np
 import pytest
+from ab_pairs import write_random_pairs
 from PIL import Image
 
 from p2p_cupy import safe_files
@@ -21,11 +22,7 @@ from p2p_cupy.train.run_lock import RunInUse, RunLock
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     root = tmp_path_factory.mktemp("pairs")
-    (root / "train").mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(4):
-        a = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
-        Image.fromarray(np.concatenate([a, 255 - a], axis=1)).save(root / "train" / f"{i}.png")
+    write_random_pairs(root / "train", 4)
     return root
 
 
